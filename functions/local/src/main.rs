@@ -1,0 +1,87 @@
+//! `jhe`: the whole exchange in one local process: every route, the web UI and the built-in
+//! OIDC issuer on the embedded store. Wiring only: the behaviour lives in the `jhe` library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use jhe::config::Settings;
+
+#[derive(Parser)]
+#[command(name = "jhe", version, about = "JupyterHealth Exchange, local mode")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve every route, the web UI and the OIDC issuer.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "JHE_ADDR", default_value = "127.0.0.1:8000")]
+        addr: SocketAddr,
+        /// Folder holding the store, the signing key and uploaded bundles.
+        #[arg(long, env = "JHE_DATA_DIR", default_value = "jhe-data")]
+        data_dir: PathBuf,
+        /// Do not load the demo data into an empty store.
+        #[arg(long)]
+        no_seed: bool,
+        /// Folder of the web UI (served at `/`).
+        #[arg(long, env = "JHE_STATIC_DIR", default_value = "static-site")]
+        static_dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Serve { addr, data_dir, no_seed, static_dir } => serve(addr, data_dir, !no_seed, static_dir).await,
+    };
+    if let Err(e) = result {
+        eprintln!("jhe: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve(addr: SocketAddr, data_dir: PathBuf, seed: bool, static_dir: PathBuf) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let settings = Settings::from_env(&format!("http://{local}"));
+    let site = settings.site_url.clone();
+    let server = jhe::local::open(&data_dir, settings).map_err(|e| format!("{e}: {e:?}"))?;
+    let seeded = if seed { server.seed_if_empty().await.map_err(|e| format!("seeding: {e:?}"))? } else { false };
+    let mut app = jhe::http::app(server.state.clone());
+    if static_dir.is_dir() {
+        app = app.fallback_service(tower_http::services::ServeDir::new(&static_dir));
+    }
+    println!("JupyterHealth Exchange listening on {site}  (data: {})", data_dir.display());
+    if seeded {
+        println!("Loaded the demo data. Log in with any of these (password {}):", jhe::seed::DEMO_PASSWORD);
+        for (email, what) in jhe::seed::DEMO_LOGINS {
+            println!("  {email:<28} {what}");
+        }
+    }
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())?;
+    println!("jhe: stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,306 @@
+//! The embedded `Table` engine: one ACID `redb` file holding the primary table and both
+//! secondary indexes, all maintained in the same transaction (so, unlike DynamoDB, the indexes
+//! here are strongly consistent; the repository must not rely on that).
+//!
+//! Keys are stored as bytes `pk 0x00 sk` (and `gpk 0x00 gsk 0x00 pk 0x00 sk` in an index), which
+//! sort exactly as DynamoDB sorts string keys (byte order), partition by partition.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::ports::{
+    Cond, Index, Item, Key, Page, Query, SkRange, StoreError, StoreResult, Table, Write, check_key_part, check_transact,
+};
+
+const MAIN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("main");
+const GSI1: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gsi1");
+const GSI2: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gsi2");
+
+/// The embedded engine. Cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedTable {
+    db: Arc<Database>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn main_key(pk: &str, sk: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(pk.len() + sk.len() + 1);
+    k.extend_from_slice(pk.as_bytes());
+    k.push(0);
+    k.extend_from_slice(sk.as_bytes());
+    k
+}
+
+fn index_key(g: &Key, pk: &str, sk: &str) -> Vec<u8> {
+    let mut k = main_key(&g.pk, &g.sk);
+    k.push(0);
+    k.extend_from_slice(&main_key(pk, sk));
+    k
+}
+
+fn check_item(item: &Item) -> StoreResult<()> {
+    check_key_part(&item.pk)?;
+    check_key_part(&item.sk)?;
+    for g in [&item.gsi1, &item.gsi2].into_iter().flatten() {
+        check_key_part(&g.pk)?;
+        check_key_part(&g.sk)?;
+    }
+    Ok(())
+}
+
+fn decode(bytes: &[u8]) -> StoreResult<Item> {
+    serde_json::from_slice(bytes).map_err(backend)
+}
+
+fn cond_holds(current: Option<&Item>, cond: Cond) -> bool {
+    match cond {
+        Cond::None => true,
+        Cond::Absent => current.is_none(),
+        Cond::Exists => current.is_some(),
+        Cond::Version(v) => current.is_some_and(|c| c.version == v),
+    }
+}
+
+impl EmbeddedTable {
+    /// Opens (or creates) the store file.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let db = Database::create(path).map_err(backend)?;
+        let tx = db.begin_write().map_err(backend)?;
+        {
+            tx.open_table(MAIN).map_err(backend)?;
+            tx.open_table(GSI1).map_err(backend)?;
+            tx.open_table(GSI2).map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db)).await.map_err(backend)?
+    }
+
+    fn apply(tx: &redb::WriteTransaction, writes: Vec<Write>) -> StoreResult<()> {
+        let mut main = tx.open_table(MAIN).map_err(backend)?;
+        let mut g1 = tx.open_table(GSI1).map_err(backend)?;
+        let mut g2 = tx.open_table(GSI2).map_err(backend)?;
+        for (index, w) in writes.into_iter().enumerate() {
+            let (pk, sk, cond) = match &w {
+                Write::Put { item, cond } => (item.pk.clone(), item.sk.clone(), *cond),
+                Write::Delete { key, cond } | Write::Check { key, cond } => (key.pk.clone(), key.sk.clone(), *cond),
+            };
+            let mk = main_key(&pk, &sk);
+            let current = match main.get(mk.as_slice()).map_err(backend)? {
+                Some(v) => Some(decode(v.value())?),
+                None => None,
+            };
+            if !cond_holds(current.as_ref(), cond) {
+                return Err(StoreError::ConditionFailed { index });
+            }
+            let remove_old_indexes = |g1: &mut redb::Table<&[u8], &[u8]>, g2: &mut redb::Table<&[u8], &[u8]>| {
+                if let Some(old) = &current {
+                    if let Some(g) = &old.gsi1 {
+                        g1.remove(index_key(g, &pk, &sk).as_slice()).map_err(backend)?;
+                    }
+                    if let Some(g) = &old.gsi2 {
+                        g2.remove(index_key(g, &pk, &sk).as_slice()).map_err(backend)?;
+                    }
+                }
+                Ok::<(), StoreError>(())
+            };
+            match w {
+                Write::Check { .. } => {}
+                Write::Delete { .. } => {
+                    remove_old_indexes(&mut g1, &mut g2)?;
+                    main.remove(mk.as_slice()).map_err(backend)?;
+                }
+                Write::Put { item, .. } => {
+                    remove_old_indexes(&mut g1, &mut g2)?;
+                    let bytes = serde_json::to_vec(&item).map_err(backend)?;
+                    main.insert(mk.as_slice(), bytes.as_slice()).map_err(backend)?;
+                    if let Some(g) = &item.gsi1 {
+                        g1.insert(index_key(g, &pk, &sk).as_slice(), mk.as_slice()).map_err(backend)?;
+                    }
+                    if let Some(g) = &item.gsi2 {
+                        g2.insert(index_key(g, &pk, &sk).as_slice(), mk.as_slice()).map_err(backend)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write(db: &Database, writes: Vec<Write>) -> StoreResult<()> {
+        let tx = db.begin_write().map_err(backend)?;
+        match Self::apply(&tx, writes) {
+            Ok(()) => tx.commit().map_err(backend),
+            Err(e) => {
+                tx.abort().map_err(backend)?;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The byte range of one partition of an index, narrowed by the sort-key condition.
+fn partition_bounds(q: &Query) -> (Vec<u8>, Vec<u8>, bool) {
+    let mut base = q.pk.as_bytes().to_vec();
+    base.push(0);
+    let secondary = q.index != Index::Primary;
+    let with = |s: &str| {
+        let mut k = base.clone();
+        k.extend_from_slice(s.as_bytes());
+        k
+    };
+    match &q.range {
+        SkRange::All => {
+            let mut hi = base.clone();
+            hi.push(0xFF);
+            (base.clone(), hi, false)
+        }
+        SkRange::Prefix(p) => {
+            let lo = with(p);
+            let mut hi = lo.clone();
+            hi.push(0xFF);
+            (lo, hi, false)
+        }
+        SkRange::Between(lo, hi) => {
+            let lo_k = with(lo);
+            let mut hi_k = with(hi);
+            if secondary {
+                // Index keys continue after the sort key with 0x00 + main key: include them.
+                hi_k.push(0);
+                hi_k.push(0xFF);
+                (lo_k, hi_k, false)
+            } else {
+                (lo_k, hi_k, true)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Table for EmbeddedTable {
+    async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
+        let mk = main_key(&key.pk, &key.sk);
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let t = tx.open_table(MAIN).map_err(backend)?;
+            match t.get(mk.as_slice()).map_err(backend)? {
+                Some(v) => Ok(Some(decode(v.value())?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn put(&self, item: Item, cond: Cond) -> StoreResult<()> {
+        check_item(&item)?;
+        self.blocking(move |db| Self::write(db, vec![Write::Put { item, cond }])).await
+    }
+
+    async fn delete(&self, key: &Key, cond: Cond) -> StoreResult<()> {
+        let key = key.clone();
+        self.blocking(move |db| Self::write(db, vec![Write::Delete { key, cond }])).await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> StoreResult<()> {
+        check_transact(&writes)?;
+        for w in &writes {
+            if let Write::Put { item, .. } = w {
+                check_item(item)?;
+            }
+        }
+        self.blocking(move |db| Self::write(db, writes)).await
+    }
+
+    async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
+        for item in &items {
+            check_item(item)?;
+        }
+        // One transaction: one fsync for the whole batch.
+        self.blocking(move |db| {
+            Self::write(db, items.into_iter().map(|item| Write::Put { item, cond: Cond::None }).collect())
+        })
+        .await
+    }
+
+    async fn query(&self, q: &Query) -> StoreResult<Page> {
+        if q.limit == 0 || q.limit > 10_000 {
+            return Err(StoreError::Invalid(format!("limit {} out of range", q.limit)));
+        }
+        check_key_part(&q.pk)?;
+        let q = q.clone();
+        self.blocking(move |db| {
+            let (lo, hi, hi_inclusive) = partition_bounds(&q);
+            let cursor = match &q.cursor {
+                None => None,
+                Some(c) => {
+                    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(c)
+                        .map_err(|_| StoreError::Invalid("malformed cursor".into()))?;
+                    if raw < lo || raw > hi {
+                        return Err(StoreError::Invalid("cursor does not belong to this query".into()));
+                    }
+                    Some(raw)
+                }
+            };
+            let (lower, upper): (Bound<&[u8]>, Bound<&[u8]>) = {
+                let upper_default =
+                    if hi_inclusive { Bound::Included(hi.as_slice()) } else { Bound::Excluded(hi.as_slice()) };
+                match (&cursor, q.forward) {
+                    (Some(c), true) => (Bound::Excluded(c.as_slice()), upper_default),
+                    (Some(c), false) => (Bound::Included(lo.as_slice()), Bound::Excluded(c.as_slice())),
+                    (None, _) => (Bound::Included(lo.as_slice()), upper_default),
+                }
+            };
+            let tx = db.begin_read().map_err(backend)?;
+            let table = tx
+                .open_table(match q.index {
+                    Index::Primary => MAIN,
+                    Index::Gsi1 => GSI1,
+                    Index::Gsi2 => GSI2,
+                })
+                .map_err(backend)?;
+            let main = tx.open_table(MAIN).map_err(backend)?;
+            let range = table.range::<&[u8]>((lower, upper)).map_err(backend)?;
+            let mut iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+            let mut items = Vec::with_capacity(q.limit.min(1024));
+            let mut last_key = None;
+            let mut more = false;
+            for entry in iter.by_ref() {
+                let (k, v) = entry.map_err(backend)?;
+                if items.len() == q.limit {
+                    more = true;
+                    break;
+                }
+                let item = if q.index == Index::Primary {
+                    decode(v.value())?
+                } else {
+                    let got = main.get(v.value()).map_err(backend)?;
+                    match got {
+                        Some(m) => decode(m.value())?,
+                        None => return Err(StoreError::Backend("index entry without item".into())),
+                    }
+                };
+                last_key = Some(k.value().to_vec());
+                items.push(item);
+            }
+            let next =
+                if more { last_key.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)) } else { None };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+}

@@ -1,0 +1,311 @@
+//! The local OAuth 2.0 / OIDC issuer's grant logic: authorization codes with PKCE (S256 only),
+//! refresh-token rotation, client credentials for practitioner API keys, and the authorization
+//! grants that patient invitations hand out. Tokens are RS256 JWTs (`jwt`).
+
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::crypto::{Signer, b64url, ct_eq, random_alnum, sha256_b64url};
+use super::jwt::{AccessClaims, SigningKey, Verifier};
+use crate::domain::model::{Id, User};
+use crate::error::{Error, Result};
+use crate::repo::{AuthCode, ClientRef, RefreshToken, Repo};
+
+/// Lifetimes and names of the issuer.
+#[derive(Debug, Clone)]
+pub struct IssuerSettings {
+    /// `iss` of every token, e.g. `http://127.0.0.1:8000/o`.
+    pub issuer: String,
+    /// `aud` of access tokens.
+    pub audience: String,
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+    pub code_ttl: i64,
+    pub id_token_ttl: i64,
+}
+
+pub struct Issuer {
+    pub key: SigningKey,
+    pub settings: IssuerSettings,
+    verifier: Verifier,
+    /// Signs cookies (login session, CSRF) of the login pages.
+    pub signer: Signer,
+}
+
+/// An OAuth error as RFC 6749 section 5.2 words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self { error, description: description.into() }
+    }
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new("invalid_request", d)
+    }
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new("invalid_grant", d)
+    }
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new("invalid_client", d)
+    }
+    pub fn server(e: Error) -> Self {
+        tracing::error!(error = ?e, "token endpoint failure");
+        Self::new("server_error", "internal error")
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// A `POST /o/token/` request, already parsed from its form and Basic credentials.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pub grant_type: String,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+}
+
+fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// PKCE S256: the challenge a verifier must hash to.
+pub fn s256_challenge(verifier: &str) -> String {
+    sha256_b64url(verifier.as_bytes())
+}
+
+impl Issuer {
+    pub fn new(key: SigningKey, settings: IssuerSettings, cookie_secret: &[u8]) -> Result<Self> {
+        let verifier =
+            Verifier::new(vec![(key.kid().to_string(), key.decoding_key()?)], &settings.issuer, &settings.audience);
+        Ok(Self { key, settings, verifier, signer: Signer::new(cookie_secret) })
+    }
+
+    pub fn jwks(&self) -> serde_json::Value {
+        json!({ "keys": [self.key.jwk()] })
+    }
+
+    /// Signature, algorithm, issuer, audience and expiry of an access token.
+    pub fn verify(&self, token: &str) -> std::result::Result<AccessClaims, String> {
+        self.verifier.verify(token)
+    }
+
+    /// Mints an access token (and, for user logins, a refresh and an ID token).
+    pub async fn issue(
+        &self,
+        repo: &Repo,
+        user: &User,
+        client_id: &str,
+        scope: &str,
+        grant: &str,
+        nonce: Option<&str>,
+    ) -> Result<TokenResponse> {
+        let t = now();
+        let claims = json!({
+            "iss": self.settings.issuer, "sub": user.id.to_string(), "aud": self.settings.audience,
+            "exp": t + self.settings.access_ttl, "iat": t, "jti": random_alnum(24),
+            "client_id": client_id, "scope": scope, "token_use": "access", "grant": grant,
+        });
+        let access_token = self.key.sign(&claims)?;
+        let user_login = grant != "client_credentials";
+        let (refresh_token, id_token) = if user_login {
+            let refresh = random_alnum(40);
+            repo.put_refresh(
+                &sha256_b64url(refresh.as_bytes()),
+                &RefreshToken {
+                    client_id: client_id.into(),
+                    user_id: user.id,
+                    scope: scope.into(),
+                    expires: t + self.settings.refresh_ttl,
+                },
+            )
+            .await?;
+            let mut id = json!({
+                "iss": self.settings.issuer, "sub": user.id.to_string(), "aud": client_id,
+                "exp": t + self.settings.id_token_ttl, "iat": t, "auth_time": t, "token_use": "id",
+            });
+            if scope.split(' ').any(|s| s == "email") {
+                id["email"] = json!(user.email);
+            }
+            if let Some(n) = nonce {
+                id["nonce"] = json!(n);
+            }
+            (Some(refresh), Some(self.key.sign(&id)?))
+        } else {
+            (None, None)
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.settings.access_ttl,
+            scope: scope.into(),
+            refresh_token,
+            id_token,
+        })
+    }
+
+    /// Stores an authorization code for a logged-in user; returns the code.
+    pub async fn create_code(&self, repo: &Repo, grant: &AuthCode) -> Result<String> {
+        let code = random_alnum(30);
+        repo.put_auth_code(&sha256_b64url(code.as_bytes()), grant).await?;
+        Ok(code)
+    }
+
+    /// The expiry time of an authorization code issued now.
+    pub fn code_expiry(&self) -> i64 {
+        now() + self.settings.code_ttl
+    }
+
+    /// The authorization grant a redeemed invitation hands out: the invitation token itself is the
+    /// PKCE secret (`code_verifier = base64url(token)`), as upstream.
+    pub async fn invitation_grant(
+        &self,
+        repo: &Repo,
+        user_id: Id,
+        client_id: &str,
+        redirect_uri: &str,
+        token: &str,
+    ) -> Result<(String, i64)> {
+        let verifier = b64url(token.as_bytes());
+        let grant = AuthCode {
+            client_id: client_id.into(),
+            user_id,
+            redirect_uri: redirect_uri.into(),
+            code_challenge: s256_challenge(&verifier),
+            scope: "openid email".into(),
+            nonce: None,
+            expires: self.code_expiry(),
+        };
+        let code = self.create_code(repo, &grant).await?;
+        Ok((code, grant.expires))
+    }
+
+    /// Serves `POST /o/token/`.
+    pub async fn token(&self, repo: &Repo, req: TokenRequest) -> std::result::Result<TokenResponse, OAuthError> {
+        match req.grant_type.as_str() {
+            "authorization_code" => self.exchange_code(repo, req).await,
+            "refresh_token" => self.refresh(repo, req).await,
+            "client_credentials" => self.client_credentials(repo, req).await,
+            "" => Err(OAuthError::invalid_request("grant_type is required")),
+            _ => Err(OAuthError::new(
+                "unsupported_grant_type",
+                format!("grant_type {} is not supported", req.grant_type),
+            )),
+        }
+    }
+
+    async fn exchange_code(&self, repo: &Repo, req: TokenRequest) -> std::result::Result<TokenResponse, OAuthError> {
+        let code = req.code.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        let client_id = req.client_id.ok_or_else(|| OAuthError::invalid_request("client_id is required"))?;
+        let verifier = req
+            .code_verifier
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+        // Taking the code first makes it single use even when the rest of the request is wrong.
+        let grant = repo
+            .take_auth_code(&sha256_b64url(code.as_bytes()))
+            .await
+            .map_err(OAuthError::server)?
+            .ok_or_else(|| OAuthError::invalid_grant("authorization code is invalid, expired or already used"))?;
+        if grant.expires < now() {
+            return Err(OAuthError::invalid_grant("authorization code has expired"));
+        }
+        if grant.client_id != client_id {
+            return Err(OAuthError::invalid_grant("authorization code was issued to another client"));
+        }
+        if req.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        }
+        if !ct_eq(&s256_challenge(&verifier), &grant.code_challenge) {
+            return Err(OAuthError::invalid_grant("code_verifier does not match the code challenge"));
+        }
+        let user = repo
+            .user(grant.user_id)
+            .await
+            .map_err(OAuthError::server)?
+            .ok_or_else(|| OAuthError::invalid_grant("user no longer exists"))?;
+        self.issue(repo, &user, &client_id, &grant.scope, "authorization_code", grant.nonce.as_deref())
+            .await
+            .map_err(OAuthError::server)
+    }
+
+    async fn refresh(&self, repo: &Repo, req: TokenRequest) -> std::result::Result<TokenResponse, OAuthError> {
+        let token = req.refresh_token.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let stored = repo
+            .take_refresh(&sha256_b64url(token.as_bytes()))
+            .await
+            .map_err(OAuthError::server)?
+            .ok_or_else(|| OAuthError::invalid_grant("refresh token is invalid or already used"))?;
+        if stored.expires < now() {
+            return Err(OAuthError::invalid_grant("refresh token has expired"));
+        }
+        if let Some(c) = &req.client_id
+            && *c != stored.client_id
+        {
+            return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
+        }
+        let user = repo
+            .user(stored.user_id)
+            .await
+            .map_err(OAuthError::server)?
+            .ok_or_else(|| OAuthError::invalid_grant("user no longer exists"))?;
+        self.issue(repo, &user, &stored.client_id, &stored.scope, "refresh_token", None)
+            .await
+            .map_err(OAuthError::server)
+    }
+
+    async fn client_credentials(
+        &self,
+        repo: &Repo,
+        req: TokenRequest,
+    ) -> std::result::Result<TokenResponse, OAuthError> {
+        let (Some(client_id), Some(secret)) = (req.client_id, req.client_secret) else {
+            return Err(OAuthError::invalid_client("client authentication is required (HTTP Basic)"));
+        };
+        let bad = || OAuthError::invalid_client("client authentication failed");
+        let Some(ClientRef::ApiKey { user_id, id }) = repo.client_ref(&client_id).await.map_err(OAuthError::server)?
+        else {
+            // Spend the same work as a real check.
+            let _ = ct_eq(&sha256_b64url(secret.as_bytes()), &sha256_b64url(b""));
+            return Err(bad());
+        };
+        let key = repo.api_key(user_id, id).await.map_err(OAuthError::server)?.ok_or_else(bad)?;
+        if !ct_eq(&sha256_b64url(secret.as_bytes()), &key.secret_sha256) {
+            return Err(bad());
+        }
+        let user = repo.user(user_id).await.map_err(OAuthError::server)?.ok_or_else(bad)?;
+        let scope = req.scope.unwrap_or_else(|| "openid email".into());
+        self.issue(repo, &user, &client_id, &scope, "client_credentials", None).await.map_err(OAuthError::server)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::Identity for Issuer {
+    async fn verify(&self, token: &str) -> std::result::Result<crate::ports::VerifiedToken, String> {
+        let c = self.verifier.verify(token)?;
+        Ok(crate::ports::VerifiedToken {
+            subject: c.sub,
+            client_id: c.client_id,
+            api_key: c.grant == "client_credentials",
+        })
+    }
+}

@@ -1,0 +1,268 @@
+//! The entities of the exchange, as stored (snake_case JSON inside the table's items).
+//!
+//! Must not depend on: the web framework, SDKs, storage engines.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub type Id = i64;
+
+/// The synthetic root of the organization tree ("top level" = child of ROOT).
+pub const ROOT_ORG_ID: Id = 0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserType {
+    Patient,
+    Practitioner,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub id: Id,
+    pub email: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    /// argon2 PHC string; `None` for accounts that cannot log in with a password.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    #[serde(default)]
+    pub user_type: Option<UserType>,
+    #[serde(default)]
+    pub is_superuser: bool,
+    #[serde(default)]
+    pub patient_id: Option<Id>,
+    #[serde(default)]
+    pub practitioner_id: Option<Id>,
+    #[serde(default)]
+    pub identifier: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub date_joined: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_login: Option<OffsetDateTime>,
+    /// Per-user UI state (current organization/study), as upstream's `Practitioner.settings`.
+    #[serde(default)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+impl User {
+    pub fn is_patient(&self) -> bool {
+        self.user_type == Some(UserType::Patient) || self.patient_id.is_some()
+    }
+    pub fn is_practitioner(&self) -> bool {
+        self.is_superuser || self.user_type == Some(UserType::Practitioner) || self.practitioner_id.is_some()
+    }
+}
+
+/// Organization type codes and their labels, as upstream's `ORGANIZATION_TYPES`.
+pub const ORGANIZATION_TYPES: &[(&str, &str)] = &[
+    ("root", "ROOT"),
+    ("prov", "Healthcare Provider"),
+    ("dept", "Hospital Department"),
+    ("team", "Organizational team"),
+    ("govt", "Government"),
+    ("ins", "Insurance Company"),
+    ("pay", "Payer"),
+    ("edu", "Educational Institute"),
+    ("reli", "Religious Institution"),
+    ("crs", "Clinical Research Sponsor"),
+    ("cg", "Community Group"),
+    ("bus", "Non-Healthcare Business or Corporation"),
+    ("other", "Other"),
+    ("laboratory", "Laboratory"),
+    ("imaging", "Imaging Center"),
+    ("pharmacy", "Pharmacy"),
+    ("health-information-network", "Health Information Network"),
+    ("health-data-aggregator", "Health Data Aggregator"),
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: Id,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub org_type: String,
+    /// `None` only for ROOT.
+    pub part_of: Option<Id>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Member,
+    Manager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Member => "member",
+            Role::Manager => "manager",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "member" => Some(Role::Member),
+            "manager" => Some(Role::Manager),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Practitioner {
+    pub id: Id,
+    pub user_id: Id,
+    #[serde(default)]
+    pub name_family: Option<String>,
+    #[serde(default)]
+    pub name_given: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientIdentifier {
+    pub id: Id,
+    pub system: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Patient {
+    pub id: Id,
+    pub user_id: Option<Id>,
+    #[serde(default)]
+    pub name_family: Option<String>,
+    #[serde(default)]
+    pub name_given: Option<String>,
+    /// ISO date `YYYY-MM-DD`.
+    #[serde(default)]
+    pub birth_date: Option<String>,
+    #[serde(default)]
+    pub telecom_phone: Option<String>,
+    #[serde(default)]
+    pub identifiers: Vec<PatientIdentifier>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_updated: OffsetDateTime,
+}
+
+/// A scope / observation code ("CodeableConcept" upstream).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Code {
+    pub id: Id,
+    pub coding_system: String,
+    pub coding_code: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Study {
+    pub id: Id,
+    pub name: String,
+    pub description: String,
+    pub organization_id: Id,
+    #[serde(default)]
+    pub icon_url: Option<String>,
+}
+
+pub const DATA_SOURCE_TYPES: &[(&str, &str)] =
+    &[("medical_device", "Medical Device"), ("personal_device", "Personal Device"), ("patient_app", "Patient App")];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataSource {
+    pub id: Id,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ds_type: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    /// A patient app (upstream "JheClient"): listed by `/api/v1/clients`, has an invitation URL.
+    PatientApp,
+    /// The web UI's own public client.
+    AdminUi,
+}
+
+/// An OAuth client that is not a practitioner API key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Client {
+    pub id: Id,
+    pub name: String,
+    /// The OAuth `client_id` string.
+    pub client_id: String,
+    pub kind: ClientKind,
+    #[serde(default)]
+    pub invitation_url: Option<String>,
+    pub redirect_uris: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+}
+
+/// A practitioner's API key (upstream "PractitionerClient"): a confidential client-credentials client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: Id,
+    pub user_id: Id,
+    pub label: String,
+    pub name: String,
+    pub client_id: String,
+    /// SHA-256 of the secret (the secret is 32 random alphanumerics, shown once).
+    pub secret_sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationStatus {
+    Issued,
+    Reissued,
+    Redeemed,
+    Cancelled,
+    Expired,
+}
+
+impl InvitationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Issued => "issued",
+            Self::Reissued => "reissued",
+            Self::Redeemed => "redeemed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invitation {
+    pub id: Id,
+    pub patient_id: Id,
+    /// The client's numeric id.
+    pub client: Id,
+    pub token_hash: String,
+    pub status: InvitationStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_updated: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub redeemed_at: Option<OffsetDateTime>,
+}
+
+/// A patient's decision on one scope of one study. No record = pending.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Consent {
+    pub patient_id: Id,
+    pub study_id: Id,
+    pub code_id: Id,
+    pub consented: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub consented_time: OffsetDateTime,
+}

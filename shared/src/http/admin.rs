@@ -1,0 +1,452 @@
+//! The admin REST API routers (`/api/v1/...`), in four route groups. Handlers only extract,
+//! call one service in `domain::admin`, and shape the status.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{JsonBody, Query, ReqUrl};
+use super::wire::page;
+use crate::domain::Caller;
+use crate::domain::admin::consents::ConsentWrite;
+use crate::domain::admin::{catalog, consents, invitations, orgs, patients, studies, users};
+use crate::error::Error;
+
+type J = ApiResult<Json<Value>>;
+
+fn id(s: &str) -> Result<i64, ApiError> {
+    s.parse().map_err(|_| ApiError(Error::not_found()))
+}
+
+fn created(v: Value) -> Response {
+    (StatusCode::CREATED, Json(v)).into_response()
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Users, organizations and practitioners.
+pub fn orgs_router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/users", get(users_list))
+        .route("/api/v1/users/profile", get(users_profile))
+        .route("/api/v1/users/organizations", get(users_orgs))
+        .route("/api/v1/users/search_by_email", get(users_search))
+        .route("/api/v1/users/{id}", get(users_get).patch(users_update).put(users_update))
+        .route("/api/v1/organizations", get(orgs_list).post(orgs_create))
+        .route("/api/v1/organizations/types", get(orgs_types))
+        .route("/api/v1/organizations/{id}", get(orgs_get).patch(orgs_update).put(orgs_update).delete(orgs_delete))
+        .route("/api/v1/organizations/{id}/tree", get(orgs_tree))
+        .route("/api/v1/organizations/{id}/users", get(orgs_users))
+        .route("/api/v1/organizations/{id}/user", post(orgs_add_user))
+        .route("/api/v1/organizations/{id}/remove_user", axum::routing::delete(orgs_remove_user))
+        .route("/api/v1/organizations/{id}/studies", get(orgs_studies))
+        .route("/api/v1/practitioners", get(pract_list).post(pract_create))
+        .route("/api/v1/practitioners/{id}", get(pract_get).patch(pract_update).put(pract_update).delete(pract_delete))
+}
+
+async fn users_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+    let items = users::list(&s.repo, &c, q.get("email").map(String::as_str)).await?;
+    Ok(Json(page(items, &q, &url, None)?))
+}
+async fn users_profile(State(s): State<AppState>, c: Caller) -> J {
+    Ok(Json(users::profile(&s.repo, &c).await?))
+}
+async fn users_orgs(State(s): State<AppState>, c: Caller) -> J {
+    Ok(Json(Value::Array(users::organizations(&s.repo, &c).await?)))
+}
+async fn users_search(State(s): State<AppState>, c: Caller, Query(q): Query) -> J {
+    Ok(Json(users::search_by_email(&s.repo, &c, q.get("email").map(String::as_str)).await?))
+}
+async fn users_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(users::get(&s.repo, &c, id(&p)?).await?))
+}
+async fn users_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+    Ok(Json(users::update(&s.repo, &c, id(&p)?, &b).await?))
+}
+
+async fn orgs_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+    let part_of = crate::domain::admin::input::param_id(&q, "part_of")?;
+    Ok(Json(page(orgs::list(&s.repo, &c, part_of).await?, &q, &url, None)?))
+}
+async fn orgs_types(_: Caller) -> J {
+    Ok(Json(orgs::types()))
+}
+async fn orgs_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+    Ok(created(orgs::create(&s.repo, &c, &b).await?))
+}
+async fn orgs_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(orgs::get(&s.repo, &c, id(&p)?).await?))
+}
+async fn orgs_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+    Ok(Json(orgs::update(&s.repo, &c, id(&p)?, &b).await?))
+}
+async fn orgs_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+    orgs::delete(&s.repo, &c, id(&p)?).await?;
+    Ok(no_content())
+}
+async fn orgs_tree(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(orgs::tree(&s.repo, &c, id(&p)?).await?))
+}
+async fn orgs_users(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(Value::Array(orgs::users(&s.repo, &c, id(&p)?).await?)))
+}
+async fn orgs_add_user(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    let (v, is_new) = orgs::add_user(&s.repo, &c, id(&p)?, &b).await?;
+    Ok(if is_new { created(v) } else { Json(v).into_response() })
+}
+async fn orgs_remove_user(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    orgs::remove_user(&s.repo, &c, id(&p)?, &b).await?;
+    Ok(no_content())
+}
+async fn orgs_studies(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(Value::Array(orgs::studies(&s.repo, &c, id(&p)?).await?)))
+}
+
+async fn pract_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+    Ok(Json(page(users::list_practitioners(&s.repo, &c).await?, &q, &url, Some(1000))?))
+}
+async fn pract_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+    Ok(created(users::create_practitioner(&s.repo, &c, &b).await?))
+}
+async fn pract_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(users::get_practitioner(&s.repo, &c, id(&p)?).await?))
+}
+async fn pract_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+    Ok(Json(users::update_practitioner(&s.repo, &c, id(&p)?, &b).await?))
+}
+async fn pract_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+    users::delete_practitioner(&s.repo, &c, id(&p)?).await?;
+    Ok(no_content())
+}
+
+/// Patients, their consents and invitations.
+pub fn patients_router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/patients", get(pat_list).post(pat_create))
+        .route("/api/v1/patients/me", get(pat_me))
+        .route("/api/v1/patients/global_lookup", get(pat_lookup))
+        .route("/api/v1/patients/{id}", get(pat_get).patch(pat_update).put(pat_update).delete(pat_delete))
+        .route("/api/v1/patients/{id}/global_add_organization", axum::routing::patch(pat_add_org))
+        .route("/api/v1/patients/{id}/consolidated_clients", get(pat_clients))
+        .route(
+            "/api/v1/patients/{id}/consents",
+            get(consents_get).post(consents_post).patch(consents_patch).delete(consents_delete),
+        )
+        .route("/api/v1/invitation", get(inv_list).post(inv_create))
+        .route("/api/v1/invitation/{token}", post(inv_redeem))
+}
+
+async fn pat_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+    Ok(Json(page(patients::list(&s.repo, &c, &q).await?, &q, &url, None)?))
+}
+async fn pat_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+    Ok(created(patients::create(&s.repo, &c, &b).await?))
+}
+async fn pat_me(State(s): State<AppState>, c: Caller) -> J {
+    Ok(Json(patients::me(&s.repo, &c).await?))
+}
+async fn pat_lookup(State(s): State<AppState>, c: Caller, Query(q): Query) -> J {
+    Ok(Json(Value::Array(patients::global_lookup(&s.repo, &c, q.get("email").map(String::as_str)).await?)))
+}
+async fn pat_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(patients::get(&s.repo, &c, id(&p)?).await?))
+}
+async fn pat_update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    Query(q): Query,
+    JsonBody(b): JsonBody,
+) -> J {
+    Ok(Json(patients::update(&s.repo, &c, id(&p)?, &q, &b).await?))
+}
+async fn pat_delete(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    Query(q): Query,
+) -> ApiResult<Response> {
+    patients::delete(&s.repo, &c, id(&p)?, &q).await?;
+    Ok(no_content())
+}
+async fn pat_add_org(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    Query(q): Query,
+    JsonBody(b): JsonBody,
+) -> J {
+    Ok(Json(patients::add_organization(&s.repo, &c, id(&p)?, &q, &b).await?))
+}
+async fn pat_clients(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(Value::Array(patients::consolidated_clients(&s.repo, &c, id(&p)?).await?)))
+}
+async fn consents_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>, Query(q): Query) -> J {
+    let pid = id(&p)?;
+    if q.get("reset").is_some_and(|v| v == "true") {
+        return Ok(Json(consents::reset(&s.repo, &c, pid).await?));
+    }
+    Ok(Json(consents::get(&s.repo, &c, pid).await?))
+}
+async fn consents_post(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(consents::write(&s.repo, &c, id(&p)?, &b, ConsentWrite::Create).await?))
+}
+async fn consents_patch(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+    Ok(Json(consents::write(&s.repo, &c, id(&p)?, &b, ConsentWrite::Update).await?))
+}
+async fn consents_delete(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    consents::write(&s.repo, &c, id(&p)?, &b, ConsentWrite::Delete).await?;
+    Ok(no_content())
+}
+async fn inv_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+    Ok(Json(page(invitations::list(&s.repo, &c).await?, &q, &url, Some(1000))?))
+}
+async fn inv_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+    Ok(created(invitations::create(&s.repo, &c, &b, &s.settings).await?))
+}
+async fn inv_redeem(State(s): State<AppState>, Path(token): Path<String>) -> J {
+    Ok(Json(invitations::redeem(&s.repo, &s.issuer, &s.settings, &token).await?))
+}
+
+/// Studies and their sub-resources.
+pub fn studies_router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/studies", get(st_list).post(st_create))
+        .route("/api/v1/studies/{id}", get(st_get).patch(st_update).put(st_update).delete(st_delete))
+        .route("/api/v1/studies/{id}/patients", get(st_patients).post(st_add_patients).delete(st_remove_patients))
+        .route("/api/v1/studies/{id}/scope_requests", get(st_scopes).post(st_add_scope).delete(st_remove_scope))
+        .route("/api/v1/studies/{id}/clients", get(st_clients).post(st_add_client).delete(st_remove_client))
+        .route("/api/v1/studies/{id}/data_sources", get(st_ds).post(st_add_ds).delete(st_remove_ds))
+}
+
+async fn st_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+    let org = crate::domain::admin::input::param_id(&q, "organization_id")?;
+    Ok(Json(page(studies::list(&s.repo, &c, org).await?, &q, &url, None)?))
+}
+async fn st_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+    Ok(created(studies::create(&s.repo, &c, &b).await?))
+}
+async fn st_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(studies::get(&s.repo, &c, id(&p)?).await?))
+}
+async fn st_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+    Ok(Json(studies::update(&s.repo, &c, id(&p)?, &b).await?))
+}
+async fn st_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+    studies::delete(&s.repo, &c, id(&p)?).await?;
+    Ok(no_content())
+}
+async fn st_patients(State(s): State<AppState>, c: Caller, Path(p): Path<String>, Query(q): Query, url: ReqUrl) -> J {
+    Ok(Json(page(studies::patients(&s.repo, &c, id(&p)?).await?, &q, &url, None)?))
+}
+async fn st_add_patients(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(studies::add_patients(&s.repo, &c, id(&p)?, &b).await?))
+}
+async fn st_remove_patients(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    studies::remove_patients(&s.repo, &c, id(&p)?, &b).await?;
+    Ok(no_content())
+}
+async fn st_scopes(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(Value::Array(studies::scope_requests(&s.repo, &c, id(&p)?).await?)))
+}
+async fn st_add_scope(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(studies::set_scope_request(&s.repo, &c, id(&p)?, &b, true).await?))
+}
+async fn st_remove_scope(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    studies::set_scope_request(&s.repo, &c, id(&p)?, &b, false).await?;
+    Ok(no_content())
+}
+async fn st_clients(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(Value::Array(studies::clients(&s.repo, &c, id(&p)?).await?)))
+}
+async fn st_add_client(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(studies::set_client(&s.repo, &c, id(&p)?, &b, true).await?))
+}
+async fn st_remove_client(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    studies::set_client(&s.repo, &c, id(&p)?, &b, false).await?;
+    Ok(no_content())
+}
+async fn st_ds(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(Value::Array(studies::data_sources(&s.repo, &c, id(&p)?).await?)))
+}
+async fn st_add_ds(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(studies::set_data_source(&s.repo, &c, id(&p)?, &b, true).await?))
+}
+async fn st_remove_ds(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    studies::set_data_source(&s.repo, &c, id(&p)?, &b, false).await?;
+    Ok(no_content())
+}
+
+/// Data sources, patient-app clients and practitioners' API keys.
+pub fn catalog_router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/data_sources", get(ds_list).post(ds_create))
+        .route("/api/v1/data_sources/all_scopes", get(ds_all_scopes))
+        .route("/api/v1/data_sources/{id}", get(ds_get).patch(ds_update).put(ds_update).delete(ds_delete))
+        .route("/api/v1/data_sources/{id}/supported_scopes", get(ds_scopes).post(ds_add_scope).delete(ds_remove_scope))
+        .route("/api/v1/clients", get(cl_list).post(cl_create))
+        .route("/api/v1/clients/{id}", get(cl_get).patch(cl_update).put(cl_update).delete(cl_delete))
+        .route("/api/v1/clients/{id}/data_sources", get(cl_ds).post(cl_add_ds).delete(cl_remove_ds))
+        .route("/api/v1/practitioner_clients", get(key_list).post(key_create))
+        .route("/api/v1/practitioner_clients/{id}", get(key_get).patch(key_update).delete(key_delete))
+}
+
+async fn ds_list(State(s): State<AppState>, _: Caller, Query(q): Query, url: ReqUrl) -> J {
+    Ok(Json(page(catalog::list_data_sources(&s.repo).await?, &q, &url, None)?))
+}
+async fn ds_all_scopes(State(s): State<AppState>, _: Caller) -> J {
+    Ok(Json(Value::Array(catalog::all_scopes(&s.repo).await?)))
+}
+async fn ds_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+    Ok(created(catalog::create_data_source(&s.repo, &c, &b).await?))
+}
+async fn ds_get(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(catalog::get_data_source(&s.repo, id(&p)?).await?))
+}
+async fn ds_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+    Ok(Json(catalog::update_data_source(&s.repo, &c, id(&p)?, &b).await?))
+}
+async fn ds_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+    catalog::delete_data_source(&s.repo, &c, id(&p)?).await?;
+    Ok(no_content())
+}
+async fn ds_scopes(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(Value::Array(catalog::supported_scopes(&s.repo, id(&p)?).await?)))
+}
+async fn ds_add_scope(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(catalog::set_supported_scope(&s.repo, &c, id(&p)?, &b, true).await?))
+}
+async fn ds_remove_scope(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    catalog::set_supported_scope(&s.repo, &c, id(&p)?, &b, false).await?;
+    Ok(no_content())
+}
+async fn cl_list(State(s): State<AppState>, _: Caller, Query(q): Query, url: ReqUrl) -> J {
+    Ok(Json(page(catalog::list_clients(&s.repo).await?, &q, &url, Some(1000))?))
+}
+async fn cl_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+    Ok(created(catalog::create_client(&s.repo, &c, &b, &s.settings.site_url).await?))
+}
+async fn cl_get(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(catalog::get_client(&s.repo, id(&p)?).await?))
+}
+async fn cl_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+    Ok(Json(catalog::update_client(&s.repo, &c, id(&p)?, &b).await?))
+}
+async fn cl_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+    catalog::delete_client(&s.repo, &c, id(&p)?).await?;
+    Ok(no_content())
+}
+async fn cl_ds(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(Value::Array(catalog::client_data_sources(&s.repo, id(&p)?).await?)))
+}
+async fn cl_add_ds(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    Ok(created(catalog::set_client_data_source(&s.repo, &c, id(&p)?, &b, true).await?))
+}
+async fn cl_remove_ds(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
+    catalog::set_client_data_source(&s.repo, &c, id(&p)?, &b, false).await?;
+    Ok(no_content())
+}
+async fn key_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+    Ok(Json(page(catalog::list_api_keys(&s.repo, &c).await?, &q, &url, Some(1000))?))
+}
+async fn key_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+    Ok(created(catalog::create_api_key(&s.repo, &c, &b).await?))
+}
+async fn key_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+    Ok(Json(catalog::get_api_key(&s.repo, &c, id(&p)?).await?))
+}
+async fn key_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+    Ok(Json(catalog::update_api_key(&s.repo, &c, id(&p)?, &b).await?))
+}
+async fn key_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+    catalog::delete_api_key(&s.repo, &c, id(&p)?).await?;
+    Ok(no_content())
+}

@@ -1,0 +1,150 @@
+//! Extractors: the verified `Caller`, JSON bodies with normalised keys and a size limit, query
+//! parameters, and the request's absolute URL (for page links).
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use serde_json::Value;
+
+use super::AppState;
+use super::error::ApiError;
+use super::wire::{snake, snake_keys};
+use crate::domain::Caller;
+use crate::domain::admin::input::{Body, Params};
+use crate::error::Error;
+use crate::repo::ClientRef;
+
+fn unauthorized(m: &str) -> ApiError {
+    ApiError(Error::Unauthorized(m.into()))
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
+}
+
+/// Resolves the caller from a bearer token: verified by the identity port, then the user and
+/// their roles loaded; API-key tokens stop working as soon as the key is deleted.
+pub async fn resolve_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let token = bearer(headers).ok_or_else(|| unauthorized("Authentication credentials were not provided."))?;
+    let vt = state.identity.verify(token).await.map_err(|why| {
+        tracing::info!(%why, "bearer token refused");
+        unauthorized("Invalid or expired token.")
+    })?;
+    let uid: i64 = vt.subject.parse().map_err(|_| unauthorized("Invalid or expired token."))?;
+    if vt.api_key {
+        match state.repo.client_ref(&vt.client_id).await? {
+            Some(ClientRef::ApiKey { user_id, .. }) if user_id == uid => {}
+            _ => return Err(unauthorized("This API key has been revoked.")),
+        }
+    }
+    let user = state.repo.user(uid).await?.ok_or_else(|| unauthorized("Invalid or expired token."))?;
+    let roles: BTreeMap<_, _> = state.repo.user_roles(uid).await?.into_iter().collect();
+    Ok(Caller { user, roles, client_id: vt.client_id })
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        resolve_caller(state, &parts.headers).await
+    }
+}
+
+/// A JSON (or form) object body, keys converted to snake_case.
+pub struct JsonBody(pub Body);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.settings.max_body_bytes;
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| ApiError(Error::PayloadTooLarge(format!("The request body is larger than {limit} bytes."))))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(Body::default()));
+        }
+        let v: Value = if is_form {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+                .map_err(|e| ApiError(Error::bad(format!("Malformed form body: {e}"))))?;
+            Value::Object(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| ApiError(Error::bad(format!("JSON parse error - {e}"))))?
+        };
+        Ok(Self(Body::from_value(snake_keys(v))?))
+    }
+}
+
+/// Query parameters with snake_case keys.
+pub struct Query(pub Params);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parse_query(parts.uri.query().unwrap_or(""))?))
+    }
+}
+
+pub fn parse_query(q: &str) -> Result<Params, ApiError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(q).map_err(|e| ApiError(Error::bad(format!("Malformed query string: {e}"))))?;
+    Ok(pairs.into_iter().map(|(k, v)| (snake(&k), v)).collect())
+}
+
+/// The request's absolute URL, as the client addressed it.
+#[derive(Debug, Clone)]
+pub struct ReqUrl {
+    /// `scheme://host[:port]`
+    pub origin: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+}
+
+impl ReqUrl {
+    pub fn from_parts(headers: &HeaderMap, uri: &axum::http::Uri, fallback_origin: &str) -> Self {
+        let host =
+            headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| !h.is_empty() && !h.contains('/'));
+        let proto = headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .filter(|p| *p == "https" || *p == "http")
+            .unwrap_or("http");
+        let origin = match host {
+            Some(h) => format!("{proto}://{h}"),
+            None => fallback_origin.to_string(),
+        };
+        let query = serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+        Self { origin, path: uri.path().to_string(), query }
+    }
+
+    /// This URL with one query parameter set (added or replaced).
+    pub fn with_param(&self, key: &str, value: &str) -> String {
+        let mut q: Vec<(String, String)> = self.query.iter().filter(|(k, _)| k != key).cloned().collect();
+        q.push((key.to_string(), value.to_string()));
+        let qs = serde_urlencoded::to_string(&q).unwrap_or_default();
+        format!("{}{}?{qs}", self.origin, self.path)
+    }
+
+    pub fn full(&self) -> String {
+        if self.query.is_empty() {
+            format!("{}{}", self.origin, self.path)
+        } else {
+            format!("{}{}?{}", self.origin, self.path, serde_urlencoded::to_string(&self.query).unwrap_or_default())
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ReqUrl {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_parts(&parts.headers, &parts.uri, &state.settings.site_url))
+    }
+}

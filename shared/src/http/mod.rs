@@ -1,0 +1,63 @@
+//! HTTP: the state every handler gets, one router per route group, and `app()` merging them.
+//! The same routers run under `lambda_http` (one group per function) and in the local server.
+//!
+//! Must not depend on: aws_sdk_*.
+
+pub mod admin;
+pub mod error;
+pub mod extract;
+pub mod oauth;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+
+use crate::auth::issuer::Issuer;
+use crate::config::Settings;
+use crate::ports::Identity;
+use crate::repo::Repo;
+
+/// Injected once; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub repo: Repo,
+    pub identity: Arc<dyn Identity>,
+    pub issuer: Arc<Issuer>,
+    pub settings: Arc<Settings>,
+}
+
+/// `/health`: liveness, no store access.
+pub fn discovery_router() -> Router<AppState> {
+    Router::new().route("/health", get(|| async { Json(json!({"status": "ok", "version": crate::config::VERSION})) }))
+}
+
+/// The route groups, by name: each becomes one Lambda function; `app()` serves them all.
+pub fn route_groups() -> Vec<(&'static str, Router<AppState>)> {
+    vec![
+        ("discovery", discovery_router()),
+        ("auth", oauth::router()),
+        ("admin-orgs", admin::orgs_router()),
+        ("admin-patients", admin::patients_router()),
+        ("admin-studies", admin::studies_router()),
+        ("admin-catalog", admin::catalog_router()),
+    ]
+}
+
+async fn not_found() -> impl IntoResponse {
+    (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."})))
+}
+
+/// Every route of every group, with the state applied.
+pub fn app(state: AppState) -> Router {
+    let mut r = Router::new();
+    for (_, g) in route_groups() {
+        r = r.merge(g);
+    }
+    r.fallback(not_found).with_state(state)
+}

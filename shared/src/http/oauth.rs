@@ -1,0 +1,393 @@
+//! The built-in OIDC issuer's HTTP side, on upstream's paths: discovery and JWKS, the
+//! authorization endpoint with its login form (CSRF-protected, cookie session), the token
+//! endpoint, userinfo, and the web UI's settings script. CORS is open on `/o/` as upstream.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use base64::Engine;
+use serde_json::json;
+
+use super::AppState;
+use super::extract::{ReqUrl, parse_query, resolve_caller};
+use crate::auth::crypto::random_alnum;
+use crate::auth::issuer::{OAuthError, TokenRequest};
+use crate::auth::password;
+use crate::domain::model::Id;
+
+const SESSION_COOKIE: &str = "jhe_session";
+const CSRF_COOKIE: &str = "csrftoken";
+const SESSION_TTL: i64 = 12 * 3600;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/o/.well-known/openid-configuration", get(discovery))
+        .route("/o/.well-known/jwks.json", get(jwks))
+        .route("/o/authorize/", get(authorize))
+        .route("/o/token/", axum::routing::post(token))
+        .route("/o/userinfo/", get(userinfo))
+        .layer(middleware::from_fn(cors))
+        .route("/accounts/login/", get(login_form).post(login_submit))
+        .route("/accounts/logout/", get(logout).post(logout))
+        .route("/common/server-settings.js", get(server_settings))
+}
+
+/// Open CORS on the OAuth endpoints (tokens are not cookies there), with preflight answered here.
+async fn cors(req: Request, next: Next) -> Response {
+    let mut resp =
+        if req.method() == Method::OPTIONS { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type"));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    resp
+}
+
+async fn discovery(State(s): State<AppState>) -> Response {
+    let site = &s.settings.site_url;
+    Json(json!({
+        "issuer": s.issuer.settings.issuer,
+        "authorization_endpoint": format!("{site}/o/authorize/"),
+        "token_endpoint": format!("{site}/o/token/"),
+        "userinfo_endpoint": format!("{site}/o/userinfo/"),
+        "jwks_uri": format!("{site}/o/.well-known/jwks.json"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "email"],
+        "claims_supported": ["sub", "email", "iss", "aud", "exp", "iat"],
+    }))
+    .into_response()
+}
+
+async fn jwks(State(s): State<AppState>) -> Response {
+    Json(s.issuer.jwks()).into_response()
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The user of a valid login-session cookie.
+fn session_user(s: &AppState, headers: &HeaderMap) -> Option<Id> {
+    let raw = cookie(headers, SESSION_COOKIE)?;
+    let payload = s.issuer.signer.verify(raw)?;
+    let (uid, exp) = payload.split_once(':')?;
+    let exp: i64 = exp.parse().ok()?;
+    if exp < now() {
+        return None;
+    }
+    uid.parse().ok()
+}
+
+fn oauth_error_page(status: StatusCode, msg: &str) -> Response {
+    (status, Json(json!({"error": "invalid_request", "error_description": msg}))).into_response()
+}
+
+fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}{}", serde_urlencoded::to_string(params).unwrap_or_default())
+}
+
+async fn authorize(State(s): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let q = match parse_query(uri.query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(_) => return oauth_error_page(StatusCode::BAD_REQUEST, "malformed query string"),
+    };
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
+    // Client and redirect URI are checked before anything is sent to the redirect URI.
+    let client = match s.repo.client_by_client_id(get("client_id")).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return oauth_error_page(StatusCode::BAD_REQUEST, "unknown client_id"),
+        Err(e) => return super::error::ApiError(e).into_response(),
+    };
+    let redirect_uri = get("redirect_uri");
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return oauth_error_page(StatusCode::BAD_REQUEST, "redirect_uri is not registered for this client");
+    }
+    let state = get("state");
+    let fail = |error: &str, desc: &str| {
+        let mut p = vec![("error", error), ("error_description", desc)];
+        if !state.is_empty() {
+            p.push(("state", state));
+        }
+        Redirect::to(&with_query(redirect_uri, &p)).into_response()
+    };
+    if get("response_type") != "code" {
+        return fail("unsupported_response_type", "only response_type=code is supported");
+    }
+    let challenge = get("code_challenge");
+    if challenge.is_empty() {
+        return fail("invalid_request", "PKCE is required: code_challenge is missing");
+    }
+    if get("code_challenge_method") != "S256" {
+        return fail("invalid_request", "code_challenge_method must be S256");
+    }
+    if challenge.len() != 43 || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return fail("invalid_request", "code_challenge is not a base64url SHA-256 digest");
+    }
+    let Some(user_id) = session_user(&s, &headers) else {
+        let next = format!("{}?{}", uri.path(), uri.query().unwrap_or(""));
+        return Redirect::to(&with_query("/accounts/login/", &[("next", &next)])).into_response();
+    };
+    let scope = match get("scope") {
+        "" => "openid email".to_string(),
+        sc => sc.split(' ').filter(|x| *x == "openid" || *x == "email").collect::<Vec<_>>().join(" "),
+    };
+    let nonce = q.get("nonce").cloned();
+    let grant = crate::repo::AuthCode {
+        client_id: client.client_id.clone(),
+        user_id,
+        redirect_uri: redirect_uri.to_string(),
+        code_challenge: challenge.to_string(),
+        scope,
+        nonce,
+        expires: s.issuer.code_expiry(),
+    };
+    match s.issuer.create_code(&s.repo, &grant).await {
+        Ok(code) => {
+            let mut p = vec![("code", code.as_str())];
+            if !state.is_empty() {
+                p.push(("state", state));
+            }
+            Redirect::to(&with_query(redirect_uri, &p)).into_response()
+        }
+        Err(e) => super::error::ApiError(e).into_response(),
+    }
+}
+
+fn oauth_error(e: OAuthError) -> Response {
+    let status = match e.error {
+        "invalid_client" => StatusCode::UNAUTHORIZED,
+        "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut resp = (status, Json(json!({"error": e.error, "error_description": e.description}))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"oauth\""));
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn token(State(s): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let form: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(_) => {
+            return oauth_error(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+        }
+    };
+    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let mut req = TokenRequest {
+        grant_type: field("grant_type").unwrap_or_default(),
+        code: field("code"),
+        redirect_uri: field("redirect_uri"),
+        client_id: field("client_id"),
+        client_secret: field("client_secret"),
+        code_verifier: field("code_verifier"),
+        refresh_token: field("refresh_token"),
+        scope: field("scope"),
+    };
+    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some((scheme, cred)) = auth.split_once(' ')
+        && scheme.eq_ignore_ascii_case("basic")
+    {
+        let decoded =
+            base64::engine::general_purpose::STANDARD.decode(cred.trim()).ok().and_then(|b| String::from_utf8(b).ok());
+        match decoded.as_deref().and_then(|d| d.split_once(':')) {
+            Some((id, secret)) => {
+                let dec = |x: &str| percent_encoding::percent_decode_str(x).decode_utf8_lossy().into_owned();
+                req.client_id = Some(dec(id));
+                req.client_secret = Some(dec(secret));
+            }
+            None => return oauth_error(OAuthError::invalid_client("malformed Basic credentials")),
+        }
+    }
+    match s.issuer.token(&s.repo, req).await {
+        Ok(t) => {
+            let mut resp = Json(t).into_response();
+            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => oauth_error(e),
+    }
+}
+
+async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match resolve_caller(&s, &headers).await {
+        Ok(c) => Json(json!({"sub": c.user.id.to_string(), "email": c.user.email})).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+// ------------------------------------------------------------------- login pages
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
+}
+
+/// Only local paths may be redirected to after login (no open redirects).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+fn login_page(s: &AppState, next: &str, error: Option<&str>, email: &str) -> Response {
+    let raw = random_alnum(32);
+    let signed = s.issuer.signer.sign(&format!("csrf:{raw}"));
+    let err = error.map(|e| format!(r#"<div class="alert" role="alert">{}</div>"#, esc(e))).unwrap_or_default();
+    let html = format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · JupyterHealth Exchange</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem}}label{{display:block;margin-top:1rem}}
+input{{width:100%;padding:.5rem;box-sizing:border-box}}button{{margin-top:1.5rem;padding:.6rem 1.2rem}}.alert{{color:#842029;background:#f8d7da;padding:.75rem;border-radius:.25rem}}</style></head>
+<body><h1>JupyterHealth Exchange</h1>{err}
+<form method="post" action="/accounts/login/">
+<input type="hidden" name="csrfmiddlewaretoken" value="{raw}">
+<input type="hidden" name="next" value="{next}">
+<label for="username">Email</label><input id="username" name="username" type="email" autocomplete="username" required value="{email}">
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button></form></body></html>"#,
+        next = esc(next),
+        email = esc(email),
+    );
+    let mut resp = Html(html).into_response();
+    if error.is_some() {
+        *resp.status_mut() = StatusCode::UNAUTHORIZED;
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("{CSRF_COOKIE}={signed}; Path=/accounts/; HttpOnly; SameSite=Lax")) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn login_form(State(s): State<AppState>, url: ReqUrl) -> Response {
+    let next = url.query.iter().find(|(k, _)| k == "next").map(|(_, v)| v.as_str());
+    login_page(&s, &safe_next(next), None, "")
+}
+
+async fn login_submit(State(s): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
+    let next = safe_next(Some(field("next")));
+    // Double-submit CSRF check: the signed cookie must carry the token the form carries.
+    let csrf_ok = cookie(&headers, CSRF_COOKIE)
+        .and_then(|c| s.issuer.signer.verify(c))
+        .and_then(|p| p.strip_prefix("csrf:"))
+        .is_some_and(|raw| !raw.is_empty() && crate::auth::crypto::ct_eq(raw, field("csrfmiddlewaretoken")));
+    if !csrf_ok {
+        return (
+            StatusCode::FORBIDDEN,
+            Html("<h1>403 Forbidden</h1><p>CSRF verification failed. Reload the sign-in page and try again.</p>"),
+        )
+            .into_response();
+    }
+    let email = field("username").trim().to_lowercase();
+    let pw = field("password").to_string();
+    let user = match s.repo.user_by_email(&email).await {
+        Ok(u) => u,
+        Err(e) => return super::error::ApiError(e).into_response(),
+    };
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || password::verify(&pw, hash.as_deref())).await.unwrap_or(false);
+    let Some(mut user) = user.filter(|_| ok) else {
+        return login_page(&s, &next, Some("Please enter a correct email and password."), &email);
+    };
+    user.last_login = Some(time::OffsetDateTime::now_utc());
+    if let Err(e) = s.repo.save_user(&user).await {
+        return super::error::ApiError(e).into_response();
+    }
+    let session = s.issuer.signer.sign(&format!("{}:{}", user.id, now() + SESSION_TTL));
+    let mut resp = Redirect::to(&next).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_TTL}"
+    )) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+async fn logout() -> Response {
+    let mut resp = Redirect::to("/").into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("jhe_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    resp
+}
+
+/// The web UI's settings, as upstream's `client_settings.js` (`window.OIDCSettings.client_id`).
+async fn server_settings(State(s): State<AppState>) -> Response {
+    let types: serde_json::Map<String, serde_json::Value> =
+        crate::domain::model::ORGANIZATION_TYPES.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let ds_types: serde_json::Map<String, serde_json::Value> =
+        crate::domain::model::DATA_SOURCE_TYPES.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let perms = json!({
+        "super_user": ["organization.manage_for_practitioners", "organization.create_top_level", "patient.manage_for_organization",
+                       "study.manage_for_organization", "client.manage", "data_source.manage"],
+        "manager": ["organization.manage_for_practitioners", "patient.manage_for_organization", "study.manage_for_organization"],
+        "member": ["patient.manage_for_organization", "study.manage_for_organization"],
+        "viewer": [],
+    });
+    let client_id = serde_json::to_string(&s.settings.admin_client_id).unwrap_or_default();
+    let js = format!(
+        r#"const redirectUri = window.location.origin + "/auth/callback";
+const authority = window.location.origin + "/o/";
+
+window.OIDCSettings = {{
+  authority: authority,
+  client_id: {client_id},
+  redirect_uri: redirectUri,
+  extraQueryParams: {{}},
+  response_mode: "query",
+}};
+
+const CONSTANTS = {{
+  JHE_VERSION: "{ver}",
+  client_id: {client_id},
+  ORGANIZATION_TOP_LEVEL_PART_OF_ID: 0,
+  ORGANIZATION_TOP_LEVEL_PART_OF_LABEL: "None (Top Level Organization)",
+  ORGANIZATION_TYPES: {types},
+  DATA_SOURCE_TYPES: {ds_types},
+  ROLE_PERMISSIONS: {perms}
+}};
+"#,
+        ver = crate::config::VERSION,
+        types = serde_json::Value::Object(types),
+        ds_types = serde_json::Value::Object(ds_types),
+    );
+    ([(header::CONTENT_TYPE, "application/javascript; charset=utf-8")], js).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn next_must_be_a_local_path() {
+        assert_eq!(super::safe_next(Some("/o/authorize/?x=1")), "/o/authorize/?x=1");
+        assert_eq!(super::safe_next(Some("//evil.example")), "/");
+        assert_eq!(super::safe_next(Some("https://evil.example")), "/");
+        assert_eq!(super::safe_next(None), "/");
+    }
+}

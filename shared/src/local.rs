@@ -1,0 +1,93 @@
+//! Local mode: one process on the embedded store, with the built-in issuer whose RS256 key and
+//! cookie secret are created on first run and kept in the data folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::adapters::embedded::EmbeddedTable;
+use crate::auth::crypto::random_bytes;
+use crate::auth::issuer::{Issuer, IssuerSettings};
+use crate::auth::jwt::SigningKey;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::http::AppState;
+use crate::repo::Repo;
+
+pub const STORE_FILE: &str = "jhe.redb";
+pub const KEY_FILE: &str = "oidc-signing-key.p8";
+pub const SECRET_FILE: &str = "cookie-secret";
+/// `aud` of access tokens issued here.
+pub const AUDIENCE: &str = "jhe-api";
+
+fn io(e: std::io::Error, what: &Path) -> Error {
+    Error::Internal(format!("{}: {e}", what.display()))
+}
+
+/// Writes a file readable only by its owner.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| io(e, path))?;
+    f.write_all(bytes).map_err(|e| io(e, path))?;
+    f.sync_all().map_err(|e| io(e, path))
+}
+
+fn load_or_create(path: &Path, create: impl FnOnce() -> Result<Vec<u8>>) -> Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let b = create()?;
+            write_private(path, &b)?;
+            Ok(b)
+        }
+        Err(e) => Err(io(e, path)),
+    }
+}
+
+pub struct LocalServer {
+    pub state: AppState,
+    pub table: EmbeddedTable,
+    pub data_dir: PathBuf,
+}
+
+/// Opens (or creates) the data folder and builds the application state.
+pub fn open(data_dir: &Path, settings: Settings) -> Result<LocalServer> {
+    std::fs::create_dir_all(data_dir).map_err(|e| io(e, data_dir))?;
+    let table = EmbeddedTable::open(&data_dir.join(STORE_FILE))
+        .map_err(|e| Error::Internal(format!("opening the store: {e}")))?;
+    let der = load_or_create(&data_dir.join(KEY_FILE), || SigningKey::generate()?.to_pkcs8())?;
+    let key = SigningKey::from_pkcs8(&der)?;
+    let secret = load_or_create(&data_dir.join(SECRET_FILE), || Ok(random_bytes::<32>().to_vec()))?;
+    let issuer = Arc::new(Issuer::new(
+        key,
+        IssuerSettings {
+            issuer: format!("{}/o", settings.site_url),
+            audience: AUDIENCE.into(),
+            access_ttl: settings.access_token_ttl,
+            refresh_ttl: 30 * 24 * 3600,
+            code_ttl: 60,
+            id_token_ttl: 36_000,
+        },
+        &secret,
+    )?);
+    let repo = Repo::new(Arc::new(table.clone()));
+    let state = AppState { repo, identity: issuer.clone(), issuer, settings: Arc::new(settings) };
+    Ok(LocalServer { state, table, data_dir: data_dir.to_path_buf() })
+}
+
+impl LocalServer {
+    /// Loads the demo seed if the store is empty; `true` if it did.
+    pub async fn seed_if_empty(&self) -> Result<bool> {
+        if self.state.repo.org(crate::domain::model::ROOT_ORG_ID).await?.is_some() {
+            return Ok(false);
+        }
+        crate::seed::seed(&self.state.repo, &self.state.settings).await?;
+        Ok(true)
+    }
+}

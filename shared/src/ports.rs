@@ -1,0 +1,243 @@
+//! The ports: small, DynamoDB-shaped interfaces that the domain and the repository talk to.
+//!
+//! `Table` is the storage port. Its semantics are those of one DynamoDB table with a partition key
+//! (`pk`), a sort key (`sk`) and two optional global secondary indexes, so that the same
+//! repository code runs unchanged on the embedded engine and on DynamoDB.
+//!
+//! Must not depend on: any SDK, the web framework, or `lambda_http`.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// The key of an item in the table, or of an item in a secondary index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self { pk: pk.into(), sk: sk.into() }
+    }
+}
+
+/// One record. `data` is an opaque JSON document owned by the repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub pk: String,
+    pub sk: String,
+    /// Key in the first global secondary index, if the item is indexed there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1: Option<Key>,
+    /// Key in the second global secondary index, if the item is indexed there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2: Option<Key>,
+    /// Optimistic-concurrency version, chosen by the writer (the repository bumps it).
+    #[serde(default)]
+    pub version: u64,
+    pub data: serde_json::Value,
+}
+
+impl Item {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>, data: serde_json::Value) -> Self {
+        Self { pk: pk.into(), sk: sk.into(), gsi1: None, gsi2: None, version: 1, data }
+    }
+    pub fn key(&self) -> Key {
+        Key::new(self.pk.clone(), self.sk.clone())
+    }
+    pub fn with_gsi1(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        self.gsi1 = Some(Key::new(pk, sk));
+        self
+    }
+    pub fn with_gsi2(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        self.gsi2 = Some(Key::new(pk, sk));
+        self
+    }
+}
+
+/// A precondition on the current state of one item, checked atomically with the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cond {
+    /// No precondition.
+    None,
+    /// The item must not exist.
+    Absent,
+    /// The item must exist.
+    Exists,
+    /// The item must exist with exactly this version.
+    Version(u64),
+}
+
+/// Which index a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    Primary,
+    Gsi1,
+    Gsi2,
+}
+
+/// A sort-key condition within one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkRange {
+    /// Every sort key of the partition.
+    All,
+    /// Sort keys that start with this prefix.
+    Prefix(String),
+    /// Sort keys `lo <= sk <= hi` (inclusive, byte order).
+    Between(String, String),
+}
+
+/// A query of one partition of one index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub index: Index,
+    pub pk: String,
+    pub range: SkRange,
+    /// `true`: ascending sort key; `false`: descending.
+    pub forward: bool,
+    /// At most this many items in the page (1..=1000 is what adapters must support).
+    pub limit: usize,
+    /// Resume after the item this cursor came from (returned by a previous page of the same query).
+    pub cursor: Option<String>,
+}
+
+impl Query {
+    pub fn partition(pk: impl Into<String>) -> Self {
+        Self { index: Index::Primary, pk: pk.into(), range: SkRange::All, forward: true, limit: 1000, cursor: None }
+    }
+    pub fn prefix(pk: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self { range: SkRange::Prefix(prefix.into()), ..Self::partition(pk) }
+    }
+    pub fn on(mut self, index: Index) -> Self {
+        self.index = index;
+        self
+    }
+    pub fn reverse(mut self) -> Self {
+        self.forward = false;
+        self
+    }
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+    pub fn after(mut self, cursor: Option<String>) -> Self {
+        self.cursor = cursor;
+        self
+    }
+}
+
+/// One page of a query. `next` is `Some` exactly when more items match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub next: Option<String>,
+}
+
+/// One write of an atomic multi-item write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Put {
+        item: Item,
+        cond: Cond,
+    },
+    Delete {
+        key: Key,
+        cond: Cond,
+    },
+    /// Writes nothing; only checks the condition.
+    Check {
+        key: Key,
+        cond: Cond,
+    },
+}
+
+/// The most writes one atomic write may hold (DynamoDB's `TransactWriteItems` limit).
+pub const MAX_TRANSACT_ITEMS: usize = 100;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// A precondition failed; `index` is the position of the failing write in a multi-item write.
+    #[error("condition failed (write {index})")]
+    ConditionFailed { index: usize },
+    /// The store refused for load or contention; the caller may retry.
+    #[error("store busy, retry: {0}")]
+    Busy(String),
+    /// The request cannot be served as asked (too many writes, bad key, bad cursor).
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+    /// Anything else from the engine.
+    #[error("store failure: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The storage port. Every method is atomic on its own; `transact` is atomic across items.
+#[async_trait]
+pub trait Table: Send + Sync + 'static {
+    async fn get(&self, key: &Key) -> StoreResult<Option<Item>>;
+    async fn put(&self, item: Item, cond: Cond) -> StoreResult<()>;
+    async fn delete(&self, key: &Key, cond: Cond) -> StoreResult<()>;
+    async fn query(&self, query: &Query) -> StoreResult<Page>;
+    /// All writes happen or none does. At most [`MAX_TRANSACT_ITEMS`] writes, each to a distinct key.
+    async fn transact(&self, writes: Vec<Write>) -> StoreResult<()>;
+    /// Put many items without preconditions, not atomically as a whole (each item is atomic).
+    /// The default puts them one by one; adapters batch.
+    async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
+        for item in items {
+            self.put(item, Cond::None).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks the shape rules every adapter enforces the same way.
+pub fn check_transact(writes: &[Write]) -> StoreResult<()> {
+    if writes.is_empty() {
+        return Err(StoreError::Invalid("empty transaction".into()));
+    }
+    if writes.len() > MAX_TRANSACT_ITEMS {
+        return Err(StoreError::Invalid(format!(
+            "{} writes in one transaction (at most {MAX_TRANSACT_ITEMS})",
+            writes.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for w in writes {
+        let k = match w {
+            Write::Put { item, .. } => item.key(),
+            Write::Delete { key, .. } | Write::Check { key, .. } => key.clone(),
+        };
+        if !seen.insert(k.clone()) {
+            return Err(StoreError::Invalid(format!("key {}/{} written twice in one transaction", k.pk, k.sk)));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a key part is one the engines can store (non-empty, no NUL, bounded length).
+pub fn check_key_part(part: &str) -> StoreResult<()> {
+    if part.is_empty() || part.len() > 1024 || part.contains('\0') {
+        return Err(StoreError::Invalid(format!("bad key part {part:?}")));
+    }
+    Ok(())
+}
+
+/// What a verified bearer token says about its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The user the token acts for (the user id, as a string).
+    pub subject: String,
+    /// The OAuth client the token was issued to.
+    pub client_id: String,
+    /// Issued by the client-credentials grant to a practitioner API key (checked to still exist
+    /// on every request, so revoking the key stops its tokens at once).
+    pub api_key: bool,
+}
+
+/// The identity port: checks bearer tokens (signature, `alg`, issuer, audience, expiry).
+#[async_trait]
+pub trait Identity: Send + Sync + 'static {
+    async fn verify(&self, token: &str) -> Result<VerifiedToken, String>;
+}

@@ -1,0 +1,270 @@
+//! Contract test suites for the ports, run against every adapter (feature `testkit`).
+//!
+//! Each check works in its own key namespace, so one physical table can serve many runs.
+//! A check panics with a message saying which rule the adapter broke.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::ports::{Cond, Index, Item, Key, Query, SkRange, StoreError, Table, Write};
+
+fn ns() -> String {
+    let mut b = [0u8; 6];
+    aws_lc_rs::rand::fill(&mut b).expect("rng");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Runs every `Table` check against the adapter.
+pub async fn table_contract(t: Arc<dyn Table>) {
+    get_missing_is_none(&*t).await;
+    put_then_get_round_trips(&*t).await;
+    conditions_are_enforced(&*t).await;
+    delete_respects_conditions(&*t).await;
+    query_orders_and_pages_without_gaps(&*t).await;
+    query_ranges_stay_inside_partition(&*t).await;
+    secondary_indexes_follow_writes(&*t).await;
+    transact_is_all_or_nothing(&*t).await;
+    transact_rejects_bad_shapes(&*t).await;
+    put_many_stores_everything(&*t).await;
+    bad_cursor_is_refused(&*t).await;
+}
+
+pub async fn get_missing_is_none(t: &dyn Table) {
+    let n = ns();
+    assert_eq!(t.get(&Key::new(format!("{n}#X"), "A")).await.expect("get"), None, "missing item must read as None");
+}
+
+pub async fn put_then_get_round_trips(t: &dyn Table) {
+    let n = ns();
+    let mut item =
+        Item::new(format!("{n}#U"), "A", json!({"name": "Zoë", "n": 1.5, "list": [1, 2], "nested": {"a": null}}))
+            .with_gsi1(format!("{n}#G"), "k1")
+            .with_gsi2(format!("{n}#H"), "k2");
+    item.version = 7;
+    t.put(item.clone(), Cond::None).await.expect("put");
+    let got = t.get(&item.key()).await.expect("get").expect("item present after put");
+    assert_eq!(got, item, "an item must read back exactly as written");
+    // Overwrite replaces the whole item.
+    let item2 = Item::new(format!("{n}#U"), "A", json!({"other": true}));
+    t.put(item2.clone(), Cond::None).await.expect("overwrite");
+    assert_eq!(t.get(&item.key()).await.expect("get"), Some(item2), "put must replace the whole item");
+}
+
+pub async fn conditions_are_enforced(t: &dyn Table) {
+    let n = ns();
+    let item = Item::new(format!("{n}#C"), "A", json!({"v": 1}));
+    t.put(item.clone(), Cond::Absent).await.expect("first Absent put succeeds");
+    assert_eq!(
+        t.put(item.clone(), Cond::Absent).await,
+        Err(StoreError::ConditionFailed { index: 0 }),
+        "second Absent put must fail"
+    );
+    let missing = Item::new(format!("{n}#C"), "B", json!({}));
+    assert!(
+        matches!(t.put(missing.clone(), Cond::Exists).await, Err(StoreError::ConditionFailed { .. })),
+        "Exists on a missing item must fail"
+    );
+    assert!(
+        matches!(t.put(missing, Cond::Version(1)).await, Err(StoreError::ConditionFailed { .. })),
+        "Version on a missing item must fail"
+    );
+    let mut v2 = item.clone();
+    v2.version = 2;
+    assert!(
+        matches!(t.put(v2.clone(), Cond::Version(5)).await, Err(StoreError::ConditionFailed { .. })),
+        "wrong version must fail"
+    );
+    t.put(v2.clone(), Cond::Version(1)).await.expect("matching version succeeds");
+    assert_eq!(t.get(&item.key()).await.expect("get").map(|i| i.version), Some(2));
+    t.put(v2, Cond::Exists).await.expect("Exists on present item succeeds");
+}
+
+pub async fn delete_respects_conditions(t: &dyn Table) {
+    let n = ns();
+    let item = Item::new(format!("{n}#D"), "A", json!({}));
+    t.delete(&item.key(), Cond::None).await.expect("deleting a missing item without condition is fine");
+    assert!(matches!(t.delete(&item.key(), Cond::Exists).await, Err(StoreError::ConditionFailed { .. })));
+    t.put(item.clone(), Cond::None).await.expect("put");
+    assert!(matches!(t.delete(&item.key(), Cond::Version(9)).await, Err(StoreError::ConditionFailed { .. })));
+    assert!(t.get(&item.key()).await.expect("get").is_some(), "failed delete must keep the item");
+    t.delete(&item.key(), Cond::Version(1)).await.expect("delete");
+    assert_eq!(t.get(&item.key()).await.expect("get"), None);
+}
+
+pub async fn query_orders_and_pages_without_gaps(t: &dyn Table) {
+    let n = ns();
+    let pk = format!("{n}#Q");
+    let items: Vec<Item> = (0..25).map(|i| Item::new(pk.clone(), format!("S#{i:03}"), json!({"i": i}))).collect();
+    // Insert in a scrambled order.
+    for i in [7, 3, 24, 0, 12, 18, 1, 2, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16, 17, 19, 20, 21, 22, 23] {
+        t.put(items[i].clone(), Cond::None).await.expect("put");
+    }
+    t.put(Item::new(pk.clone(), "T#other", json!({})), Cond::None).await.expect("put other prefix");
+    for forward in [true, false] {
+        let mut q = Query::prefix(pk.clone(), "S#").limit(10);
+        q.forward = forward;
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = t.query(&q).await.expect("query");
+            assert!(page.items.len() <= 10, "a page must respect the limit");
+            pages += 1;
+            seen.extend(page.items.iter().map(|i| i.sk.clone()));
+            match page.next {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut expected: Vec<String> = (0..25).map(|i| format!("S#{i:03}")).collect();
+        if !forward {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "paging (forward={forward}) must return every item once, in sort-key order");
+        assert_eq!(pages, 3);
+    }
+    // `next` is None exactly when nothing is left, also at an exact multiple of the limit.
+    let page = t.query(&Query::prefix(pk.clone(), "S#").limit(25)).await.expect("query");
+    assert_eq!(page.items.len(), 25);
+    assert_eq!(page.next, None, "no cursor when the page holds the last item");
+    let page = t.query(&Query::partition(pk.clone())).await.expect("query");
+    assert_eq!(page.items.len(), 26, "partition query sees every sort key");
+}
+
+pub async fn query_ranges_stay_inside_partition(t: &dyn Table) {
+    let n = ns();
+    let a = format!("{n}#P");
+    let ab = format!("{n}#PB");
+    for sk in ["a", "b", "c", "d"] {
+        t.put(Item::new(a.clone(), sk, json!({})), Cond::None).await.expect("put");
+        t.put(Item::new(ab.clone(), sk, json!({})), Cond::None).await.expect("put");
+    }
+    let page = t.query(&Query::partition(a.clone())).await.expect("query");
+    assert_eq!(page.items.len(), 4, "a partition must not include a partition whose key extends it");
+    let q = Query { range: SkRange::Between("b".into(), "c".into()), ..Query::partition(a.clone()) };
+    let page = t.query(&q).await.expect("query");
+    let sks: Vec<_> = page.items.iter().map(|i| i.sk.as_str()).collect();
+    assert_eq!(sks, ["b", "c"], "Between is inclusive at both ends");
+    let page = t.query(&q.clone().reverse()).await.expect("query");
+    let sks: Vec<_> = page.items.iter().map(|i| i.sk.as_str()).collect();
+    assert_eq!(sks, ["c", "b"]);
+    let page = t.query(&Query::partition(format!("{n}#none"))).await.expect("query");
+    assert!(page.items.is_empty() && page.next.is_none(), "an empty partition gives an empty last page");
+}
+
+pub async fn secondary_indexes_follow_writes(t: &dyn Table) {
+    let n = ns();
+    let g = format!("{n}#G");
+    for i in 0..5 {
+        t.put(
+            Item::new(format!("{n}#E{i}"), "A", json!({"i": i})).with_gsi1(g.clone(), format!("name{}", 4 - i)),
+            Cond::None,
+        )
+        .await
+        .expect("put");
+    }
+    let q = Query::partition(g.clone()).on(Index::Gsi1);
+    let page = t.query(&q).await.expect("gsi query");
+    let ids: Vec<i64> = page.items.iter().map(|i| i.data["i"].as_i64().unwrap_or(-1)).collect();
+    assert_eq!(ids, [4, 3, 2, 1, 0], "index query is ordered by the index sort key");
+    // Paging over an index.
+    let mut q2 = q.clone().limit(2);
+    let mut n_seen = 0;
+    loop {
+        let p = t.query(&q2).await.expect("gsi page");
+        n_seen += p.items.len();
+        match p.next {
+            Some(c) => q2.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(n_seen, 5, "paging over an index sees each item once");
+    // Moving an item in the index, and removing it from the index.
+    t.put(Item::new(format!("{n}#E0"), "A", json!({"i": 0})).with_gsi1(g.clone(), "aaa"), Cond::None)
+        .await
+        .expect("put");
+    t.put(Item::new(format!("{n}#E1"), "A", json!({"i": 1})), Cond::None).await.expect("put");
+    t.delete(&Key::new(format!("{n}#E2"), "A"), Cond::None).await.expect("delete");
+    let page = t.query(&q).await.expect("gsi query");
+    let ids: Vec<i64> = page.items.iter().map(|i| i.data["i"].as_i64().unwrap_or(-1)).collect();
+    assert_eq!(ids, [0, 4, 3], "the index must follow updates and deletes");
+    let q3 = Query { range: SkRange::Prefix("name".into()), ..q.clone() };
+    assert_eq!(t.query(&q3).await.expect("q").items.len(), 2);
+    let q4 = Query { range: SkRange::Between("name0".into(), "name1".into()), ..q };
+    let ids: Vec<i64> =
+        t.query(&q4).await.expect("q").items.iter().map(|i| i.data["i"].as_i64().unwrap_or(-1)).collect();
+    assert_eq!(ids, [4, 3], "Between on an index is inclusive");
+    // GSI2 works the same way.
+    t.put(Item::new(format!("{n}#F"), "A", json!({})).with_gsi2(format!("{n}#G2"), "x"), Cond::None)
+        .await
+        .expect("put");
+    let p = t.query(&Query::partition(format!("{n}#G2")).on(Index::Gsi2)).await.expect("gsi2");
+    assert_eq!(p.items.len(), 1);
+}
+
+pub async fn transact_is_all_or_nothing(t: &dyn Table) {
+    let n = ns();
+    let existing = Item::new(format!("{n}#T"), "exists", json!({"v": 1}));
+    t.put(existing.clone(), Cond::None).await.expect("put");
+    let writes = vec![
+        Write::Put { item: Item::new(format!("{n}#T"), "new1", json!({})), cond: Cond::Absent },
+        Write::Delete { key: existing.key(), cond: Cond::None },
+        Write::Put { item: Item::new(format!("{n}#T"), "new2", json!({})), cond: Cond::Exists },
+    ];
+    assert_eq!(t.transact(writes).await, Err(StoreError::ConditionFailed { index: 2 }), "the failing write is named");
+    assert_eq!(
+        t.get(&Key::new(format!("{n}#T"), "new1")).await.expect("get"),
+        None,
+        "no write of a failed transaction lands"
+    );
+    assert!(t.get(&existing.key()).await.expect("get").is_some(), "a failed transaction deletes nothing");
+    let writes = vec![
+        Write::Put { item: Item::new(format!("{n}#T"), "new1", json!({})), cond: Cond::Absent },
+        Write::Delete { key: existing.key(), cond: Cond::Version(1) },
+        Write::Check { key: Key::new(format!("{n}#T"), "ghost"), cond: Cond::Absent },
+    ];
+    t.transact(writes).await.expect("transaction");
+    assert!(t.get(&Key::new(format!("{n}#T"), "new1")).await.expect("get").is_some());
+    assert_eq!(t.get(&existing.key()).await.expect("get"), None);
+    let check_fails = vec![
+        Write::Put { item: Item::new(format!("{n}#T"), "new3", json!({})), cond: Cond::None },
+        Write::Check { key: Key::new(format!("{n}#T"), "new1"), cond: Cond::Absent },
+    ];
+    assert_eq!(t.transact(check_fails).await, Err(StoreError::ConditionFailed { index: 1 }));
+    assert_eq!(t.get(&Key::new(format!("{n}#T"), "new3")).await.expect("get"), None);
+}
+
+pub async fn transact_rejects_bad_shapes(t: &dyn Table) {
+    let n = ns();
+    let too_many: Vec<Write> = (0..101)
+        .map(|i| Write::Put { item: Item::new(format!("{n}#B"), format!("{i}"), json!({})), cond: Cond::None })
+        .collect();
+    assert!(matches!(t.transact(too_many).await, Err(StoreError::Invalid(_))), "more than 100 writes is refused");
+    assert_eq!(t.query(&Query::partition(format!("{n}#B"))).await.expect("q").items.len(), 0);
+    let dup = vec![
+        Write::Put { item: Item::new(format!("{n}#B"), "x", json!({})), cond: Cond::None },
+        Write::Delete { key: Key::new(format!("{n}#B"), "x"), cond: Cond::None },
+    ];
+    assert!(matches!(t.transact(dup).await, Err(StoreError::Invalid(_))), "two writes to one key is refused");
+    let exactly_100: Vec<Write> = (0..100)
+        .map(|i| Write::Put { item: Item::new(format!("{n}#B"), format!("{i:03}"), json!({})), cond: Cond::Absent })
+        .collect();
+    t.transact(exactly_100).await.expect("100 writes are allowed");
+    assert_eq!(t.query(&Query::partition(format!("{n}#B"))).await.expect("q").items.len(), 100);
+}
+
+pub async fn put_many_stores_everything(t: &dyn Table) {
+    let n = ns();
+    let items: Vec<Item> = (0..60).map(|i| Item::new(format!("{n}#M"), format!("{i:03}"), json!({"i": i}))).collect();
+    t.put_many(items).await.expect("put_many");
+    assert_eq!(t.query(&Query::partition(format!("{n}#M"))).await.expect("q").items.len(), 60);
+}
+
+pub async fn bad_cursor_is_refused(t: &dyn Table) {
+    let n = ns();
+    let q = Query::partition(format!("{n}#K")).after(Some("%%%not-a-cursor".into()));
+    assert!(
+        matches!(t.query(&q).await, Err(StoreError::Invalid(_))),
+        "a malformed cursor is an Invalid error, not a scan"
+    );
+}

@@ -1,0 +1,268 @@
+//! The test harness: the real server on a loopback port with a fresh seeded store, an HTTP
+//! client that does not follow redirects, and logins through the real OAuth flows.
+
+use jhe::auth::crypto::{random_alnum, sha256_b64url};
+use jhe::config::Settings;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "Jhe1234!";
+pub const ADMIN_CLIENT: &str = "jhe-admin-ui";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: jhe::http::AppState,
+    pub dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+pub fn settings(site: &str) -> Settings {
+    Settings {
+        site_url: site.to_string(),
+        invitation_expiration_days: 7,
+        invitation_redemption_window_hours: 12,
+        max_body_bytes: 1024 * 1024,
+        admin_client_id: ADMIN_CLIENT.into(),
+        access_token_ttl: 3600,
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http client")
+}
+
+/// Starts the server on a fresh seeded store.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    spawn_on(dir, "127.0.0.1:0", true).await
+}
+
+/// Starts the server on an existing data folder and a given address.
+pub async fn spawn_on(dir: tempfile::TempDir, addr: &str, seed: bool) -> TestApp {
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = jhe::local::open(dir.path(), settings(&base)).expect("open store");
+    if seed {
+        server.seed_if_empty().await.expect("seed");
+    }
+    let state = server.state.clone();
+    let app = jhe::http::app(state.clone());
+    let handle = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+    TestApp { base, http: client(), state, dir, server: handle }
+}
+
+impl TestApp {
+    /// Stops the server and releases the store (to reopen the same folder).
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.server.abort();
+        let _ = self.server.await;
+        drop(self.state);
+        self.dir
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut rb = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let resp = rb.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, v)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(&body)).await
+    }
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(token), Some(&body)).await
+    }
+    pub async fn delete(&self, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(token), body.as_ref()).await
+    }
+
+    /// Logs in through the real authorization-code + PKCE flow and returns the token response.
+    pub async fn login(&self, email: &str) -> Value {
+        self.login_with(email, PASSWORD).await.expect("login")
+    }
+
+    pub async fn login_with(&self, email: &str, password: &str) -> Result<Value, String> {
+        let verifier = random_alnum(64);
+        let redirect = format!("{}/auth/callback", self.base);
+        let state = random_alnum(8);
+        let authorize = format!(
+            "/o/authorize/?response_type=code&client_id={ADMIN_CLIENT}&redirect_uri={}&code_challenge={}&code_challenge_method=S256&scope=openid%20email&state={state}",
+            urlenc(&redirect),
+            sha256_b64url(verifier.as_bytes())
+        );
+        let session = self.password_login(&authorize, email, password).await?;
+        let resp =
+            self.http.get(self.url(&authorize)).header("cookie", session).send().await.map_err(|e| e.to_string())?;
+        let loc = location(&resp).ok_or("authorize did not redirect")?;
+        let code = query_param(&loc, "code").ok_or_else(|| format!("no code in {loc}"))?;
+        if query_param(&loc, "state").as_deref() != Some(state.as_str()) {
+            return Err("state not returned".into());
+        }
+        let (status, tok) = self
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &redirect),
+                ("client_id", ADMIN_CLIENT),
+                ("code_verifier", &verifier),
+            ])
+            .await;
+        if status != StatusCode::OK {
+            return Err(format!("token endpoint: {status} {tok}"));
+        }
+        Ok(tok)
+    }
+
+    /// Goes through the login form for an authorize URL; returns the session cookie.
+    pub async fn password_login(&self, authorize: &str, email: &str, password: &str) -> Result<String, String> {
+        let resp = self.http.get(self.url(authorize)).send().await.map_err(|e| e.to_string())?;
+        let login_url = location(&resp).ok_or("authorize did not redirect to login")?;
+        let resp = self.http.get(self.url(&login_url)).send().await.map_err(|e| e.to_string())?;
+        let csrf_cookie = set_cookie(&resp, "csrftoken").ok_or("no csrf cookie")?;
+        let html = resp.text().await.map_err(|e| e.to_string())?;
+        let csrf = html_input(&html, "csrfmiddlewaretoken").ok_or("no csrf field")?;
+        let next = html_input(&html, "next").ok_or("no next field")?.replace("&amp;", "&");
+        let resp = self
+            .http
+            .post(self.url("/accounts/login/"))
+            .header("cookie", format!("csrftoken={csrf_cookie}"))
+            .form(&[
+                ("csrfmiddlewaretoken", csrf.as_str()),
+                ("next", next.as_str()),
+                ("username", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_redirection() {
+            return Err(format!("login refused: {}", resp.status()));
+        }
+        let session = set_cookie(&resp, "jhe_session").ok_or("no session cookie")?;
+        Ok(format!("jhe_session={session}"))
+    }
+
+    pub async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let resp = self.http.post(self.url("/o/token/")).form(form).send().await.expect("token request");
+        let s = resp.status();
+        (s, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn access(&self, email: &str) -> String {
+        self.login(email).await["access_token"].as_str().expect("access_token").to_string()
+    }
+
+    /// A token for `sub` signed by the server's own key, with chosen expiry (for expiry tests).
+    pub fn mint(&self, sub: i64, exp_offset: i64) -> String {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let s = &self.state.issuer.settings;
+        self.state
+            .issuer
+            .key
+            .sign(&json!({"iss": s.issuer, "sub": sub.to_string(), "aud": s.audience, "exp": now + exp_offset, "iat": now - 10,
+                          "jti": "t", "client_id": ADMIN_CLIENT, "scope": "openid", "token_use": "access", "grant": "authorization_code"}))
+            .expect("sign")
+    }
+
+    /// A well-formed token naming the server's key id but signed by another key.
+    pub fn forged(&self, sub: i64) -> String {
+        let other = jhe::auth::jwt::SigningKey::generate().expect("key");
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let s = &self.state.issuer.settings;
+        let good = self.mint(sub, 3600);
+        let forged = other
+            .sign(&json!({"iss": s.issuer, "sub": sub.to_string(), "aud": s.audience, "exp": now + 3600, "iat": now,
+                          "jti": "t", "client_id": ADMIN_CLIENT, "scope": "openid", "token_use": "access", "grant": "authorization_code"}))
+            .expect("sign");
+        // Keep the real header (kid), swap in the foreign payload and signature.
+        let h = good.split('.').next().expect("header");
+        let mut parts = forged.splitn(3, '.');
+        parts.next();
+        format!("{h}.{}.{}", parts.next().expect("payload"), parts.next().expect("sig"))
+    }
+
+    pub fn repo(&self) -> &jhe::repo::Repo {
+        &self.state.repo
+    }
+}
+
+pub fn urlenc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+pub fn location(resp: &reqwest::Response) -> Option<String> {
+    resp.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from)
+}
+
+pub fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+pub fn query_param(url: &str, key: &str) -> Option<String> {
+    let q = url.split_once('?')?.1;
+    q.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| {
+        let bytes = v.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%'
+                && i + 3 <= bytes.len()
+                && let Ok(b) = u8::from_str_radix(&v[i + 1..i + 3], 16)
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    })
+}
+
+pub fn html_input(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}

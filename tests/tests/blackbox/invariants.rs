@@ -1,0 +1,53 @@
+//! Architecture invariants checked on the source (ARCHITECTURE.md, "Invariants").
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn the_domain_never_imports_the_web_framework_sdks_or_engines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/src");
+    let mut files = Vec::new();
+    for part in ["domain", "repo", "auth"] {
+        rust_files(&src.join(part), &mut files);
+    }
+    for f in ["access.rs", "ports.rs", "error.rs", "seed.rs", "config.rs"] {
+        files.push(src.join(f));
+    }
+    assert!(files.len() > 15, "found the domain sources");
+    let forbidden = ["axum", "lambda_http", "aws_sdk", "aws_config", "redb", "tower"];
+    let mut bad = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read");
+        for line in text.lines() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            for word in forbidden {
+                if code.contains(&format!("{word}::")) || code.contains(&format!("use {word}")) {
+                    bad.push(format!("{}: {}", f.display(), line.trim()));
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "domain code imports infrastructure:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn access_rules_do_no_io() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/src/access.rs");
+    let text = std::fs::read_to_string(src).expect("read");
+    for word in ["async fn", ".await", "Repo", "std::fs", "tokio"] {
+        assert!(!text.contains(word), "access.rs must stay pure: found {word}");
+    }
+}
