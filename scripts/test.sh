@@ -1,16 +1,36 @@
 #!/usr/bin/env bash
-# The project's one test command (README, .ci/run): installs what the tests need, then runs
-# formatting and lint checks and every test suite. Safe to run on a fresh machine.
+# The project's one test command (README, .ci/run). On a fresh machine it installs what the tests
+# need (a Python venv with fhir.resources and jupyterhealth-client), then runs: formatting and
+# lint checks, every Rust test suite (black-box tests against the real server over HTTP), FHIR R5
+# validation of every resource the tests saw the server emit, and the jupyterhealth-client
+# compatibility check against a freshly started `jhe serve`. Ends with one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export RUST_BACKTRACE=0
+OUT="$ROOT/test-output"
+rm -rf "$OUT" && mkdir -p "$OUT"
+PASSED=0
+FAILED=0
 
 step() { printf '\n== %s\n' "$*"; }
+# Adds the counts of lines like "name: N passed, M failed" / "test result: ok. N passed; M failed".
+tally() {
+    local text p f
+    text="$(cat "$1")"
+    p=$( (grep -Eo '[0-9]+ passed' <<<"$text" || true) | awk '{s+=$1} END {print s+0}')
+    f=$( (grep -Eo '[0-9]+ failed' <<<"$text" || true) | awk '{s+=$1} END {print s+0}')
+    PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+}
 
 step "toolchain components"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "python test environment (.venv)"
+PY="$(bash scripts/pyenv.sh | tail -n 1)"
+"$PY" --version
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -19,4 +39,32 @@ step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "cargo test"
-cargo test --workspace --all-features
+export JHE_FHIR_DUMP_DIR="$OUT/fhir"
+cargo test --workspace --all-features 2>&1 | tee "$OUT/cargo-test.log"
+tally "$OUT/cargo-test.log"
+
+step "FHIR R5 validation (fhir.resources) of every resource the tests saw"
+"$PY" scripts/fhir_validate.py "$OUT/fhir" | tee "$OUT/fhir-validate.log"
+tally <(tail -n 1 "$OUT/fhir-validate.log")
+
+step "jupyterhealth-client against a fresh local server"
+cargo build --workspace --all-features --bins
+PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+DATA="$(mktemp -d)"
+./target/debug/jhe serve --addr "127.0.0.1:$PORT" --data-dir "$DATA" >"$OUT/jhe-serve.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
+    sleep 0.1
+done
+"$PY" scripts/compat_client.py --url "http://127.0.0.1:$PORT" --save-fhir "$OUT/fhir-compat" | tee "$OUT/compat.log"
+tally <(tail -n 1 "$OUT/compat.log")
+"$PY" scripts/fhir_validate.py "$OUT/fhir-compat" | tail -n 1 | tee "$OUT/fhir-compat-validate.log"
+tally "$OUT/fhir-compat-validate.log"
+kill $SERVER 2>/dev/null || true
+wait $SERVER 2>/dev/null || true
+
+step "summary"
+echo "all suites: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

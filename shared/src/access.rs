@@ -8,6 +8,8 @@
 //! - viewer: read only;
 //! - a patient: only themself.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::domain::Caller;
 use crate::domain::model::{Id, ROOT_ORG_ID, Role};
 
@@ -77,6 +79,108 @@ pub fn may_write_consent(c: &Caller, patient: Id, patient_orgs: &[Id], study_org
 /// Catalogue writes (data sources, patient-app clients, practitioners): superuser only.
 pub fn may_manage_catalogue(c: &Caller) -> bool {
     c.is_superuser()
+}
+
+/// What a study contributes to the consent rule.
+#[derive(Debug, Clone, Default)]
+pub struct StudyGrant {
+    pub study: Id,
+    pub org: Id,
+    /// Scope codes the study requests.
+    pub requested: BTreeSet<Id>,
+    /// Data sources (devices) of the study.
+    pub data_sources: BTreeSet<Id>,
+}
+
+/// Which of a patient's scopes a caller may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visible {
+    /// The patient themself: all their data (narrowed to a study's scopes when one is named).
+    Own(Option<BTreeSet<Id>>),
+    /// These scope codes only.
+    Codes(BTreeSet<Id>),
+}
+
+impl Visible {
+    pub fn allows(&self, code: Id) -> bool {
+        match self {
+            Visible::Own(None) => true,
+            Visible::Own(Some(c)) | Visible::Codes(c) => c.contains(&code),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Visible::Codes(c) if c.is_empty())
+    }
+}
+
+/// The consent rule for reads. A practitioner sees a patient's observations of a scope only
+/// through a study (a) of an organization where they hold a role, (b) in which the patient is
+/// enrolled (`enrolled` lists exactly those), (c) which requests the scope, and (d) for which
+/// the patient's consent to that scope is in force. A patient sees all of their own data.
+/// `only_study` narrows to one study. A superuser has no special access to data.
+pub fn visible_scopes(
+    c: &Caller,
+    patient: Id,
+    enrolled: &[StudyGrant],
+    consents: &BTreeMap<(Id, Id), bool>,
+    only_study: Option<Id>,
+) -> Visible {
+    let in_scope = |s: &&StudyGrant| only_study.is_none_or(|o| o == s.study);
+    if c.patient_id() == Some(patient) {
+        return Visible::Own(
+            only_study.map(|_| enrolled.iter().filter(in_scope).flat_map(|s| s.requested.iter().copied()).collect()),
+        );
+    }
+    let mut codes = BTreeSet::new();
+    for s in enrolled.iter().filter(in_scope) {
+        if c.role_in(s.org).is_none() {
+            continue;
+        }
+        for code in &s.requested {
+            if consents.get(&(s.study, *code)) == Some(&true) {
+                codes.insert(*code);
+            }
+        }
+    }
+    Visible::Codes(codes)
+}
+
+/// Why an upload is refused by the consent rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadRefusal {
+    /// The caller may not upload for this patient.
+    NotYours,
+    /// No study of the patient has this device and requests this scope.
+    NoStudy,
+    /// Such studies exist, but the patient's consent to the scope is not in force in any.
+    NotConsented,
+}
+
+/// The consent rule for uploads: the caller is the patient or may manage them; the device is a
+/// data source of a study the patient is enrolled in that requests the scope; and the patient's
+/// consent to the scope is in force for such a study.
+pub fn may_upload(
+    c: &Caller,
+    patient: Id,
+    patient_orgs: &[Id],
+    enrolled: &[StudyGrant],
+    consents: &BTreeMap<(Id, Id), bool>,
+    device: Id,
+    code: Id,
+) -> Result<(), UploadRefusal> {
+    if c.patient_id() != Some(patient) && !may_manage_patient(c, patient_orgs) {
+        return Err(UploadRefusal::NotYours);
+    }
+    let mut studies =
+        enrolled.iter().filter(|s| s.requested.contains(&code) && s.data_sources.contains(&device)).peekable();
+    if studies.peek().is_none() {
+        return Err(UploadRefusal::NoStudy);
+    }
+    if studies.any(|s| consents.get(&(s.study, code)) == Some(&true)) {
+        Ok(())
+    } else {
+        Err(UploadRefusal::NotConsented)
+    }
 }
 
 #[cfg(test)]
@@ -165,5 +269,91 @@ mod tests {
             !may_edit_org(&caller(false, &[(0, Role::Manager)], None), 0, None),
             "nobody but a superuser edits ROOT"
         );
+    }
+
+    fn grant(study: Id, org: Id, codes: &[Id], dss: &[Id]) -> StudyGrant {
+        StudyGrant {
+            study,
+            org,
+            requested: codes.iter().copied().collect(),
+            data_sources: dss.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn consent_rule_for_reads_as_a_table() {
+        const BG: Id = 1;
+        const HR: Id = 2;
+        let s1 = grant(30001, 5, &[BG, HR], &[70001]);
+        let s2 = grant(30002, 6, &[BG], &[70001]);
+        let studies = [s1.clone(), s2.clone()];
+        let consented: BTreeMap<(Id, Id), bool> = [((30001, BG), true), ((30001, HR), false)].into_iter().collect();
+        let member5 = caller(false, &[(5, Role::Member)], None);
+        let viewer5 = caller(false, &[(5, Role::Viewer)], None);
+        let member6 = caller(false, &[(6, Role::Member)], None);
+        let su = caller(true, &[], None);
+        let own = caller(false, &[], Some(40001));
+        let other_patient = caller(false, &[], Some(40002));
+        let none = BTreeMap::new();
+        let codes = |v: Visible| match v {
+            Visible::Codes(c) => c.into_iter().collect::<Vec<_>>(),
+            Visible::Own(_) => vec![-1],
+        };
+        // (caller, consents, study filter) -> visible codes
+        assert_eq!(
+            codes(visible_scopes(&member5, 40001, &studies, &consented, None)),
+            vec![BG],
+            "consented BG only; HR revoked"
+        );
+        assert_eq!(codes(visible_scopes(&viewer5, 40001, &studies, &consented, None)), vec![BG], "viewers read too");
+        assert_eq!(
+            codes(visible_scopes(&member5, 40001, &studies, &none, None)),
+            Vec::<Id>::new(),
+            "pending shows nothing"
+        );
+        assert_eq!(
+            codes(visible_scopes(&member6, 40001, &studies, &consented, None)),
+            Vec::<Id>::new(),
+            "consent was given to study 1, not 2"
+        );
+        assert_eq!(
+            codes(visible_scopes(&member5, 40001, &studies, &consented, Some(30002))),
+            Vec::<Id>::new(),
+            "study filter"
+        );
+        assert_eq!(
+            codes(visible_scopes(&su, 40001, &studies, &consented, None)),
+            Vec::<Id>::new(),
+            "a superuser holds no role"
+        );
+        assert_eq!(
+            visible_scopes(&own, 40001, &studies, &none, None),
+            Visible::Own(None),
+            "a patient sees their own data"
+        );
+        assert_eq!(codes(visible_scopes(&other_patient, 40001, &studies, &consented, None)), Vec::<Id>::new());
+        let enrolled_only_in_2 = [s2];
+        assert_eq!(
+            codes(visible_scopes(&member5, 40001, &enrolled_only_in_2, &consented, None)),
+            Vec::<Id>::new(),
+            "not enrolled in study 1"
+        );
+    }
+
+    #[test]
+    fn consent_rule_for_uploads() {
+        let s1 = [grant(30001, 5, &[1], &[70001])];
+        let yes: BTreeMap<(Id, Id), bool> = [((30001, 1), true)].into_iter().collect();
+        let no: BTreeMap<(Id, Id), bool> = [((30001, 1), false)].into_iter().collect();
+        let own = caller(false, &[], Some(40001));
+        let viewer = caller(false, &[(5, Role::Viewer)], None);
+        let member = caller(false, &[(5, Role::Member)], None);
+        assert_eq!(may_upload(&own, 40001, &[5], &s1, &yes, 70001, 1), Ok(()));
+        assert_eq!(may_upload(&member, 40001, &[5], &s1, &yes, 70001, 1), Ok(()));
+        assert_eq!(may_upload(&viewer, 40001, &[5], &s1, &yes, 70001, 1), Err(UploadRefusal::NotYours));
+        assert_eq!(may_upload(&own, 40002, &[5], &s1, &yes, 70001, 1), Err(UploadRefusal::NotYours));
+        assert_eq!(may_upload(&own, 40001, &[5], &s1, &no, 70001, 1), Err(UploadRefusal::NotConsented));
+        assert_eq!(may_upload(&own, 40001, &[5], &s1, &yes, 70002, 1), Err(UploadRefusal::NoStudy));
+        assert_eq!(may_upload(&own, 40001, &[5], &s1, &yes, 70001, 2), Err(UploadRefusal::NoStudy));
     }
 }

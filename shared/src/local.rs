@@ -16,6 +16,8 @@ use crate::repo::Repo;
 pub const STORE_FILE: &str = "jhe.redb";
 pub const KEY_FILE: &str = "oidc-signing-key.p8";
 pub const SECRET_FILE: &str = "cookie-secret";
+/// Folder of the archived uploads.
+pub const BLOB_DIR: &str = "blobs";
 /// `aud` of access tokens issued here.
 pub const AUDIENCE: &str = "jhe-api";
 
@@ -77,7 +79,8 @@ pub fn open(data_dir: &Path, settings: Settings) -> Result<LocalServer> {
         &secret,
     )?);
     let repo = Repo::new(Arc::new(table.clone()));
-    let state = AppState { repo, identity: issuer.clone(), issuer, settings: Arc::new(settings) };
+    let blobs = Arc::new(crate::adapters::files::FileBlobs::new(&data_dir.join(BLOB_DIR)));
+    let state = AppState { repo, identity: issuer.clone(), issuer, settings: Arc::new(settings), blobs };
     Ok(LocalServer { state, table, data_dir: data_dir.to_path_buf() })
 }
 
@@ -87,7 +90,7 @@ impl LocalServer {
         if self.state.repo.org(crate::domain::model::ROOT_ORG_ID).await?.is_some() {
             return Ok(false);
         }
-        crate::seed::seed(&self.state.repo, &self.state.settings).await?;
+        crate::seed::seed(&self.state.repo, &self.state.settings, &*self.state.blobs).await?;
         Ok(true)
     }
 }

@@ -190,6 +190,42 @@ pub trait Table: Send + Sync + 'static {
         }
         Ok(())
     }
+    /// How many items the query matches (its `limit` and `cursor` are ignored). The default pages
+    /// through the items; adapters count without reading values where they can.
+    async fn count(&self, query: &Query) -> StoreResult<usize> {
+        let mut q = query.clone();
+        q.limit = 1000;
+        q.cursor = None;
+        let mut n = 0;
+        loop {
+            let page = self.query(&q).await?;
+            n += page.items.len();
+            match page.next {
+                Some(c) => q.cursor = Some(c),
+                None => return Ok(n),
+            }
+        }
+    }
+}
+
+/// The blob port: write-once objects by key (uploaded bundles). Keys are `/`-separated paths.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Stores the object durably before returning; an existing key is an error.
+    async fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<(), BlobError>;
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError>;
+    /// Every key under the prefix, in byte order.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError>;
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum BlobError {
+    #[error("blob {0} already exists")]
+    Exists(String),
+    #[error("bad blob key {0:?}")]
+    BadKey(String),
+    #[error("blob store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Checks the shape rules every adapter enforces the same way.

@@ -76,7 +76,7 @@ fn user(id: Id, email: &str, last: &str, hash: &str, kind: UserType) -> User {
 }
 
 /// Loads the demo data into an empty store.
-pub async fn seed(repo: &Repo, settings: &Settings) -> Result<()> {
+pub async fn seed(repo: &Repo, settings: &Settings, blobs: &dyn crate::ports::BlobStore) -> Result<()> {
     let hash = tokio::task::spawn_blocking(|| password::hash(DEMO_PASSWORD))
         .await
         .map_err(|e| crate::error::Error::Internal(e.to_string()))??;
@@ -326,6 +326,8 @@ pub async fn seed(repo: &Repo, settings: &Settings) -> Result<()> {
         }
     }
 
+    seed_observations(repo, blobs).await?;
+
     for (kind, last) in [
         ("user", 10011),
         ("organization", 20008),
@@ -339,5 +341,51 @@ pub async fn seed(repo: &Repo, settings: &Settings) -> Result<()> {
     ] {
         repo.bump_counter(kind, last).await?;
     }
+    Ok(())
+}
+
+fn uuid4() -> String {
+    let mut b = crate::auth::crypto::random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// One observation per consented Open mHealth scope, as upstream's seed (9 in all).
+async fn seed_observations(repo: &Repo, blobs: &dyn crate::ports::BlobStore) -> Result<()> {
+    use base64::Engine;
+    let rows: &[(Id, &str, Option<Id>)] = &[
+        (40001, "omh:blood-pressure:4.0", Some(70001)),
+        (40001, "omh:heart-rate:2.0", Some(70001)),
+        (40002, "omh:blood-pressure:4.0", Some(70001)),
+        (40002, "omh:blood-pressure:4.0", Some(70001)),
+        (40002, "omh:heart-rate:2.0", Some(70001)),
+        (40003, "omh:body-temperature:4.0", Some(70003)),
+        (40005, "omh:blood-glucose:4.0", Some(70002)),
+        (40005, "omh:oxygen-saturation:2.0", None),
+        (40004, "omh:oxygen-saturation:2.0", None),
+    ];
+    let now = OffsetDateTime::now_utc();
+    let mut resources = Vec::new();
+    for (n, (patient, code, device)) in rows.iter().enumerate() {
+        let at = crate::domain::views::ts(now - time::Duration::hours(n as i64 + 1));
+        let dp = crate::omh::example(code, &uuid4(), &at)
+            .ok_or_else(|| crate::error::Error::Internal(format!("no example data point for {code}")))?;
+        let data = base64::engine::general_purpose::STANDARD.encode(dp.to_string());
+        let mut r = serde_json::json!({
+            "resourceType": "Observation",
+            "identifier": [{"system": "https://jupyterhealth.org/demo", "value": uuid4()}],
+            "status": "final",
+            "code": {"coding": [{"system": OMH, "code": code}]},
+            "subject": {"reference": format!("Patient/{patient}")},
+            "valueAttachment": {"contentType": "application/json", "data": data},
+        });
+        if let Some(d) = device {
+            r["device"] = serde_json::json!({"reference": format!("Device/{d}")});
+        }
+        resources.push(r);
+    }
+    crate::domain::ingest::seed_observations(repo, blobs, resources, 10001).await?;
     Ok(())
 }

@@ -28,6 +28,37 @@ pub async fn table_contract(t: Arc<dyn Table>) {
     transact_rejects_bad_shapes(&*t).await;
     put_many_stores_everything(&*t).await;
     bad_cursor_is_refused(&*t).await;
+    count_matches_query(&*t).await;
+}
+
+pub async fn count_matches_query(t: &dyn Table) {
+    let n = ns();
+    let items: Vec<Item> = (0..37).map(|i| Item::new(format!("{n}#N"), format!("x{i:03}"), json!({}))).collect();
+    t.put_many(items).await.expect("put_many");
+    t.put(Item::new(format!("{n}#N"), "y", json!({})), Cond::None).await.expect("put");
+    assert_eq!(t.count(&Query::prefix(format!("{n}#N"), "x")).await.expect("count"), 37);
+    let q = Query { range: SkRange::Between("x010".into(), "x019".into()), ..Query::partition(format!("{n}#N")) };
+    assert_eq!(t.count(&q).await.expect("count"), 10, "count honours the range");
+    assert_eq!(t.count(&Query::partition(format!("{n}#none"))).await.expect("count"), 0);
+}
+
+/// Runs every `BlobStore` check against the adapter.
+pub async fn blob_contract(b: Arc<dyn crate::ports::BlobStore>) {
+    use crate::ports::BlobError;
+    let n = ns();
+    let k1 = format!("t/{n}/2026/01/a.json");
+    let k2 = format!("t/{n}/2026/02/b.json");
+    assert_eq!(b.get(&k1).await.expect("get"), None, "missing blob reads as None");
+    b.put_new(&k2, b"second".to_vec()).await.expect("put");
+    b.put_new(&k1, b"first".to_vec()).await.expect("put");
+    assert_eq!(b.get(&k1).await.expect("get").as_deref(), Some(&b"first"[..]));
+    assert!(matches!(b.put_new(&k1, b"other".to_vec()).await, Err(BlobError::Exists(_))), "blobs are write-once");
+    assert_eq!(b.get(&k1).await.expect("get").as_deref(), Some(&b"first"[..]), "a refused overwrite changes nothing");
+    assert_eq!(b.list(&format!("t/{n}/")).await.expect("list"), vec![k1.clone(), k2.clone()], "listed in key order");
+    assert_eq!(b.list(&format!("t/{n}/2026/02")).await.expect("list"), vec![k2]);
+    for bad in ["", "../x", "a//b", "a/./b", "sp ace"] {
+        assert!(matches!(b.put_new(bad, vec![]).await, Err(BlobError::BadKey(_))), "key {bad:?} refused");
+    }
 }
 
 pub async fn get_missing_is_none(t: &dyn Table) {

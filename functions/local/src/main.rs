@@ -31,6 +31,12 @@ enum Cmd {
         #[arg(long, env = "JHE_STATIC_DIR", default_value = "static-site")]
         static_dir: PathBuf,
     },
+    /// Rebuild the observation index from the archived uploads (idempotent; safe to repeat).
+    Reindex {
+        /// The data folder of the store to repair.
+        #[arg(long, env = "JHE_DATA_DIR", default_value = "jhe-data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -41,6 +47,7 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Serve { addr, data_dir, no_seed, static_dir } => serve(addr, data_dir, !no_seed, static_dir).await,
+        Cmd::Reindex { data_dir } => reindex(data_dir).await,
     };
     if let Err(e) = result {
         eprintln!("jhe: {e}");
@@ -68,6 +75,26 @@ async fn serve(addr: SocketAddr, data_dir: PathBuf, seed: bool, static_dir: Path
     }
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())?;
     println!("jhe: stopped");
+    Ok(())
+}
+
+async fn reindex(data_dir: PathBuf) -> Result<(), String> {
+    if !data_dir.join(jhe::local::STORE_FILE).exists() {
+        return Err(format!("no store in {}", data_dir.display()));
+    }
+    let server =
+        jhe::local::open(&data_dir, Settings::from_env("http://127.0.0.1:8000")).map_err(|e| format!("{e}: {e:?}"))?;
+    let report =
+        jhe::domain::ingest::reindex(&server.state.repo, &*server.state.blobs).await.map_err(|e| format!("{e:?}"))?;
+    println!(
+        "reindex: {} archived uploads, {} observations: {} indexed now, {} already indexed, {} duplicates skipped, {} unreadable",
+        report.uploads,
+        report.observations,
+        report.inserted,
+        report.already_present,
+        report.duplicates,
+        report.unreadable
+    );
     Ok(())
 }
 

@@ -236,6 +236,31 @@ impl Table for EmbeddedTable {
         .await
     }
 
+    async fn count(&self, q: &Query) -> StoreResult<usize> {
+        check_key_part(&q.pk)?;
+        let q = q.clone();
+        self.blocking(move |db| {
+            let (lo, hi, hi_inclusive) = partition_bounds(&q);
+            let upper = if hi_inclusive { Bound::Included(hi.as_slice()) } else { Bound::Excluded(hi.as_slice()) };
+            let tx = db.begin_read().map_err(backend)?;
+            let table = tx
+                .open_table(match q.index {
+                    Index::Primary => MAIN,
+                    Index::Gsi1 => GSI1,
+                    Index::Gsi2 => GSI2,
+                })
+                .map_err(backend)?;
+            let range = table.range::<&[u8]>((Bound::Included(lo.as_slice()), upper)).map_err(backend)?;
+            let mut n = 0;
+            for e in range {
+                e.map_err(backend)?;
+                n += 1;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
     async fn query(&self, q: &Query) -> StoreResult<Page> {
         if q.limit == 0 || q.limit > 10_000 {
             return Err(StoreError::Invalid(format!("limit {} out of range", q.limit)));

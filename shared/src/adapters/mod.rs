@@ -4,3 +4,4 @@
 //! live beside it behind the `aws` feature. Nothing here may import the web framework.
 
 pub mod embedded;
+pub mod files;

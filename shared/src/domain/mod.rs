@@ -3,7 +3,12 @@
 //! Must not depend on: axum, lambda_http, aws_sdk_*.
 
 pub mod admin;
+pub mod facts;
+pub mod ingest;
 pub mod model;
+pub mod observation;
+pub mod reads;
+
 pub mod views;
 
 use std::collections::BTreeMap;

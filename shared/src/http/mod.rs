@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod error;
 pub mod extract;
+pub mod fhir;
 pub mod oauth;
 pub mod wire;
 
@@ -20,7 +21,7 @@ use serde_json::json;
 
 use crate::auth::issuer::Issuer;
 use crate::config::Settings;
-use crate::ports::Identity;
+use crate::ports::{BlobStore, Identity};
 use crate::repo::Repo;
 
 /// Injected once; cheap to clone.
@@ -30,6 +31,8 @@ pub struct AppState {
     pub identity: Arc<dyn Identity>,
     pub issuer: Arc<Issuer>,
     pub settings: Arc<Settings>,
+    /// Where uploads are archived before they are indexed.
+    pub blobs: Arc<dyn BlobStore>,
 }
 
 /// `/health`: liveness, no store access.
@@ -46,6 +49,8 @@ pub fn route_groups() -> Vec<(&'static str, Router<AppState>)> {
         ("admin-patients", admin::patients_router()),
         ("admin-studies", admin::studies_router()),
         ("admin-catalog", admin::catalog_router()),
+        ("fhir-read", fhir::read_router()),
+        ("fhir-ingest", fhir::ingest_router()),
     ]
 }
 

@@ -35,6 +35,7 @@
 
 mod entities;
 pub mod keys;
+pub mod observations;
 
 use std::sync::Arc;
 

@@ -266,3 +266,88 @@ pub fn html_input(html: &str, name: &str) -> Option<String> {
     let end = html[start..].find('"')? + start;
     Some(html[start..end].to_string())
 }
+
+/// Writes a FHIR resource the server emitted to `$JHE_FHIR_DUMP_DIR` (if set), for the
+/// fhir.resources validation step of the test command.
+pub fn dump(name: &str, v: &Value) {
+    if let Ok(dir) = std::env::var("JHE_FHIR_DUMP_DIR") {
+        let _ = std::fs::create_dir_all(&dir);
+        let n = random_alnum(6);
+        let _ = std::fs::write(format!("{dir}/{name}-{n}.json"), serde_json::to_vec_pretty(v).unwrap_or_default());
+    }
+}
+
+impl TestApp {
+    /// A patient's access token through the real invitation flow (issued by `practitioner`).
+    pub async fn patient_token(&self, practitioner: &str, patient: i64, client: i64) -> String {
+        let (s, inv) =
+            self.post("/api/v1/invitation", practitioner, json!({"patient_id": patient, "client_id": client})).await;
+        assert_eq!(s, StatusCode::CREATED, "{inv}");
+        let token = inv["token"].as_str().expect("token").to_string();
+        let (s, grant) = self.call(Method::POST, &format!("/api/v1/invitation/{token}"), None, None).await;
+        assert_eq!(s, StatusCode::OK, "{grant}");
+        let g = &grant["grant"];
+        let verifier = jhe::auth::crypto::b64url(token.as_bytes());
+        let (s, tok) = self
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", g["code"].as_str().expect("code")),
+                ("redirect_uri", g["redirect_uri"].as_str().expect("redirect")),
+                ("client_id", g["client_id"].as_str().expect("client")),
+                ("code_verifier", &verifier),
+            ])
+            .await;
+        assert_eq!(s, StatusCode::OK, "{tok}");
+        tok["access_token"].as_str().expect("access").to_string()
+    }
+
+    /// POSTs a raw body with a content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        extra: &[(&str, &str)],
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut rb = self.http.post(self.url(path)).bearer_auth(token).header("content-type", content_type).body(body);
+        for (k, v) in extra {
+            rb = rb.header(*k, *v);
+        }
+        let resp = rb.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
+    }
+}
+
+/// A random RFC 4122 version-4 uuid.
+pub fn uuid() -> String {
+    let h = random_alnum(32).bytes().map(|b| format!("{:x}", b % 16)).collect::<String>();
+    format!("{}-{}-4{}-a{}-{}", &h[..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+}
+
+/// An Observation upload as a phone app sends it, with a valid Open mHealth data point.
+pub fn observation(patient: i64, code: &str, device: i64, at: &str) -> Value {
+    let dp = jhe::omh::example(code, &uuid(), at).expect("example data point");
+    observation_with(patient, code, device, &dp)
+}
+
+pub fn observation_with(patient: i64, code: &str, device: i64, dp: &Value) -> Value {
+    use base64::Engine;
+    json!({
+        "resourceType": "Observation",
+        "identifier": [{"system": "https://example.org/app", "value": uuid()}],
+        "status": "final",
+        "code": {"coding": [{"system": "https://w3id.org/openmhealth", "code": code}]},
+        "subject": {"reference": format!("Patient/{patient}")},
+        "device": {"reference": format!("Device/{device}")},
+        "valueAttachment": {"contentType": "application/json", "data": base64::engine::general_purpose::STANDARD.encode(dp.to_string())},
+    })
+}
+
+pub fn batch(resources: Vec<Value>) -> Value {
+    json!({"resourceType": "Bundle", "type": "batch", "entry": resources.into_iter().map(|r| json!({
+        "resource": r, "request": {"method": "POST", "url": "Observation"}})).collect::<Vec<_>>()})
+}

@@ -3,7 +3,10 @@
 mod admin;
 mod common;
 mod contract;
+mod fhir;
 mod invariants;
 mod invitations;
 mod matrix;
 mod oidc;
+mod omh_schemas;
+mod replay;

@@ -1,0 +1,518 @@
+//! FHIR reads and searches, and the admin observation list, all under the consent rule
+//! (`access::visible_scopes`) for observations and the organization rule for everything else.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use super::Caller;
+use super::facts::Facts;
+use super::model::{Code, Id};
+use super::observation::Observation;
+use crate::access;
+use crate::error::{Error, Result};
+use crate::fhir::search::{Common, Cursor, ObservationQuery, OtherQuery, SortBy, TimeRange};
+use crate::fhir::{self};
+use crate::repo::Repo;
+use crate::repo::observations::{ObsOrder, ObsScan};
+
+/// One page of results: the resources, the total, and the cursor of the next page.
+pub struct Found {
+    pub resources: Vec<Value>,
+    pub total: usize,
+    pub next: Option<String>,
+}
+
+/// The patients a practitioner reaches through a filter (403 when the filter is out of reach).
+async fn candidate_patients(
+    repo: &Repo,
+    c: &Caller,
+    patient: Option<Id>,
+    study: Option<Id>,
+    org: Option<Id>,
+) -> Result<Vec<Id>> {
+    let denied = |what: String| Error::Forbidden(format!("You do not have access to {what}."));
+    let mut set: Option<BTreeSet<Id>> = None;
+    let mut narrow = |ids: Vec<Id>| {
+        let ids: BTreeSet<Id> = ids.into_iter().collect();
+        set = Some(match set.take() {
+            Some(s) => s.intersection(&ids).copied().collect(),
+            None => ids,
+        });
+    };
+    if let Some(s) = study {
+        let st = repo.study(s).await?.ok_or_else(|| denied(format!("Group/{s}")))?;
+        if c.role_in(st.organization_id).is_none() {
+            return Err(denied(format!("Group/{s}")));
+        }
+        narrow(repo.study_patient_ids(s).await?);
+    }
+    if let Some(o) = org {
+        if c.role_in(o).is_none() {
+            return Err(denied(format!("Organization/{o}")));
+        }
+        narrow(repo.org_patient_ids(o).await?);
+    }
+    if let Some(p) = patient {
+        let orgs = repo.patient_org_ids(p).await?;
+        if !orgs.iter().any(|o| c.role_in(*o).is_some()) {
+            return Err(denied(format!("Patient/{p}")));
+        }
+        narrow(vec![p]);
+    }
+    if set.is_none() {
+        let mut all = BTreeSet::new();
+        for o in c.roles.keys() {
+            all.extend(repo.org_patient_ids(*o).await?);
+        }
+        set = Some(all);
+    }
+    Ok(set.unwrap_or_default().into_iter().collect())
+}
+
+/// For each patient the caller reaches, the scope codes they may read (in patient-id order).
+async fn readable(repo: &Repo, c: &Caller, q: &ObservationQuery, facts: &mut Facts) -> Result<Vec<(Id, Vec<Id>)>> {
+    let all_codes = repo.list_codes().await?;
+    let wanted: Option<BTreeSet<Id>> = if q.codes.is_empty() {
+        None
+    } else {
+        Some(
+            all_codes
+                .iter()
+                .filter(|code| q.codes.iter().any(|(s, k)| *s == code.coding_system && *k == code.coding_code))
+                .map(|code| code.id)
+                .collect(),
+        )
+    };
+    let patients = match c.patient_id() {
+        Some(me) if !c.is_practitioner() => {
+            if q.patient.is_some_and(|p| p != me) {
+                return Err(Error::Forbidden(format!(
+                    "You do not have access to Patient/{}.",
+                    q.patient.unwrap_or_default()
+                )));
+            }
+            vec![me]
+        }
+        _ => candidate_patients(repo, c, q.patient, q.study, q.organization).await?,
+    };
+    let mut out = Vec::new();
+    for p in patients {
+        let Some(pf) = facts.patient(repo, p).await? else { continue };
+        if let Some((sys, val)) = &q.patient_identifier {
+            let pat = repo.patient(p).await?;
+            let has = pat.is_some_and(|pat| {
+                pat.identifiers.iter().any(|i| i.value == *val && sys.as_ref().is_none_or(|s| *s == i.system))
+            });
+            if !has {
+                continue;
+            }
+        }
+        if let Some(s) = q.study
+            && !pf.enrolled.iter().any(|g| g.study == s)
+        {
+            continue;
+        }
+        let vis = access::visible_scopes(c, p, &pf.enrolled, &pf.consents, q.study);
+        let codes: Vec<Id> = all_codes
+            .iter()
+            .map(|code| code.id)
+            .filter(|id| vis.allows(*id) && wanted.as_ref().is_none_or(|w| w.contains(id)))
+            .collect();
+        if !codes.is_empty() {
+            out.push((p, codes));
+        }
+    }
+    Ok(out)
+}
+
+fn sort_value(o: &Observation, by: SortBy) -> i64 {
+    match by {
+        SortBy::Date => o.date_key(),
+        SortBy::LastUpdated => o.last_updated,
+    }
+}
+
+/// The other filter (the one the scan order does not bound), applied after reading.
+fn post_filter(q: &ObservationQuery) -> Option<(SortBy, TimeRange)> {
+    match q.sort {
+        SortBy::Date if !q.last_updated.is_all() => Some((SortBy::LastUpdated, q.last_updated)),
+        SortBy::LastUpdated if !q.date.is_all() => Some((SortBy::Date, q.date)),
+        _ => None,
+    }
+}
+
+/// Reads up to `need` observations of one patient and code, in order, after `seek`, honouring
+/// both time filters.
+async fn scan(
+    repo: &Repo,
+    q: &ObservationQuery,
+    p: Id,
+    code: Id,
+    seek: Option<(i64, Id)>,
+    need: usize,
+) -> Result<Vec<Observation>> {
+    let (order, range) = match q.sort {
+        SortBy::Date => (ObsOrder::Date, q.date),
+        SortBy::LastUpdated => (ObsOrder::LastUpdated, q.last_updated),
+    };
+    if range.is_empty() {
+        return Ok(vec![]);
+    }
+    let post = post_filter(q);
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let scan = ObsScan { patient: p, code, order, range, seek, descending: q.descending, limit: need.min(1000) };
+        let (page, next) = repo.observations_page(&scan, cursor).await?;
+        for o in page {
+            if post.is_none_or(|(by, r)| r.contains(sort_value(&o, by))) {
+                out.push(o);
+            }
+        }
+        if out.len() >= need || next.is_none() {
+            out.truncate(need);
+            return Ok(out);
+        }
+        cursor = next;
+    }
+}
+
+async fn total(repo: &Repo, q: &ObservationQuery, readable: &[(Id, Vec<Id>)]) -> Result<usize> {
+    let mut n = 0;
+    if post_filter(q).is_some() {
+        for (p, codes) in readable {
+            for code in codes {
+                n += scan(repo, q, *p, *code, None, usize::MAX).await?.len();
+            }
+        }
+        return Ok(n);
+    }
+    let (order, range) = match q.sort {
+        SortBy::Date => (ObsOrder::Date, q.date),
+        SortBy::LastUpdated => (ObsOrder::LastUpdated, q.last_updated),
+    };
+    if range.is_empty() {
+        return Ok(0);
+    }
+    for (p, codes) in readable {
+        for code in codes {
+            n += repo.observations_count(*p, *code, order, range).await?;
+        }
+    }
+    Ok(n)
+}
+
+struct Renderer {
+    codes: BTreeMap<Id, Code>,
+}
+
+impl Renderer {
+    async fn new(repo: &Repo) -> Result<Self> {
+        Ok(Self { codes: repo.list_codes().await?.into_iter().map(|c| (c.id, c)).collect() })
+    }
+    fn code(&self, id: Id) -> Code {
+        self.codes.get(&id).cloned().unwrap_or(Code {
+            id,
+            coding_system: String::new(),
+            coding_code: String::new(),
+            text: String::new(),
+        })
+    }
+}
+
+/// Observation search: patients in id order; within a patient, by the sort (newest first by
+/// default), merged across the readable scopes. Paging is by cursor: a page costs the same
+/// wherever it starts.
+pub async fn search_observations(
+    repo: &Repo,
+    c: &Caller,
+    q: &ObservationQuery,
+) -> Result<(Vec<Observation>, usize, Option<String>)> {
+    if q.common.foreign_source {
+        return Ok((vec![], 0, None));
+    }
+    let mut facts = Facts::default();
+    let readable = readable(repo, c, q, &mut facts).await?;
+    if let Some(ids) = &q.common.ids {
+        let mut found = Vec::new();
+        for id in ids {
+            if let Some(o) = repo.observation(*id).await?
+                && readable.iter().any(|(p, codes)| *p == o.patient_id && codes.contains(&o.code_id))
+                && q.date.contains(o.date_key())
+                && q.last_updated.contains(o.last_updated)
+            {
+                found.push(o);
+            }
+        }
+        let n = found.len();
+        return Ok((if q.common.summary_count { vec![] } else { found }, n, None));
+    }
+    let total = total(repo, q, &readable).await?;
+    if q.common.summary_count {
+        return Ok((vec![], total, None));
+    }
+    let limit = q.common.count;
+    let mut out: Vec<Observation> = Vec::new();
+    let mut more = false;
+    for (p, codes) in &readable {
+        if let Some(cur) = q.common.cursor
+            && *p < cur.patient
+        {
+            continue;
+        }
+        let seek = q.common.cursor.filter(|cur| cur.patient == *p).map(|cur| (cur.at, cur.id));
+        let need = limit + 1 - out.len();
+        let mut merged = Vec::new();
+        for code in codes {
+            merged.extend(scan(repo, q, *p, *code, seek, need).await?);
+        }
+        merged.sort_by_key(|o| (sort_value(o, q.sort), o.id));
+        if q.descending {
+            merged.reverse();
+        }
+        merged.truncate(need);
+        out.extend(merged);
+        if out.len() > limit {
+            more = true;
+            out.truncate(limit);
+            break;
+        }
+    }
+    let next = if more {
+        out.last().map(|o| Cursor { patient: o.patient_id, at: sort_value(o, q.sort), id: o.id }.encode())
+    } else {
+        None
+    };
+    Ok((out, total, next))
+}
+
+pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery) -> Result<Found> {
+    let (obs, total, next) = search_observations(repo, c, q).await?;
+    let r = Renderer::new(repo).await?;
+    let mut users: BTreeMap<Id, Option<Id>> = BTreeMap::new();
+    let mut resources = Vec::with_capacity(obs.len());
+    for o in &obs {
+        if let std::collections::btree_map::Entry::Vacant(e) = users.entry(o.patient_id) {
+            e.insert(repo.patient(o.patient_id).await?.and_then(|p| p.user_id));
+        }
+        resources.push(fhir::observation(o, &r.code(o.code_id), users.get(&o.patient_id).copied().flatten()));
+    }
+    Ok(Found { resources, total, next })
+}
+
+/// One observation, if the caller may read it (404 otherwise: hidden data is not revealed).
+pub async fn read_observation(repo: &Repo, c: &Caller, id: Id) -> Result<Value> {
+    let o = repo.observation(id).await?.ok_or_else(Error::not_found)?;
+    let mut facts = Facts::default();
+    let pf = facts.patient(repo, o.patient_id).await?.ok_or_else(Error::not_found)?;
+    let vis = access::visible_scopes(c, o.patient_id, &pf.enrolled, &pf.consents, None);
+    if !vis.allows(o.code_id) {
+        return Err(Error::not_found());
+    }
+    let code = repo.code(o.code_id).await?.ok_or_else(Error::not_found)?;
+    Ok(fhir::observation(&o, &code, pf.user_id))
+}
+
+/// The admin API's observation list (`/api/v1/observations`), a DRF page under the same rule.
+pub async fn admin_observations(
+    repo: &Repo,
+    c: &Caller,
+    q: &ObservationQuery,
+    page: usize,
+    page_size: usize,
+) -> Result<(Vec<Value>, usize)> {
+    if !c.is_practitioner() {
+        return Err(Error::not_found());
+    }
+    let mut q = q.clone();
+    q.common.count = page_size;
+    q.common.cursor = None;
+    let mut skipped = 0;
+    let mut rows = Vec::new();
+    let mut total;
+    loop {
+        let (obs, t, next) = search_observations(repo, c, &q).await?;
+        total = t;
+        if skipped + obs.len() > (page - 1) * page_size {
+            rows = obs.into_iter().skip((page - 1) * page_size - skipped).collect();
+            break;
+        }
+        skipped += obs.len();
+        match next {
+            Some(n) => q.common.cursor = Some(Cursor::decode(&n).map_err(Error::Internal)?),
+            None => break,
+        }
+    }
+    let r = Renderer::new(repo).await?;
+    let mut out = Vec::new();
+    for o in rows {
+        let p = repo.patient(o.patient_id).await?;
+        let code = r.code(o.code_id);
+        let omh: Value = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, o.data.as_bytes())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null);
+        out.push(json!({
+            "id": o.id, "subjectPatientId": o.patient_id,
+            "patientNameFamily": p.as_ref().and_then(|p| p.name_family.clone()),
+            "patientNameGiven": p.as_ref().and_then(|p| p.name_given.clone()),
+            "jheUserId": p.as_ref().and_then(|p| p.user_id),
+            "codeableConceptId": code.id, "codingSystem": code.coding_system, "codingCode": code.coding_code, "codingText": code.text,
+            "dataSourceId": o.data_source_id, "status": o.status,
+            "effectiveDateTime": o.effective_start.map(fhir::ts_ms),
+            "lastUpdated": fhir::ts_ms(o.last_updated),
+            "omhData": omh,
+        }));
+    }
+    Ok((out, total))
+}
+
+// ------------------------------------------------------------------- other resources
+
+fn starts(hay: Option<&str>, needle: &Option<String>) -> bool {
+    needle.as_ref().is_none_or(|n| hay.is_some_and(|h| h.to_lowercase().starts_with(n.as_str())))
+}
+
+/// Patient, Group, Organization, Practitioner and Device search: small sets, filtered in
+/// memory, ordered by id, paged by the last id.
+pub async fn search_other(repo: &Repo, c: &Caller, resource: &str, common: &Common, q: &OtherQuery) -> Result<Found> {
+    let mut items: Vec<(Id, Value)> = Vec::new();
+    if !common.foreign_source {
+        match resource {
+            "Patient" => {
+                let ids: Vec<Id> = match c.patient_id() {
+                    Some(me) if !c.is_practitioner() => vec![me],
+                    _ => candidate_patients(repo, c, None, q.study, q.organization).await?,
+                };
+                for id in ids {
+                    if let Some(s) = q.study
+                        && c.patient_id() == Some(id)
+                        && !repo.patient_study_ids(id).await?.contains(&s)
+                    {
+                        continue;
+                    }
+                    let Some(p) = repo.patient(id).await? else { continue };
+                    if let Some((sys, val)) = &q.identifier
+                        && !p.identifiers.iter().any(|i| i.value == *val && sys.as_ref().is_none_or(|s| *s == i.system))
+                    {
+                        continue;
+                    }
+                    let name_hit = q.name.as_ref().is_none_or(|n| {
+                        [&p.name_family, &p.name_given]
+                            .iter()
+                            .any(|x| x.as_deref().is_some_and(|x| x.to_lowercase().starts_with(n.as_str())))
+                    });
+                    let birth_ok = q.birthdate.is_all()
+                        || p.birth_date
+                            .as_deref()
+                            .and_then(|d| fhir::search::parse_date(d).ok())
+                            .and_then(|r| r.lo)
+                            .is_some_and(|t| q.birthdate.contains(t));
+                    let lu = (p.last_updated.unix_timestamp_nanos() / 1_000_000) as i64;
+                    if name_hit
+                        && birth_ok
+                        && starts(p.name_family.as_deref(), &q.family)
+                        && starts(p.name_given.as_deref(), &q.given)
+                        && q.last_updated.contains(lu)
+                    {
+                        let email = match p.user_id {
+                            Some(u) => repo.user(u).await?.map(|u| u.email),
+                            None => None,
+                        };
+                        items.push((id, fhir::patient(&p, email.as_deref())));
+                    }
+                }
+            }
+            "Group" => {
+                if !c.is_practitioner() {
+                    // A patient sees the studies they are enrolled in.
+                    for s in repo.patient_study_ids(c.patient_id().unwrap_or(-1)).await? {
+                        if let Some(st) = repo.study(s).await? {
+                            items.push((s, fhir::group(&st, None)));
+                        }
+                    }
+                } else {
+                    let orgs: Vec<Id> = match q.organization {
+                        Some(o) if c.role_in(o).is_some() => vec![o],
+                        Some(o) => {
+                            return Err(Error::Forbidden(format!("You do not have access to Organization/{o}.")));
+                        }
+                        None => c.roles.keys().copied().collect(),
+                    };
+                    for o in orgs {
+                        for s in repo.studies(&repo.org_study_ids(o).await?).await? {
+                            if starts(Some(&s.name), &q.name) {
+                                let n = repo.study_patient_ids(s.id).await?.len();
+                                items.push((s.id, fhir::group(&s, Some(n))));
+                            }
+                        }
+                    }
+                }
+            }
+            "Organization" => {
+                for o in repo.list_orgs().await? {
+                    if starts(Some(&o.name), &q.name) {
+                        items.push((o.id, fhir::organization(&o)));
+                    }
+                }
+            }
+            "Practitioner" => {
+                if c.is_practitioner() {
+                    let mut seen = BTreeSet::new();
+                    for o in c.roles.keys() {
+                        for (u, _) in repo.org_members(*o).await? {
+                            seen.insert(u);
+                        }
+                    }
+                    seen.insert(c.id());
+                    for u in seen {
+                        let Some(user) = repo.user(u).await? else { continue };
+                        let Some(pid) = user.practitioner_id else { continue };
+                        let Some(p) = repo.practitioner(pid).await? else { continue };
+                        let hit = q.name.as_ref().is_none_or(|n| {
+                            [&p.name_family, &p.name_given]
+                                .iter()
+                                .any(|x| x.as_deref().is_some_and(|x| x.to_lowercase().starts_with(n.as_str())))
+                        });
+                        if hit {
+                            items.push((p.id, fhir::practitioner(&p)));
+                        }
+                    }
+                }
+            }
+            "Device" => {
+                if q.device_type.as_deref().is_none_or(|t| t == "data-source" || t.ends_with("|data-source")) {
+                    for d in repo.list_data_sources().await? {
+                        items.push((d.id, fhir::device(&d)));
+                    }
+                }
+            }
+            other => return Err(Error::NotFound(format!("Unsupported FHIR resource type: {other}."))),
+        }
+    }
+    if let Some(ids) = &common.ids {
+        items.retain(|(id, _)| ids.contains(id));
+    }
+    items.sort_by_key(|(id, _)| *id);
+    items.dedup_by_key(|(id, _)| *id);
+    let total = items.len();
+    if common.summary_count {
+        return Ok(Found { resources: vec![], total, next: None });
+    }
+    let after = common.cursor.map(|c| c.id).unwrap_or(i64::MIN);
+    let rest: Vec<(Id, Value)> = items.into_iter().filter(|(id, _)| *id > after).collect();
+    let next = if rest.len() > common.count {
+        rest.get(common.count - 1).map(|(id, _)| Cursor { patient: 0, at: 0, id: *id }.encode())
+    } else {
+        None
+    };
+    Ok(Found { resources: rest.into_iter().take(common.count).map(|(_, v)| v).collect(), total, next })
+}
+
+/// Reads one Patient, Group, Organization, Practitioner or Device (404 if absent or out of reach).
+pub async fn read_other(repo: &Repo, c: &Caller, resource: &str, id: Id) -> Result<Value> {
+    let common = Common { count: 1, summary_count: false, cursor: None, ids: Some(vec![id]), foreign_source: false };
+    let found = search_other(repo, c, resource, &common, &OtherQuery::default()).await?;
+    found.resources.into_iter().next().ok_or_else(Error::not_found)
+}

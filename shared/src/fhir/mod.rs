@@ -1,0 +1,292 @@
+//! FHIR R5 as the exchange serves it: resource renderings of the entities, Bundles,
+//! OperationOutcome, the CapabilityStatement, and search-parameter parsing (`search`).
+//!
+//! Must not depend on: I/O, the web framework, SDKs.
+
+pub mod search;
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::domain::model::*;
+use crate::domain::observation::Observation;
+
+pub const FHIR_VERSION: &str = "5.0.0";
+pub const JHE_SOURCE: &str = "https://jupyterhealth.org/jhe";
+pub const MODEL_SYSTEM: &str = "https://jupyterhealth.org/fhir/CodeSystem/model";
+pub const USER_ID_SYSTEM: &str = "https://jupyterhealth.org/fhir/identifier/jhe-user-id";
+pub const OMH_SYSTEM: &str = "https://w3id.org/openmhealth";
+/// The most entries one batch Bundle may hold.
+pub const MAX_BUNDLE_ENTRIES: usize = 1000;
+/// The largest `_count`.
+pub const MAX_COUNT: usize = 1000;
+pub const DEFAULT_COUNT: usize = 20;
+
+pub fn ts_ms(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    crate::domain::views::ts(t)
+}
+
+/// An OperationOutcome with one error issue. `code` is a FHIR issue-type code.
+pub fn outcome(code: &str, diagnostics: &str) -> Value {
+    json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}]})
+}
+
+fn meta(last_updated: Option<String>) -> Value {
+    match last_updated {
+        Some(t) => json!({"lastUpdated": t, "source": JHE_SOURCE}),
+        None => json!({"source": JHE_SOURCE}),
+    }
+}
+
+fn model_type(code: &str) -> Value {
+    json!({"coding": [{"system": MODEL_SYSTEM, "code": code}]})
+}
+
+/// Removes nulls, empty strings, empty arrays and empty objects (FHIR forbids empty values).
+pub fn prune(v: Value) -> Value {
+    fn keep(v: &Value) -> bool {
+        match v {
+            Value::Null => false,
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+            _ => true,
+        }
+    }
+    match v {
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, prune(v))).filter(|(_, v)| keep(v)).collect()),
+        Value::Array(a) => Value::Array(a.into_iter().map(prune).filter(keep).collect()),
+        other => other,
+    }
+}
+
+pub fn patient(p: &Patient, email: Option<&str>) -> Value {
+    let mut telecom = Vec::new();
+    if let Some(ph) = &p.telecom_phone {
+        telecom.push(json!({"system": "phone", "value": ph, "use": "mobile"}));
+    }
+    if let Some(e) = email {
+        telecom.push(json!({"system": "email", "value": e, "use": "home"}));
+    }
+    prune(json!({
+        "resourceType": "Patient",
+        "id": p.id.to_string(),
+        "meta": meta(Some(crate::domain::views::ts(p.last_updated))),
+        "identifier": p.identifiers.iter().map(|i| json!({"system": i.system, "value": i.value})).collect::<Vec<_>>(),
+        "name": [{"family": p.name_family, "given": p.name_given.iter().collect::<Vec<_>>()}],
+        "birthDate": p.birth_date,
+        "telecom": telecom,
+    }))
+}
+
+pub fn practitioner(p: &Practitioner) -> Value {
+    prune(json!({
+        "resourceType": "Practitioner",
+        "id": p.id.to_string(),
+        "meta": meta(None),
+        "name": [{"family": p.name_family, "given": p.name_given.iter().collect::<Vec<_>>()}],
+    }))
+}
+
+pub fn organization(o: &Organization) -> Value {
+    prune(json!({
+        "resourceType": "Organization",
+        "id": o.id.to_string(),
+        "meta": meta(None),
+        "name": o.name,
+        "type": [model_type("organization")],
+        "partOf": o.part_of.map(|p| json!({"reference": format!("Organization/{p}")})),
+    }))
+}
+
+pub fn group(s: &Study, members: Option<usize>) -> Value {
+    prune(json!({
+        "resourceType": "Group",
+        "id": s.id.to_string(),
+        "meta": meta(None),
+        "name": s.name,
+        "description": s.description,
+        "type": "person",
+        "membership": "enumerated",
+        "code": model_type("study"),
+        "quantity": members,
+        "managingEntity": {"reference": format!("Organization/{}", s.organization_id)},
+    }))
+}
+
+pub fn device(d: &DataSource) -> Value {
+    prune(json!({
+        "resourceType": "Device",
+        "id": d.id.to_string(),
+        "meta": meta(None),
+        "displayName": d.name,
+        "name": [{"value": d.name, "type": "user-friendly-name"}],
+        "type": [model_type("data-source")],
+    }))
+}
+
+/// An Observation as stored, rendered. `valueAttachment.data` is the uploaded base64, verbatim.
+pub fn observation(o: &Observation, code: &Code, user_id: Option<Id>) -> Value {
+    let effective = match (o.effective_start, o.effective_end) {
+        (Some(s), Some(e)) => json!({"effectivePeriod": {"start": ts_ms(s), "end": ts_ms(e)}}),
+        (Some(s), None) => json!({"effectiveDateTime": ts_ms(s)}),
+        _ => json!({}),
+    };
+    let mut v = json!({
+        "resourceType": "Observation",
+        "id": o.id.to_string(),
+        "meta": meta(Some(ts_ms(o.last_updated))),
+        "identifier": o.identifiers.iter().map(|(s, v)| json!({"system": s, "value": v})).collect::<Vec<_>>(),
+        "status": o.status,
+        "code": {"coding": [{"system": code.coding_system, "code": code.coding_code, "display": code.text}]},
+        "subject": {
+            "reference": format!("Patient/{}", o.patient_id),
+            "identifier": user_id.map(|u| json!({"system": USER_ID_SYSTEM, "value": u.to_string()})),
+        },
+        "device": o.data_source_id.map(|d| json!({"reference": format!("Device/{d}")})),
+        "valueAttachment": {"contentType": "application/json", "data": o.data},
+    });
+    if let (Value::Object(m), Value::Object(e)) = (&mut v, effective) {
+        m.extend(e);
+    }
+    prune(v)
+}
+
+/// A searchset Bundle; `base` is the FHIR base URL (entries get absolute `fullUrl`s).
+pub fn searchset(base: &str, entries: Vec<Value>, total: Option<usize>, links: &[(&str, String)]) -> Value {
+    prune(json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": links.iter().map(|(rel, url)| json!({"relation": rel, "url": url})).collect::<Vec<_>>(),
+        "entry": entries.into_iter().map(|r| {
+            let full = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+            json!({"fullUrl": full, "resource": r, "search": {"mode": "match"}})
+        }).collect::<Vec<_>>(),
+    }))
+}
+
+/// The search parameters each resource type supports: (name, FHIR type, description).
+pub fn search_params(resource: &str) -> &'static [(&'static str, &'static str, &'static str)] {
+    match resource {
+        "Observation" => &[
+            ("patient", "reference", "The patient (Patient/{id} or {id})"),
+            (
+                "patient._has:Group:member:_id",
+                "special",
+                "Only patients enrolled in this study (Group id); also narrows to the study's scopes",
+            ),
+            ("patient.organization", "reference", "Only patients of this organization"),
+            ("patient.identifier", "token", "Patients with this identifier ([system]|value)"),
+            ("identifier", "token", "Same as patient.identifier (as upstream)"),
+            ("code", "token", "system|code; comma-separated values are alternatives"),
+            ("date", "date", "Effective time, with prefixes eq, ge, gt, le, lt; repeat for a range"),
+            ("_id", "token", "Observation ids, comma-separated"),
+            ("_lastUpdated", "date", "Time stored, with prefixes eq, ge, gt, le, lt"),
+            ("_sort", "special", "date, -date (default), _lastUpdated, -_lastUpdated"),
+            ("_count", "number", "Page size, 1 to 1000 (default 20)"),
+            ("_summary", "special", "count: only the total"),
+            ("_source", "uri", "https://jupyterhealth.org/jhe (the only source held here)"),
+        ],
+        "Patient" => &[
+            ("_id", "token", "Patient ids, comma-separated"),
+            ("identifier", "token", "[system]|value"),
+            ("_has:Group:member:_id", "special", "Only patients enrolled in this study (Group id)"),
+            ("organization", "reference", "Only patients of this organization"),
+            ("name", "string", "Family or given name starts with (case-insensitive)"),
+            ("family", "string", "Family name starts with"),
+            ("given", "string", "Given name starts with"),
+            ("birthdate", "date", "Birth date, with prefixes"),
+            ("_lastUpdated", "date", "Time last changed, with prefixes"),
+            ("_count", "number", "Page size, 1 to 1000 (default 20)"),
+            ("_summary", "special", "count: only the total"),
+        ],
+        "Group" => &[
+            ("_id", "token", "Study ids"),
+            ("organization", "reference", "Studies of this organization"),
+            ("name", "string", "Name starts with"),
+            ("_count", "number", "Page size"),
+            ("_summary", "special", "count"),
+        ],
+        "Organization" | "Practitioner" => &[
+            ("_id", "token", "Ids"),
+            ("name", "string", "Name starts with"),
+            ("_count", "number", "Page size"),
+            ("_summary", "special", "count"),
+        ],
+        "Device" => &[
+            ("_id", "token", "Data source ids"),
+            ("type", "token", "data-source"),
+            ("_count", "number", "Page size"),
+            ("_summary", "special", "count"),
+        ],
+        _ => &[],
+    }
+}
+
+pub const RESOURCE_TYPES: &[&str] = &["Device", "Group", "Observation", "Organization", "Patient", "Practitioner"];
+
+/// The CapabilityStatement: exactly the resources, interactions and parameters served here.
+pub fn capability_statement(base: &str, started: &str) -> Value {
+    let resources: Vec<Value> = RESOURCE_TYPES
+        .iter()
+        .map(|t| {
+            let mut interactions = vec![json!({"code": "read"}), json!({"code": "search-type"})];
+            let mut doc = String::new();
+            if *t == "Observation" {
+                interactions.push(json!({"code": "create"}));
+                doc = format!(
+                    "Open mHealth data points: code.coding is one {OMH_SYSTEM} code, valueAttachment is application/json with \
+                     the base64 data point. Create needs subject Patient/{{id}}, device Device/{{id}} and the patient's consent. \
+                     Conditional create with If-None-Exist: identifier=system|value. Pages follow link next (opaque cursor)."
+                );
+            }
+            prune(json!({
+                "type": t,
+                "documentation": doc,
+                "interaction": interactions,
+                "conditionalCreate": *t == "Observation",
+                "searchParam": search_params(t).iter().map(|(n, ty, d)| json!({"name": n, "type": ty, "documentation": d})).collect::<Vec<_>>(),
+            }))
+        })
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": started,
+        "kind": "instance",
+        "software": {"name": "JupyterHealth Exchange", "version": crate::config::VERSION},
+        "implementation": {"description": "JupyterHealth Exchange", "url": format!("{base}/FHIR/R5")},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": format!("Batch Bundles (type batch) of at most {MAX_BUNDLE_ENTRIES} Observation entries are accepted at POST {base}/FHIR/R5/; each entry is judged on its own."),
+            "security": {
+                "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}]}],
+                "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris", "extension": [
+                    {"url": "authorize", "valueUri": format!("{base}/o/authorize/")},
+                    {"url": "token", "valueUri": format!("{base}/o/token/")},
+                ]}],
+            },
+            "resource": resources,
+            "interaction": [{"code": "batch"}],
+        }],
+    })
+}
+
+pub fn smart_configuration(base: &str) -> Value {
+    json!({
+        "issuer": format!("{base}/o"),
+        "jwks_uri": format!("{base}/o/.well-known/jwks.json"),
+        "authorization_endpoint": format!("{base}/o/authorize/"),
+        "token_endpoint": format!("{base}/o/token/"),
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "scopes_supported": ["openid", "email"],
+        "capabilities": ["launch-standalone", "client-public", "client-confidential-symmetric"],
+    })
+}

@@ -1,0 +1,297 @@
+//! The FHIR R5 API at `/FHIR/R5/`: discovery, read and search (route group `fhir-read`, with the
+//! admin observation list) and uploads (route group `fhir-ingest`). Errors are OperationOutcomes.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::extract::{ReqUrl, resolve_caller};
+use crate::domain::Caller;
+use crate::domain::ingest::{self, EntryOutcome, status_line};
+use crate::domain::reads;
+use crate::error::Error;
+use crate::fhir::search::{parse_observation_query, parse_other_query};
+use crate::fhir::{self, RESOURCE_TYPES, outcome};
+
+const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+
+fn fhir_response(status: StatusCode, body: Value) -> Response {
+    let mut r = (status, Json(body)).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    r
+}
+
+/// A domain error as an OperationOutcome.
+pub struct FhirError(pub Error);
+
+impl From<Error> for FhirError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for FhirError {
+    fn into_response(self) -> Response {
+        let status = super::error::status_of(&self.0);
+        let code = match status.as_u16() {
+            401 => "login",
+            403 => "forbidden",
+            404 => "not-found",
+            405 => "not-supported",
+            409 => "duplicate",
+            413 => "too-costly",
+            422 => "business-rule",
+            503 => "transient",
+            500 => "exception",
+            _ => "invalid",
+        };
+        let mut r = fhir_response(status, outcome(code, &super::error::message_of(&self.0)));
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
+        }
+        r
+    }
+}
+
+type FhirResult = Result<Response, FhirError>;
+
+async fn caller(s: &AppState, headers: &HeaderMap) -> Result<Caller, FhirError> {
+    resolve_caller(s, headers).await.map_err(|e| FhirError(e.0))
+}
+
+fn query_pairs(url: &ReqUrl) -> Vec<(String, String)> {
+    url.query.clone()
+}
+
+fn public_cors(mut r: Response) -> Response {
+    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    r
+}
+
+/// Reads and searches.
+pub fn read_router() -> Router<AppState> {
+    Router::new()
+        .route("/FHIR/R5/metadata", get(metadata))
+        .route("/FHIR/R5/.well-known/smart-configuration", get(smart))
+        .route("/FHIR/R5/Observation", get(search_observation))
+        .route("/FHIR/R5/{rtype}", get(search))
+        .route("/FHIR/R5/{rtype}/_search", post(search_post))
+        .route("/FHIR/R5/{rtype}/{id}", get(read).put(not_allowed).patch(not_allowed).delete(not_allowed))
+        .route("/api/v1/observations", get(admin_observations))
+}
+
+/// Uploads.
+pub fn ingest_router() -> Router<AppState> {
+    Router::new()
+        .route("/FHIR/R5/Observation", post(create))
+        .route("/FHIR/R5/", post(batch))
+        .route("/FHIR/R5", post(batch))
+}
+
+static STARTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+async fn metadata(url: ReqUrl) -> Response {
+    let started = STARTED.get_or_init(|| crate::domain::views::ts(time::OffsetDateTime::now_utc()));
+    public_cors(fhir_response(StatusCode::OK, fhir::capability_statement(&url.origin, started)))
+}
+
+async fn smart(url: ReqUrl) -> Response {
+    public_cors(Json(fhir::smart_configuration(&url.origin)).into_response())
+}
+
+fn check_type(t: &str) -> Result<(), FhirError> {
+    if RESOURCE_TYPES.contains(&t) {
+        Ok(())
+    } else {
+        Err(FhirError(Error::NotFound(format!("Unsupported FHIR resource type: {t}."))))
+    }
+}
+
+async fn run_search(s: &AppState, c: &Caller, rtype: &str, url: &ReqUrl, params: Vec<(String, String)>) -> FhirResult {
+    check_type(rtype)?;
+    let bad = |m: String| FhirError(Error::BadRequest(m));
+    let found = if rtype == "Observation" {
+        let q = parse_observation_query(&params).map_err(bad)?;
+        reads::observation_bundle(&s.repo, c, &q).await?
+    } else {
+        let (common, q) = parse_other_query(rtype, &params).map_err(bad)?;
+        reads::search_other(&s.repo, c, rtype, &common, &q).await?
+    };
+    let self_url = url.full();
+    let mut links = vec![("self", self_url)];
+    if let Some(n) = &found.next {
+        links.push(("next", url.with_param("_cursor", n)));
+    }
+    Ok(fhir_response(
+        StatusCode::OK,
+        fhir::searchset(&format!("{}/FHIR/R5", url.origin), found.resources, Some(found.total), &links),
+    ))
+}
+
+async fn search(State(s): State<AppState>, headers: HeaderMap, Path(rtype): Path<String>, url: ReqUrl) -> FhirResult {
+    let c = caller(&s, &headers).await?;
+    let params = query_pairs(&url);
+    run_search(&s, &c, &rtype, &url, params).await
+}
+
+async fn search_observation(State(s): State<AppState>, headers: HeaderMap, url: ReqUrl) -> FhirResult {
+    let c = caller(&s, &headers).await?;
+    let params = query_pairs(&url);
+    run_search(&s, &c, "Observation", &url, params).await
+}
+
+async fn search_post(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(rtype): Path<String>,
+    url: ReqUrl,
+    body: Bytes,
+) -> FhirResult {
+    let c = caller(&s, &headers).await?;
+    let mut params = query_pairs(&url);
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| FhirError(Error::bad("The _search body must be form-encoded parameters.")))?;
+    params.extend(form);
+    let mut search_url = url.clone();
+    search_url.path = search_url.path.trim_end_matches("/_search").to_string();
+    search_url.query = params.clone();
+    run_search(&s, &c, &rtype, &search_url, params).await
+}
+
+async fn read(State(s): State<AppState>, headers: HeaderMap, Path((rtype, id)): Path<(String, String)>) -> FhirResult {
+    let c = caller(&s, &headers).await?;
+    check_type(&rtype)?;
+    let id: i64 = id.parse().map_err(|_| FhirError(Error::NotFound(format!("{rtype}/{id} not found."))))?;
+    let v = if rtype == "Observation" {
+        reads::read_observation(&s.repo, &c, id).await?
+    } else {
+        reads::read_other(&s.repo, &c, &rtype, id).await?
+    };
+    Ok(fhir_response(StatusCode::OK, v))
+}
+
+async fn not_allowed(Path((rtype, _)): Path<(String, String)>) -> FhirResult {
+    Err(FhirError(Error::MethodNotAllowed(format!("{rtype} resources cannot be updated or deleted here."))))
+}
+
+fn fail_response(f: &ingest::Fail) -> Response {
+    fhir_response(StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST), f.outcome())
+}
+
+async fn create(State(s): State<AppState>, headers: HeaderMap, url: ReqUrl, body: Bytes) -> FhirResult {
+    let c = caller(&s, &headers).await?;
+    let (raw, resource) = match ingest::parse_body(&body) {
+        Ok(x) => x,
+        Err(f) => return Ok(fail_response(&f)),
+    };
+    // Conditional create: an existing observation with this identifier is returned as is.
+    if let Some(cond) = headers.get("if-none-exist").and_then(|v| v.to_str().ok()) {
+        let ident = cond
+            .strip_prefix("identifier=")
+            .and_then(|t| t.split_once('|'))
+            .filter(|(sys, val)| !sys.is_empty() && !val.is_empty() && !val.contains('&'))
+            .ok_or_else(|| FhirError(Error::bad("If-None-Exist supports only identifier=system|value.")))?;
+        let sys = percent_encoding::percent_decode_str(ident.0).decode_utf8_lossy().into_owned();
+        let val = percent_encoding::percent_decode_str(ident.1).decode_utf8_lossy().into_owned();
+        if let Some(id) = s.repo.observation_by_key(&sys, &val).await? {
+            return match reads::read_observation(&s.repo, &c, id).await {
+                Ok(v) => Ok(fhir_response(StatusCode::OK, v)),
+                Err(_) => {
+                    Err(FhirError(Error::Conflict(format!("Identifier already exists: system={sys} value={val}"))))
+                }
+            };
+        }
+    }
+    let outcome = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, vec![Some(resource)], true).await?;
+    match outcome.into_iter().next() {
+        Some(EntryOutcome::Created(v)) => {
+            let mut r = fhir_response(StatusCode::CREATED, v.clone());
+            let loc = format!("{}/FHIR/R5/Observation/{}", url.origin, v["id"].as_str().unwrap_or(""));
+            if let Ok(h) = HeaderValue::from_str(&loc) {
+                r.headers_mut().insert(header::LOCATION, h);
+            }
+            Ok(r)
+        }
+        Some(EntryOutcome::Failed(f)) => Ok(fail_response(&f)),
+        None => Err(FhirError(Error::Internal("no outcome".into()))),
+    }
+}
+
+async fn batch(State(s): State<AppState>, headers: HeaderMap, url: ReqUrl, body: Bytes) -> FhirResult {
+    let c = caller(&s, &headers).await?;
+    let (raw, bundle) = match ingest::parse_body(&body) {
+        Ok(x) => x,
+        Err(f) => return Ok(fail_response(&f)),
+    };
+    let (resources, pre) = match ingest::batch_entries(&bundle) {
+        Ok(x) => x,
+        Err(f) => return Ok(fail_response(&f)),
+    };
+    let outcomes = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources, false).await?;
+    let entries: Vec<Value> = outcomes
+        .into_iter()
+        .zip(pre)
+        .map(|(o, pre)| match (pre, o) {
+            (Some(f), _) | (None, EntryOutcome::Failed(f)) => {
+                json!({"response": {"status": status_line(f.status), "outcome": f.outcome()}})
+            }
+            (None, EntryOutcome::Created(v)) => json!({
+                "fullUrl": format!("{}/FHIR/R5/Observation/{}", url.origin, v["id"].as_str().unwrap_or("")),
+                "response": {"status": status_line(201), "location": format!("Observation/{}", v["id"].as_str().unwrap_or("")),
+                             "lastModified": v["meta"]["lastUpdated"].clone()},
+                "resource": v,
+            }),
+        })
+        .collect();
+    Ok(fhir_response(StatusCode::OK, json!({"resourceType": "Bundle", "type": "batch-response", "entry": entries})))
+}
+
+async fn admin_observations(
+    State(s): State<AppState>,
+    c: Caller,
+    url: ReqUrl,
+) -> Result<Json<Value>, super::error::ApiError> {
+    let q: std::collections::BTreeMap<String, String> =
+        url.query.iter().map(|(k, v)| (super::wire::snake(k), v.clone())).collect();
+    let mut params = Vec::new();
+    if let Some(o) = q.get("organization_id") {
+        params.push(("patient.organization".to_string(), o.clone()));
+    }
+    if let Some(st) = q.get("study_id") {
+        params.push(("patient._has:Group:member:_id".to_string(), st.clone()));
+    }
+    if let Some(p) = q.get("patient_id") {
+        params.push(("patient".to_string(), p.clone()));
+    }
+    if let Some(o) = q.get("observation_id") {
+        params.push(("_id".to_string(), o.clone()));
+    }
+    params.push(("_sort".to_string(), "-_lastUpdated".to_string()));
+    let oq = parse_observation_query(&params).map_err(|m| super::error::ApiError(Error::BadRequest(m)))?;
+    let size: usize = match q.get("page_size") {
+        Some(v) => v.parse().map_err(|_| super::error::ApiError(Error::bad("pageSize must be a positive integer.")))?,
+        None => 20,
+    };
+    let size = size.clamp(1, 1000);
+    let pg: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+    let (rows, total) = reads::admin_observations(&s.repo, &c, &oq, pg, size).await?;
+    // Build the DRF page around the requested slice.
+    let pages = total.div_ceil(size).max(1);
+    if pg > pages {
+        return Err(super::error::ApiError(Error::NotFound("Invalid page.".into())));
+    }
+    let link = |p: usize| Value::String(url.with_param("page", &p.to_string()));
+    Ok(Json(json!({
+        "count": total,
+        "next": if pg < pages { link(pg + 1) } else { Value::Null },
+        "previous": if pg > 1 { link(pg - 1) } else { Value::Null },
+        "results": rows,
+    })))
+}

@@ -1,0 +1,304 @@
+//! Observations in the single table, keyed for their reads:
+//!
+//! | item | pk | sk | gsi2 |
+//! |---|---|---|---|
+//! | observation | `OBS#{patient}` | `{code}#{date}#{id}` | `OBSU#{patient}#{code}` / `{lastUpdated}#{id}` |
+//! | id -> observation | `OBSID#{id}` | `A` | |
+//! | natural key (identifier or OMH uuid) -> id | `OBSKEY#{system}|{value}` | `A` | |
+//! | count per patient and code | `OBSCOUNT#{patient}` | `{code}` | |
+//!
+//! So "this patient's blood glucose in this window, newest first, page by page" is one key-range
+//! query on the primary index, strongly consistent, and a page costs the same anywhere.
+//! Times are milliseconds shifted by `T_OFFSET` and zero-padded, so byte order is time order.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::keys::{A, pad};
+use super::{Repo, Tx, item, parse};
+use crate::domain::model::Id;
+use crate::domain::observation::Observation;
+use crate::error::{Error, Result};
+use crate::fhir::search::TimeRange;
+use crate::ports::{Cond, Index, Item, Key, Query, SkRange, Write};
+
+/// Shifts times before 1970 (down to year -1200) into non-negative key space.
+pub const T_OFFSET: i64 = 100_000_000_000_000;
+/// Observations per atomic write (each takes at most 6 writes plus a counter; DynamoDB allows 100).
+pub const CHUNK: usize = 12;
+
+fn t(ms: i64) -> String {
+    format!("{:016}", (ms + T_OFFSET).clamp(0, 9_999_999_999_999_999))
+}
+fn id12(id: Id) -> String {
+    format!("{:012}", id.max(0))
+}
+pub fn obs_pk(p: Id) -> String {
+    format!("OBS#{}", pad(p))
+}
+pub fn obs_sk(o: &Observation) -> String {
+    format!("{}#{}#{}", pad(o.code_id), t(o.date_key()), id12(o.id))
+}
+fn lu_pk(p: Id, code: Id) -> String {
+    format!("OBSU#{}#{}", pad(p), pad(code))
+}
+fn lu_sk(o: &Observation) -> String {
+    format!("{}#{}", t(o.last_updated), id12(o.id))
+}
+fn id_key(id: Id) -> String {
+    format!("OBSID#{}", id12(id))
+}
+fn nat_key(system: &str, value: &str) -> String {
+    format!("OBSKEY#{system}|{value}")
+}
+fn count_key(p: Id) -> String {
+    format!("OBSCOUNT#{}", pad(p))
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdPointer {
+    patient: Id,
+    sk: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyPointer {
+    id: Id,
+}
+
+/// Which order a scan reads in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObsOrder {
+    Date,
+    LastUpdated,
+}
+
+/// One scan of a patient's observations of one code.
+#[derive(Debug, Clone, Copy)]
+pub struct ObsScan {
+    pub patient: Id,
+    pub code: Id,
+    pub order: ObsOrder,
+    pub range: TimeRange,
+    /// Resume strictly after this (sort value, id).
+    pub seek: Option<(i64, Id)>,
+    pub descending: bool,
+    pub limit: usize,
+}
+
+/// What indexing did with one observation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Indexed {
+    Inserted,
+    /// Already indexed under this id (a replay).
+    AlreadyPresent,
+    /// A natural key belongs to another observation.
+    Duplicate(String),
+}
+
+/// The inclusive sort-key bounds of `{prefix}{time}#{id}` keys for a time window, resuming
+/// strictly after `seek` in the scan direction.
+fn bounds(prefix: &str, range: TimeRange, seek: Option<(i64, Id)>, desc: bool) -> (String, String) {
+    let mut lo = match range.lo {
+        Some(l) => format!("{prefix}{}#", t(l)),
+        None => prefix.to_string(),
+    };
+    let mut hi = match range.hi {
+        Some(h) => format!("{prefix}{}#~", t(h - 1)),
+        None => format!("{prefix}~"),
+    };
+    if let Some((at, id)) = seek {
+        if desc {
+            let s = format!("{prefix}{}#{}", t(at), id12(id - 1));
+            if s < hi {
+                hi = s;
+            }
+        } else {
+            let s = format!("{prefix}{}#{}", t(at), id12(id + 1));
+            if s > lo {
+                lo = s;
+            }
+        }
+    }
+    (lo, hi)
+}
+
+impl Repo {
+    pub async fn observation(&self, id: Id) -> Result<Option<Observation>> {
+        let p: Option<IdPointer> = self.get(&id_key(id), A).await?;
+        match p {
+            Some(p) => self.get(&obs_pk(p.patient), &p.sk).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The id of the observation holding a natural key, if any.
+    pub async fn observation_by_key(&self, system: &str, value: &str) -> Result<Option<Id>> {
+        let p: Option<KeyPointer> = self.get(&nat_key(system, value), A).await?;
+        Ok(p.map(|p| p.id))
+    }
+
+    /// Up to `limit` observations of one patient and code in the window, in scan order, after
+    /// `seek`; `cursor` continues a previous page of the same scan.
+    pub async fn observations_page(
+        &self,
+        s: &ObsScan,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Observation>, Option<String>)> {
+        let (patient, code, order, range, seek, desc, limit) =
+            (s.patient, s.code, s.order, s.range, s.seek, s.descending, s.limit);
+        let (index, pk, prefix) = match order {
+            ObsOrder::Date => (Index::Primary, obs_pk(patient), format!("{}#", pad(code))),
+            ObsOrder::LastUpdated => (Index::Gsi2, lu_pk(patient, code), String::new()),
+        };
+        let (lo, hi) = bounds(&prefix, range, seek, desc);
+        if lo > hi {
+            return Ok((vec![], None));
+        }
+        let q =
+            Query { index, pk, range: SkRange::Between(lo, hi), forward: !desc, limit: limit.clamp(1, 1000), cursor };
+        let page = self.table.query(&q).await?;
+        let obs = page.items.iter().map(parse).collect::<Result<Vec<Observation>>>()?;
+        Ok((obs, page.next))
+    }
+
+    /// How many observations of one patient and code lie in the window.
+    pub async fn observations_count(&self, patient: Id, code: Id, order: ObsOrder, range: TimeRange) -> Result<usize> {
+        if range.is_all() {
+            let c: Option<serde_json::Value> = self.get(&count_key(patient), &pad(code)).await?;
+            return Ok(c.and_then(|c| c["n"].as_u64()).unwrap_or(0) as usize);
+        }
+        let (index, pk, prefix) = match order {
+            ObsOrder::Date => (Index::Primary, obs_pk(patient), format!("{}#", pad(code))),
+            ObsOrder::LastUpdated => (Index::Gsi2, lu_pk(patient, code), String::new()),
+        };
+        let (lo, hi) = bounds(&prefix, range, None, true);
+        Ok(self.table.count(&Query { index, pk, range: SkRange::Between(lo, hi), ..Query::partition("x") }).await?)
+    }
+
+    /// Reserves `n` consecutive observation ids; returns the first.
+    pub async fn reserve_observation_ids(&self, n: usize) -> Result<Id> {
+        let key = Key::new("COUNTER", "observation");
+        for _ in 0..64 {
+            let cur = self.table.get(&key).await?;
+            let (first, cond, version) = match &cur {
+                Some(i) => (i.data["next"].as_i64().unwrap_or(60001), Cond::Version(i.version), i.version + 1),
+                None => (60001, Cond::Absent, 1),
+            };
+            let mut it = Item::new("COUNTER", "observation", json!({"next": first + n as i64}));
+            it.version = version;
+            match self.table.put(it, cond).await {
+                Ok(()) => return Ok(first),
+                Err(crate::ports::StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable("observation id counter contended".into()))
+    }
+
+    /// Indexes observations idempotently: an id already present is skipped, a natural key held by
+    /// another observation is a duplicate. Each chunk is one atomic write with its counters.
+    pub async fn index_observations(&self, obs: &[Observation]) -> Result<Vec<Indexed>> {
+        let mut out = Vec::with_capacity(obs.len());
+        for chunk in obs.chunks(CHUNK) {
+            out.extend(self.index_chunk(chunk).await?);
+        }
+        Ok(out)
+    }
+
+    async fn classify(&self, o: &Observation) -> Result<Option<Indexed>> {
+        if self.table.get(&Key::new(id_key(o.id), A)).await?.is_some() {
+            return Ok(Some(Indexed::AlreadyPresent));
+        }
+        for (s, v) in o.natural_keys() {
+            if let Some(owner) = self.observation_by_key(&s, &v).await?
+                && owner != o.id
+            {
+                let what = if s == "urn:omh:header.uuid" {
+                    format!("An observation with Open mHealth header.uuid {v} already exists.")
+                } else {
+                    format!("Identifier already exists: system={s} value={v}")
+                };
+                return Ok(Some(Indexed::Duplicate(what)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn index_chunk(&self, chunk: &[Observation]) -> Result<Vec<Indexed>> {
+        for _attempt in 0..8 {
+            let mut verdicts = Vec::with_capacity(chunk.len());
+            let mut fresh: Vec<&Observation> = Vec::new();
+            let mut keys_in_chunk = std::collections::BTreeSet::new();
+            for o in chunk {
+                let mut v = self.classify(o).await?;
+                if v.is_none() && o.natural_keys().iter().any(|k| !keys_in_chunk.insert(k.clone())) {
+                    v = Some(Indexed::Duplicate("The same identifier appears twice in this upload.".into()));
+                }
+                if v.is_none() {
+                    fresh.push(o);
+                }
+                verdicts.push(v.unwrap_or(Indexed::Inserted));
+            }
+            if fresh.is_empty() {
+                return Ok(verdicts);
+            }
+            let mut tx = Tx::new();
+            let mut added: BTreeMap<(Id, Id), u64> = BTreeMap::new();
+            for o in &fresh {
+                let it = item(obs_pk(o.patient_id), obs_sk(o), *o)?.with_gsi2(lu_pk(o.patient_id, o.code_id), lu_sk(o));
+                tx.put(it, Cond::Absent, None);
+                tx.put(item(id_key(o.id), A, &IdPointer { patient: o.patient_id, sk: obs_sk(o) })?, Cond::Absent, None);
+                for (s, v) in o.natural_keys() {
+                    tx.put(item(nat_key(&s, &v), A, &KeyPointer { id: o.id })?, Cond::Absent, None);
+                }
+                *added.entry((o.patient_id, o.code_id)).or_default() += 1;
+            }
+            for ((p, c), n) in &added {
+                let cur = self.table.get(&Key::new(count_key(*p), pad(*c))).await?;
+                let (base, cond, version) = match &cur {
+                    Some(i) => (i.data["n"].as_u64().unwrap_or(0), Cond::Version(i.version), i.version + 1),
+                    None => (0, Cond::Absent, 1),
+                };
+                let mut it = Item::new(count_key(*p), pad(*c), json!({"n": base + n}));
+                it.version = version;
+                tx.put(it, cond, None);
+            }
+            match tx.commit(self).await {
+                Ok(()) => return Ok(verdicts),
+                // A concurrent writer got there first: look again.
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Unavailable("observation index contended".into()))
+    }
+
+    /// Deletes every observation of a patient (the patient is being deleted), with counters.
+    pub async fn delete_patient_observations(&self, patient: Id) -> Result<usize> {
+        let mut n = 0;
+        loop {
+            let page = self.table.query(&Query::partition(obs_pk(patient)).limit(20)).await?;
+            if page.items.is_empty() {
+                break;
+            }
+            let mut tx = Tx::new();
+            for i in &page.items {
+                let o: Observation = parse(i)?;
+                tx.push(Write::Delete { key: Key::new(i.pk.clone(), i.sk.clone()), cond: Cond::None }, None);
+                tx.push(Write::Delete { key: Key::new(id_key(o.id), A), cond: Cond::None }, None);
+                for (s, v) in o.natural_keys() {
+                    tx.push(Write::Delete { key: Key::new(nat_key(&s, &v), A), cond: Cond::None }, None);
+                }
+                n += 1;
+            }
+            tx.commit(self).await?;
+        }
+        for c in self.query_all(Query::partition(count_key(patient))).await? {
+            self.table.delete(&Key::new(c.pk, c.sk), Cond::None).await?;
+        }
+        Ok(n)
+    }
+}

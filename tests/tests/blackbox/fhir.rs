@@ -1,0 +1,443 @@
+//! The FHIR API over HTTP: discovery, uploads (single, batch, bad input), the consent rule on
+//! every read, and cursor paging.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const HR: &str = "omh:heart-rate:2.0";
+const BP: &str = "omh:blood-pressure:4.0";
+const BG: &str = "omh:blood-glucose:4.0";
+const OMH: &str = "https://w3id.org/openmhealth";
+
+fn ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|a| a.iter().map(|e| e["resource"]["id"].as_str().unwrap_or("").to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn discovery_documents_are_public_and_truthful() {
+    let app = spawn_app().await;
+    let resp = app
+        .http
+        .get(app.url("/FHIR/R5/metadata"))
+        .header("authorization", "Bearer junk")
+        .send()
+        .await
+        .expect("metadata");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
+    let cs: Value = resp.json().await.expect("json");
+    dump("capability", &cs);
+    assert_eq!(cs["resourceType"], "CapabilityStatement");
+    assert_eq!(cs["fhirVersion"], "5.0.0");
+    let types: Vec<&str> =
+        cs["rest"][0]["resource"].as_array().expect("resources").iter().filter_map(|r| r["type"].as_str()).collect();
+    assert_eq!(types, ["Device", "Group", "Observation", "Organization", "Patient", "Practitioner"]);
+    let obs = cs["rest"][0]["resource"]
+        .as_array()
+        .expect("r")
+        .iter()
+        .find(|r| r["type"] == "Observation")
+        .expect("obs")
+        .clone();
+    let params: Vec<&str> =
+        obs["searchParam"].as_array().expect("params").iter().filter_map(|p| p["name"].as_str()).collect();
+    for p in ["patient", "code", "date", "_lastUpdated", "_count", "patient._has:Group:member:_id"] {
+        assert!(params.contains(&p), "{p} advertised");
+    }
+    let smart: Value = app
+        .http
+        .get(app.url("/FHIR/R5/.well-known/smart-configuration"))
+        .send()
+        .await
+        .expect("smart")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(smart["token_endpoint"], format!("{}/o/token/", app.base));
+    assert_eq!(smart["code_challenge_methods_supported"], json!(["S256"]));
+    let (s, oo) = app.call(reqwest::Method::GET, "/FHIR/R5/Observation", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(oo["resourceType"], "OperationOutcome");
+}
+
+#[tokio::test]
+async fn an_upload_reads_back_byte_identical() {
+    let app = spawn_app().await;
+    let mary = app.access("manager_mary@example.com").await;
+    let peter = app.patient_token(&mary, 40001, 2).await;
+    let obs = observation(40001, HR, 70001, "2025-03-01T08:00:00Z");
+    let (s, created, headers) =
+        app.post_raw("/FHIR/R5/Observation", &peter, "application/fhir+json", obs.to_string().into_bytes(), &[]).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    dump("observation-created", &created);
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        headers.get("location").and_then(|v| v.to_str().ok()),
+        Some(format!("{}/FHIR/R5/Observation/{id}", app.base).as_str())
+    );
+    for token in [&peter, &mary] {
+        let (s, got) = app.get(&format!("/FHIR/R5/Observation/{id}"), token).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            got["valueAttachment"]["data"], obs["valueAttachment"]["data"],
+            "the stored base64 is the uploaded one"
+        );
+        assert_eq!(got["subject"]["reference"], "Patient/40001");
+        assert_eq!(got["subject"]["identifier"]["value"], "10007");
+        assert_eq!(got["code"]["coding"][0]["code"], HR);
+        assert_eq!(got["effectiveDateTime"], "2025-03-01T08:00:00Z");
+        assert_eq!(got["meta"]["source"], "https://jupyterhealth.org/jhe");
+        dump("observation-read", &got);
+    }
+    // The same upload again is a duplicate; conditional create returns the stored one.
+    let (s, oo, _) =
+        app.post_raw("/FHIR/R5/Observation", &peter, "application/json", obs.to_string().into_bytes(), &[]).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{oo}");
+    dump("outcome-duplicate", &oo);
+    let ident = format!(
+        "identifier={}|{}",
+        obs["identifier"][0]["system"].as_str().expect("s"),
+        obs["identifier"][0]["value"].as_str().expect("v")
+    );
+    let (s, existing, _) = app
+        .post_raw(
+            "/FHIR/R5/Observation",
+            &peter,
+            "application/json",
+            obs.to_string().into_bytes(),
+            &[("if-none-exist", &ident)],
+        )
+        .await;
+    assert_eq!((s, existing["id"].as_str()), (StatusCode::OK, Some(id.as_str())));
+}
+
+#[tokio::test]
+async fn a_batch_judges_each_entry_on_its_own_and_stores_only_the_good_ones() {
+    let app = spawn_app().await;
+    let mary = app.access("manager_mary@example.com").await;
+    let peter = app.patient_token(&mary, 40001, 2).await;
+    let count = |token: String| {
+        let app = &app;
+        async move {
+            app.get("/FHIR/R5/Observation?patient=40001&_summary=count", &token).await.1["total"]
+                .as_u64()
+                .unwrap_or(999)
+        }
+    };
+    let before = count(mary.clone()).await;
+    let good = observation(40001, HR, 70001, "2025-03-01T08:00:00Z");
+    let mut dup = observation(40001, HR, 70001, "2025-03-01T08:05:00Z");
+    dup["identifier"] = good["identifier"].clone();
+    let mut unknown_code = observation(40001, HR, 70001, "2025-03-01T08:00:00Z");
+    unknown_code["code"]["coding"][0]["code"] = json!("omh:unknown:1.0");
+    let mut unknown_device = observation(40001, HR, 70001, "2025-03-01T08:00:00Z");
+    unknown_device["device"]["reference"] = json!("Device/79999");
+    let mut not_base64 = observation(40001, HR, 70001, "2025-03-01T08:00:00Z");
+    not_base64["valueAttachment"]["data"] = json!("!!! not base64 !!!");
+    let mut not_json = observation(40001, HR, 70001, "2025-03-01T08:00:00Z");
+    not_json["valueAttachment"]["data"] = json!("bm90IGpzb24=");
+    let mut no_status = observation(40001, HR, 70001, "2025-03-01T08:00:00Z");
+    no_status.as_object_mut().expect("obj").remove("status");
+    let mut b = batch(vec![
+        good.clone(),
+        observation(40001, BP, 70001, "2025-03-01T08:01:00Z"),
+        unknown_code,
+        unknown_device,
+        observation(49999, HR, 70001, "2025-03-01T08:00:00Z"),
+        observation(40002, HR, 70001, "2025-03-01T08:00:00Z"),
+        not_base64,
+        not_json,
+        dup,
+        observation(40001, HR, 70002, "2025-03-01T08:00:00Z"),
+        no_status,
+        observation(40001, BP, 70001, "2025-03-01T08:02:00Z"),
+    ]);
+    b["entry"][11]["request"]["method"] = json!("PUT");
+    let (s, resp) = app.post("/FHIR/R5/", &peter, b).await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    dump("batch-response", &resp);
+    assert_eq!(resp["type"], "batch-response");
+    let statuses: Vec<&str> = resp["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "201 Created",
+            "201 Created",
+            "400 Bad Request",
+            "400 Bad Request",
+            "400 Bad Request",
+            "403 Forbidden",
+            "400 Bad Request",
+            "400 Bad Request",
+            "409 Conflict",
+            "422 Unprocessable Entity",
+            "400 Bad Request",
+            "400 Bad Request"
+        ]
+    );
+    for e in resp["entry"].as_array().expect("entries").iter().skip(2) {
+        assert_eq!(e["response"]["outcome"]["resourceType"], "OperationOutcome");
+        assert!(e["response"]["outcome"]["issue"][0]["diagnostics"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    assert!(resp["entry"][0]["resource"]["id"].is_string());
+    assert_eq!(count(mary).await, before + 2, "exactly the two good entries were stored");
+}
+
+#[tokio::test]
+async fn bad_requests_get_an_operation_outcome_and_store_nothing() {
+    let app = spawn_app().await;
+    let mary = app.access("manager_mary@example.com").await;
+    let peter = app.patient_token(&mary, 40001, 2).await;
+    let before = app.get("/FHIR/R5/Observation?patient=40001&_summary=count", &mary).await.1["total"].clone();
+    let good = observation(40001, HR, 70001, "2025-03-01T08:00:00Z").to_string();
+    let truncated = good[..good.len() / 2].to_string();
+    let mut tx = batch(vec![observation(40001, HR, 70001, "2025-03-01T08:00:00Z")]);
+    tx["type"] = json!("transaction");
+    let huge = batch((0..1001).map(|_| json!({"resourceType": "Observation"})).collect());
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("/FHIR/R5/Observation", truncated.clone().into_bytes(), 400),
+        ("/FHIR/R5/Observation", b"not json at all".to_vec(), 400),
+        ("/FHIR/R5/", truncated.into_bytes(), 400),
+        ("/FHIR/R5/", tx.to_string().into_bytes(), 400),
+        ("/FHIR/R5/", huge.to_string().into_bytes(), 413),
+        ("/FHIR/R5/", good.clone().into_bytes(), 400),
+        ("/FHIR/R5/Observation", json!({"resourceType": "Patient"}).to_string().into_bytes(), 400),
+    ];
+    for (path, body, status) in cases {
+        let (s, oo, _) = app.post_raw(path, &peter, "application/json", body, &[]).await;
+        assert_eq!(s.as_u16(), status, "{path}: {oo}");
+        assert_eq!(oo["resourceType"], "OperationOutcome", "{oo}");
+        dump("outcome", &oo);
+    }
+    for q in [
+        "foo=bar",
+        "_count=100000",
+        "_count=0",
+        "date=yesterday",
+        "code=omh:heart-rate:2.0",
+        "patient=abc",
+        "_sort=value",
+        "_cursor=xyz!",
+        "_page=2",
+    ] {
+        let (s, oo) = app.get(&format!("/FHIR/R5/Observation?{q}"), &mary).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {oo}");
+        assert_eq!(oo["resourceType"], "OperationOutcome");
+    }
+    let (s, _) = app.get("/FHIR/R5/Medication", &mary).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app.call(reqwest::Method::DELETE, "/FHIR/R5/Observation/60001", Some(&mary), None).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    let after = app.get("/FHIR/R5/Observation?patient=40001&_summary=count", &mary).await.1["total"].clone();
+    assert_eq!(before, after, "nothing was stored");
+}
+
+/// (who, expected to see the observation)
+async fn visibility(app: &TestApp, tokens: &[(&str, String)], id: &str) -> Vec<(String, bool, bool, Option<bool>)> {
+    let mut out = Vec::new();
+    for (who, t) in tokens {
+        let (_, found) = app.get(&format!("/FHIR/R5/Observation?code={OMH}|{HR}&_count=1000"), t).await;
+        let in_search = ids(&found).iter().any(|x| x == id);
+        let (s, _) = app.get(&format!("/FHIR/R5/Observation/{id}"), t).await;
+        let (s2, list) = app.get("/api/v1/observations?pageSize=1000", t).await;
+        let in_admin = (s2 == StatusCode::OK).then(|| {
+            list["results"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|r| r["id"].as_i64().map(|x| x.to_string()).as_deref() == Some(id)))
+        });
+        out.push((who.to_string(), in_search, s == StatusCode::OK, in_admin));
+    }
+    out
+}
+
+#[tokio::test]
+async fn consent_decides_who_reads_an_observation_pending_consented_revoked_reconsented() {
+    let app = spawn_app().await;
+    let mary = app.access("manager_mary@example.com").await;
+    let peter = app.patient_token(&mary, 40001, 2).await;
+    let pamela = app.patient_token(&mary, 40002, 2).await;
+    let (s, created) =
+        app.post("/FHIR/R5/Observation", &peter, observation(40001, HR, 70001, "2025-04-01T10:00:00Z")).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let tokens = vec![
+        ("manager", mary.clone()),
+        ("member", app.access("member_megan@example.com").await),
+        ("viewer", app.access("viewer_victor@example.com").await),
+        ("other-org practitioner", app.access("manager_mark@example.com").await),
+        ("superuser", app.access("admin@example.com").await),
+        ("the patient", peter.clone()),
+        ("another patient", pamela.clone()),
+    ];
+    let hr = |v: bool| json!({"studyScopeConsents": [{"studyId": 30001, "scopeConsents": [{"codingSystem": OMH, "codingCode": HR, "consented": v}]}]});
+    // (who, search, read, admin list); admin list is None where the caller has no admin list.
+    let seen = |search: bool| -> Vec<(String, bool, bool, Option<bool>)> {
+        vec![
+            ("manager".into(), search, search, Some(search)),
+            ("member".into(), search, search, Some(search)),
+            ("viewer".into(), search, search, Some(search)),
+            ("other-org practitioner".into(), false, false, Some(false)),
+            ("superuser".into(), false, false, Some(false)),
+            ("the patient".into(), true, true, None),
+            ("another patient".into(), false, false, None),
+        ]
+    };
+    assert_eq!(visibility(&app, &tokens, &id).await, seen(true), "consented");
+    let (s, _) = app.patch("/api/v1/patients/40001/consents", &peter, hr(false)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(visibility(&app, &tokens, &id).await, seen(false), "revoked: hidden at once");
+    let (s, oo) = app.post("/FHIR/R5/Observation", &peter, observation(40001, HR, 70001, "2025-04-01T11:00:00Z")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "no uploads of a revoked scope: {oo}");
+    let (s, _) = app.delete("/api/v1/patients/40001/consents", &peter, Some(hr(true))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(visibility(&app, &tokens, &id).await, seen(false), "pending");
+    let (s, _) = app.post("/api/v1/patients/40001/consents", &peter, hr(true)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(visibility(&app, &tokens, &id).await, seen(true), "re-consented");
+
+    // The study filter: study 30002 does not request heart rate.
+    let (_, via_bp_study) = app
+        .get(&format!("/FHIR/R5/Observation?patient=40001&patient._has:Group:member:_id=30002&code={OMH}|{HR}"), &mary)
+        .await;
+    assert_eq!(via_bp_study["total"], 0);
+    let (_, via_hr_study) = app
+        .get(&format!("/FHIR/R5/Observation?patient=40001&patient._has:Group:member:_id=30001&code={OMH}|{HR}"), &mary)
+        .await;
+    assert!(ids(&via_hr_study).contains(&id));
+    // Peter's consent to BP is pending in study 30002, given in 30001.
+    let (_, bp2) =
+        app.get(&format!("/FHIR/R5/Observation?patient._has:Group:member:_id=30002&code={OMH}|{BP}"), &mary).await;
+    assert!(
+        bp2["entry"]
+            .as_array()
+            .is_none_or(|a| a.iter().all(|e| e["resource"]["subject"]["reference"] != "Patient/40001"))
+    );
+    // Filters out of the caller's reach are refused.
+    let mark = &tokens[3].1;
+    assert_eq!(app.get("/FHIR/R5/Observation?patient=40001", mark).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/FHIR/R5/Observation?patient._has:Group:member:_id=30001", mark).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.get("/FHIR/R5/Observation?patient=40001", &pamela).await.0, StatusCode::FORBIDDEN);
+    // Patient search is narrowed the same way.
+    let (_, pats) = app.get("/FHIR/R5/Patient", mark).await;
+    assert!(!ids(&pats).contains(&"40001".to_string()));
+    let (_, pats) = app.get("/FHIR/R5/Patient?_has:Group:member:_id=30001", &mary).await;
+    let mut p = ids(&pats);
+    p.sort();
+    assert_eq!(p, ["40001", "40002"]);
+    dump("patient-bundle", &pats);
+    let (_, me) = app.get("/FHIR/R5/Patient", &peter).await;
+    assert_eq!(ids(&me), ["40001"]);
+}
+
+#[tokio::test]
+async fn other_resources_read_and_search() {
+    let app = spawn_app().await;
+    let mark = app.access("manager_mark@example.com").await;
+    for (path, min) in [
+        ("/FHIR/R5/Group", 2),
+        ("/FHIR/R5/Organization", 9),
+        ("/FHIR/R5/Device", 6),
+        ("/FHIR/R5/Practitioner", 1),
+        ("/FHIR/R5/Patient", 2),
+    ] {
+        let (s, b) = app.get(path, &mark).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        assert!(b["total"].as_u64().unwrap_or(0) >= min, "{path}: {b}");
+        assert_eq!(b["type"], "searchset");
+        dump("searchset", &b);
+        let first = b["entry"][0]["resource"].clone();
+        let (s, r) = app.get(&format!("{path}/{}", first["id"].as_str().expect("id")), &mark).await;
+        assert_eq!((s, r["id"].clone()), (StatusCode::OK, first["id"].clone()));
+        dump("resource", &r);
+    }
+    let (s, _) = app.get("/FHIR/R5/Group/30001", &mark).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "a study of another organization is not found");
+    let (_, one) = app
+        .get("/FHIR/R5/Patient?identifier=urn:oid:1.2.3.4|E1234", &app.access("manager_mary@example.com").await)
+        .await;
+    assert_eq!(ids(&one), ["40001"]);
+    let (s, b) = app.get("/FHIR/R5/Organization?_count=3", &mark).await;
+    assert_eq!(s, StatusCode::OK);
+    let next = b["link"].as_array().expect("links").iter().find(|l| l["relation"] == "next").expect("next")["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let (_, b2) = app.get(next.trim_start_matches(&app.base), &mark).await;
+    assert_eq!(ids(&b2).len(), 3);
+    assert!(ids(&b2).iter().all(|i| !ids(&b).contains(i)));
+}
+
+#[tokio::test]
+async fn ten_thousand_observations_page_by_cursor_without_gaps_or_repeats() {
+    let app = spawn_app().await;
+    let mark = app.access("manager_mark@example.com").await;
+    let n = 10_500usize;
+    let start =
+        time::OffsetDateTime::parse("2025-01-01T00:00:00Z", &time::format_description::well_known::Rfc3339).expect("t");
+    let mut uploaded = 0;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let resources: Vec<Value> = chunk
+            .iter()
+            .map(|i| {
+                let at = (start + time::Duration::minutes(5 * *i as i64))
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("fmt");
+                observation(40005, BG, 70002, &at)
+            })
+            .collect();
+        let (s, resp) = app.post("/FHIR/R5/", &mark, batch(resources)).await;
+        assert_eq!(s, StatusCode::OK);
+        uploaded += resp["entry"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["response"]["status"] == "201 Created")
+            .count();
+    }
+    assert_eq!(uploaded, n);
+    let mut url = format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&_count=1000");
+    let mut seen = std::collections::HashSet::new();
+    let mut times = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (s, b) = app.get(&url, &mark).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["total"].as_u64(), Some(n as u64 + 1), "total counts the seeded one too");
+        pages += 1;
+        for e in b["entry"].as_array().expect("entries") {
+            assert!(seen.insert(e["resource"]["id"].as_str().expect("id").to_string()), "no repeats");
+            times.push(e["resource"]["effectiveDateTime"].as_str().unwrap_or("").to_string());
+        }
+        match b["link"].as_array().and_then(|l| l.iter().find(|l| l["relation"] == "next")) {
+            Some(next) => {
+                let u = next["url"].as_str().expect("url");
+                assert!(u.starts_with(&app.base), "absolute next link");
+                url = u.trim_start_matches(&app.base).to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), n + 1, "every observation once");
+    assert_eq!(pages, 11);
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "newest first");
+    // A date window with prefixes, ascending.
+    let (_, w) = app.get(&format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&date=ge2025-01-02&date=lt2025-01-03&_sort=date&_count=1000"), &mark).await;
+    assert_eq!(w["total"], 288, "one day of 5-minute readings");
+    let first = w["entry"][0]["resource"]["effectiveDateTime"].as_str().expect("t");
+    assert_eq!(first, "2025-01-02T00:00:00Z");
+}
