@@ -80,7 +80,8 @@ pub fn open(data_dir: &Path, settings: Settings) -> Result<LocalServer> {
     )?);
     let repo = Repo::new(Arc::new(table.clone()));
     let blobs = Arc::new(crate::adapters::files::FileBlobs::new(&data_dir.join(BLOB_DIR)));
-    let state = AppState { repo, identity: issuer.clone(), issuer, settings: Arc::new(settings), blobs };
+    let audit = Arc::new(crate::repo::audit::TableAudit { repo: repo.clone() });
+    let state = AppState { repo, identity: issuer.clone(), issuer, settings: Arc::new(settings), blobs, audit };
     Ok(LocalServer { state, table, data_dir: data_dir.to_path_buf() })
 }
 

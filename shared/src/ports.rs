@@ -277,3 +277,23 @@ pub struct VerifiedToken {
 pub trait Identity: Send + Sync + 'static {
     async fn verify(&self, token: &str) -> Result<VerifiedToken, String>;
 }
+
+/// The audit port: append-only. There is deliberately no update or delete.
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
+    /// Stores a record durably, or fails (and then the request it records fails too).
+    async fn append(&self, record: &crate::domain::audit::AuditRecord) -> Result<(), String>;
+    /// Records newest first, within `[lo, hi)` ms, resuming after the record id `after`.
+    async fn query(&self, q: &AuditQuery) -> Result<(Vec<crate::domain::audit::AuditRecord>, Option<String>), String>;
+}
+
+/// Which records to read: by patient, by agent (user id), or all (by day).
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub patient: Option<i64>,
+    pub agent: Option<i64>,
+    pub lo: Option<i64>,
+    pub hi: Option<i64>,
+    pub limit: usize,
+    pub after: Option<String>,
+}

@@ -64,7 +64,8 @@ async fn serve(addr: SocketAddr, data_dir: PathBuf, seed: bool, static_dir: Path
     let seeded = if seed { server.seed_if_empty().await.map_err(|e| format!("seeding: {e:?}"))? } else { false };
     let mut app = jhe::http::app(server.state.clone());
     if static_dir.is_dir() {
-        app = app.fallback_service(tower_http::services::ServeDir::new(&static_dir));
+        let dir = static_dir.clone();
+        app = app.fallback(move |req: axum::extract::Request| spa(dir.clone(), req));
     }
     println!("JupyterHealth Exchange listening on {site}  (data: {})", data_dir.display());
     if seeded {
@@ -73,9 +74,29 @@ async fn serve(addr: SocketAddr, data_dir: PathBuf, seed: bool, static_dir: Path
             println!("  {email:<28} {what}");
         }
     }
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| e.to_string())?;
     println!("jhe: stopped");
     Ok(())
+}
+
+/// The web UI: files by path, and `index.html` for every other page path (history routing);
+/// unknown API paths stay JSON 404s.
+async fn spa(dir: PathBuf, req: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    let path = req.uri().path();
+    if ["/api/", "/FHIR/", "/o/", "/accounts/"].iter().any(|p| path.starts_with(p)) {
+        return (axum::http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"detail": "Not found."})))
+            .into_response();
+    }
+    let index = tower_http::services::ServeFile::new(dir.join("index.html"));
+    match tower_http::services::ServeDir::new(&dir).fallback(index).oneshot(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 async fn reindex(data_dir: PathBuf) -> Result<(), String> {

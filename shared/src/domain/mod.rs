@@ -3,6 +3,7 @@
 //! Must not depend on: axum, lambda_http, aws_sdk_*.
 
 pub mod admin;
+pub mod audit;
 pub mod facts;
 pub mod ingest;
 pub mod model;

@@ -516,3 +516,33 @@ pub async fn read_other(repo: &Repo, c: &Caller, resource: &str, id: Id) -> Resu
     let found = search_other(repo, c, resource, &common, &OtherQuery::default()).await?;
     found.resources.into_iter().next().ok_or_else(Error::not_found)
 }
+
+/// For the audit record: the studies and consents that let the caller see these
+/// (patient, scope code) pairs, as (study ids, `study/code` strings).
+pub async fn grants(
+    repo: &Repo,
+    c: &Caller,
+    pairs: &BTreeSet<(Id, String)>,
+) -> Result<(BTreeSet<Id>, BTreeSet<String>)> {
+    let codes: BTreeMap<String, Id> = repo.list_codes().await?.into_iter().map(|c| (c.coding_code, c.id)).collect();
+    let mut facts = Facts::default();
+    let mut studies = BTreeSet::new();
+    let mut consents = BTreeSet::new();
+    for (p, code) in pairs {
+        if c.patient_id() == Some(*p) {
+            continue;
+        }
+        let Some(code_id) = codes.get(code) else { continue };
+        let Some(pf) = facts.patient(repo, *p).await? else { continue };
+        for g in &pf.enrolled {
+            if c.role_in(g.org).is_some()
+                && g.requested.contains(code_id)
+                && pf.consents.get(&(g.study, *code_id)) == Some(&true)
+            {
+                studies.insert(g.study);
+                consents.insert(format!("{}/{code}", g.study));
+            }
+        }
+    }
+    Ok((studies, consents))
+}

@@ -221,6 +221,14 @@ pub fn search_params(resource: &str) -> &'static [(&'static str, &'static str, &
             ("_count", "number", "Page size"),
             ("_summary", "special", "count"),
         ],
+        "AuditEvent" => &[
+            ("patient", "reference", "Events concerning this patient"),
+            ("agent", "reference", "Events by this user (jhe-user-id)"),
+            ("date", "date", "When recorded, with prefixes"),
+            ("action", "token", "C, R, U, D or E"),
+            ("outcome", "token", "0 (success), 4 (refused), 8 (failed)"),
+            ("_count", "number", "Page size, 1 to 1000 (default 20)"),
+        ],
         _ => &[],
     }
 }
@@ -229,11 +237,17 @@ pub const RESOURCE_TYPES: &[&str] = &["Device", "Group", "Observation", "Organiz
 
 /// The CapabilityStatement: exactly the resources, interactions and parameters served here.
 pub fn capability_statement(base: &str, started: &str) -> Value {
-    let resources: Vec<Value> = RESOURCE_TYPES
+    let resources: Vec<Value> = ["AuditEvent"]
         .iter()
+        .chain(RESOURCE_TYPES)
         .map(|t| {
             let mut interactions = vec![json!({"code": "read"}), json!({"code": "search-type"})];
             let mut doc = String::new();
+            if *t == "AuditEvent" {
+                doc = "The audit trail: superusers, and managers of the organizations of the patients involved \
+                       (by patient or agent). Newest first."
+                    .to_string();
+            }
             if *t == "Observation" {
                 interactions.push(json!({"code": "create"}));
                 doc = format!(

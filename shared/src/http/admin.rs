@@ -19,6 +19,38 @@ use crate::domain::admin::{catalog, consents, invitations, orgs, patients, studi
 use crate::error::Error;
 
 type J = ApiResult<Json<Value>>;
+type Slot = Option<axum::Extension<super::audit::AuditSlot>>;
+
+fn note(slot: &Slot, f: impl FnOnce(&mut crate::domain::audit::AuditNote)) {
+    if let Some(axum::Extension(s)) = slot {
+        s.with(f);
+    }
+}
+
+/// Notes the patients of a list of admin-API patient objects.
+fn note_patients(slot: &Slot, items: &[Value]) {
+    note(slot, |n| {
+        n.resource_type = Some("Patient".into());
+        n.count = Some(items.len());
+        n.patients.extend(items.iter().filter_map(|p| p["id"].as_i64()));
+    });
+}
+
+/// Notes the studies and scopes of a consent write.
+fn note_consents(slot: &Slot, b: &crate::domain::admin::input::Body) {
+    note(slot, |n| {
+        for e in b.get("study_scope_consents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+            if let Some(st) = e.get("study_id").and_then(crate::domain::admin::input::id_of) {
+                n.studies.insert(st);
+                for sc in e.get("scope_consents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+                    let code = sc.get("coding_code").and_then(Value::as_str).unwrap_or("");
+                    let v = sc.get("consented").map(|v| v.to_string()).unwrap_or_default();
+                    n.consents.insert(format!("{st}/{code}={v}"));
+                }
+            }
+        }
+    });
+}
 
 fn id(s: &str) -> Result<i64, ApiError> {
     s.parse().map_err(|_| ApiError(Error::not_found()))
@@ -150,12 +182,15 @@ pub fn patients_router() -> Router<AppState> {
             "/api/v1/patients/{id}/consents",
             get(consents_get).post(consents_post).patch(consents_patch).delete(consents_delete),
         )
+        .route("/api/v1/patients/{id}/audit", get(pat_audit))
         .route("/api/v1/invitation", get(inv_list).post(inv_create))
         .route("/api/v1/invitation/{token}", post(inv_redeem))
 }
 
-async fn pat_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
-    Ok(Json(page(patients::list(&s.repo, &c, &q).await?, &q, &url, None)?))
+async fn pat_list(State(s): State<AppState>, slot: Slot, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+    let items = patients::list(&s.repo, &c, &q).await?;
+    note_patients(&slot, &items);
+    Ok(Json(page(items, &q, &url, None)?))
 }
 async fn pat_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
     Ok(created(patients::create(&s.repo, &c, &b).await?))
@@ -166,7 +201,8 @@ async fn pat_me(State(s): State<AppState>, c: Caller) -> J {
 async fn pat_lookup(State(s): State<AppState>, c: Caller, Query(q): Query) -> J {
     Ok(Json(Value::Array(patients::global_lookup(&s.repo, &c, q.get("email").map(String::as_str)).await?)))
 }
-async fn pat_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+async fn pat_get(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): Path<String>) -> J {
+    note(&slot, |n| n.resource_type = Some("Patient".into()));
     Ok(Json(patients::get(&s.repo, &c, id(&p)?).await?))
 }
 async fn pat_update(
@@ -199,7 +235,8 @@ async fn pat_add_org(
 async fn pat_clients(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(Value::Array(patients::consolidated_clients(&s.repo, &c, id(&p)?).await?)))
 }
-async fn consents_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>, Query(q): Query) -> J {
+async fn consents_get(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): Path<String>, Query(q): Query) -> J {
+    note(&slot, |n| n.resource_type = Some("Consent".into()));
     let pid = id(&p)?;
     if q.get("reset").is_some_and(|v| v == "true") {
         return Ok(Json(consents::reset(&s.repo, &c, pid).await?));
@@ -208,32 +245,67 @@ async fn consents_get(State(s): State<AppState>, c: Caller, Path(p): Path<String
 }
 async fn consents_post(
     State(s): State<AppState>,
+    slot: Slot,
     c: Caller,
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
 ) -> ApiResult<Response> {
+    note_consents(&slot, &b);
     Ok(created(consents::write(&s.repo, &c, id(&p)?, &b, ConsentWrite::Create).await?))
 }
-async fn consents_patch(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+async fn consents_patch(
+    State(s): State<AppState>,
+    slot: Slot,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> J {
+    note_consents(&slot, &b);
     Ok(Json(consents::write(&s.repo, &c, id(&p)?, &b, ConsentWrite::Update).await?))
 }
 async fn consents_delete(
     State(s): State<AppState>,
+    slot: Slot,
     c: Caller,
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
 ) -> ApiResult<Response> {
+    note_consents(&slot, &b);
     consents::write(&s.repo, &c, id(&p)?, &b, ConsentWrite::Delete).await?;
     Ok(no_content())
+}
+/// "Who accessed my data": the patient's audit trail, newest first.
+async fn pat_audit(State(s): State<AppState>, c: Caller, Path(p): Path<String>, Query(q): Query, url: ReqUrl) -> J {
+    let limit = q.get("page_size").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let (rows, next) =
+        crate::domain::audit::patient_view(&s.repo, &*s.audit, &c, id(&p)?, q.get("cursor").cloned(), limit).await?;
+    Ok(Json(serde_json::json!({
+        "count": rows.len(),
+        "next": next.map(|n| url.with_param("cursor", &n)),
+        "previous": null,
+        "results": rows,
+    })))
 }
 async fn inv_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
     Ok(Json(page(invitations::list(&s.repo, &c).await?, &q, &url, Some(1000))?))
 }
-async fn inv_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
-    Ok(created(invitations::create(&s.repo, &c, &b, &s.settings).await?))
+async fn inv_create(State(s): State<AppState>, slot: Slot, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+    note(&slot, |n| {
+        n.patients.extend(b.opt_id("patient_id").ok().flatten());
+        n.resource_type = Some("Invitation".into());
+    });
+    let v = invitations::create(&s.repo, &c, &b, &s.settings).await?;
+    note(&slot, |n| n.ids.push(v["id"].to_string()));
+    Ok(created(v))
 }
-async fn inv_redeem(State(s): State<AppState>, Path(token): Path<String>) -> J {
-    Ok(Json(invitations::redeem(&s.repo, &s.issuer, &s.settings, &token).await?))
+async fn inv_redeem(State(s): State<AppState>, slot: Slot, Path(token): Path<String>) -> J {
+    let (v, patient, inv) = invitations::redeem(&s.repo, &s.issuer, &s.settings, &token).await?;
+    note(&slot, |n| {
+        n.patients.insert(patient);
+        n.ids.push(inv.to_string());
+        n.resource_type = Some("Invitation".into());
+    });
+    Ok(Json(v))
 }
 
 /// Studies and their sub-resources.
@@ -264,23 +336,43 @@ async fn st_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) 
     studies::delete(&s.repo, &c, id(&p)?).await?;
     Ok(no_content())
 }
-async fn st_patients(State(s): State<AppState>, c: Caller, Path(p): Path<String>, Query(q): Query, url: ReqUrl) -> J {
-    Ok(Json(page(studies::patients(&s.repo, &c, id(&p)?).await?, &q, &url, None)?))
+async fn st_patients(
+    State(s): State<AppState>,
+    slot: Slot,
+    c: Caller,
+    Path(p): Path<String>,
+    Query(q): Query,
+    url: ReqUrl,
+) -> J {
+    let items = studies::patients(&s.repo, &c, id(&p)?).await?;
+    note_patients(&slot, &items);
+    note(&slot, |n| n.studies.extend(p.parse::<i64>().ok()));
+    Ok(Json(page(items, &q, &url, None)?))
 }
 async fn st_add_patients(
     State(s): State<AppState>,
+    slot: Slot,
     c: Caller,
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
 ) -> ApiResult<Response> {
+    note(&slot, |n| {
+        n.studies.extend(p.parse::<i64>().ok());
+        n.patients.extend(b.id_list("patient_ids").unwrap_or_default());
+    });
     Ok(created(studies::add_patients(&s.repo, &c, id(&p)?, &b).await?))
 }
 async fn st_remove_patients(
     State(s): State<AppState>,
+    slot: Slot,
     c: Caller,
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
 ) -> ApiResult<Response> {
+    note(&slot, |n| {
+        n.studies.extend(p.parse::<i64>().ok());
+        n.patients.extend(b.id_list("patient_ids").unwrap_or_default());
+    });
     studies::remove_patients(&s.repo, &c, id(&p)?, &b).await?;
     Ok(no_content())
 }
@@ -437,8 +529,13 @@ async fn cl_remove_ds(
 async fn key_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
     Ok(Json(page(catalog::list_api_keys(&s.repo, &c).await?, &q, &url, Some(1000))?))
 }
-async fn key_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
-    Ok(created(catalog::create_api_key(&s.repo, &c, &b).await?))
+async fn key_create(State(s): State<AppState>, slot: Slot, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+    let v = catalog::create_api_key(&s.repo, &c, &b).await?;
+    note(&slot, |n| {
+        n.resource_type = Some("ApiKey".into());
+        n.ids.push(v["id"].to_string());
+    });
+    Ok(created(v))
 }
 async fn key_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(catalog::get_api_key(&s.repo, &c, id(&p)?).await?))
@@ -446,7 +543,11 @@ async fn key_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) ->
 async fn key_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
     Ok(Json(catalog::update_api_key(&s.repo, &c, id(&p)?, &b).await?))
 }
-async fn key_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+async fn key_delete(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+    note(&slot, |n| {
+        n.resource_type = Some("ApiKey".into());
+        n.ids.push(p.clone());
+    });
     catalog::delete_api_key(&s.repo, &c, id(&p)?).await?;
     Ok(no_content())
 }

@@ -56,7 +56,9 @@ pub fn message_of(e: &Error) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(&self.0);
-        let mut resp = (status, Json(json!({ "detail": message_of(&self.0) }))).into_response();
+        let msg = message_of(&self.0);
+        let mut resp = (status, Json(json!({ "detail": msg }))).into_response();
+        resp.extensions_mut().insert(super::audit::AuditReason(msg));
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
         }

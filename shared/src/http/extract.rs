@@ -50,7 +50,11 @@ pub async fn resolve_caller(state: &AppState, headers: &HeaderMap) -> Result<Cal
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        resolve_caller(state, &parts.headers).await
+        let c = resolve_caller(state, &parts.headers).await?;
+        if let Some(slot) = parts.extensions.get::<super::audit::AuditSlot>() {
+            slot.caller(&c);
+        }
+        Ok(c)
     }
 }
 

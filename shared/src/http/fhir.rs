@@ -4,13 +4,14 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::audit::AuditSlot;
 use super::extract::{ReqUrl, resolve_caller};
 use crate::domain::Caller;
 use crate::domain::ingest::{self, EntryOutcome, status_line};
@@ -51,7 +52,9 @@ impl IntoResponse for FhirError {
             500 => "exception",
             _ => "invalid",
         };
-        let mut r = fhir_response(status, outcome(code, &super::error::message_of(&self.0)));
+        let msg = super::error::message_of(&self.0);
+        let mut r = fhir_response(status, outcome(code, &msg));
+        r.extensions_mut().insert(super::audit::AuditReason(msg));
         if status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
         }
@@ -61,8 +64,62 @@ impl IntoResponse for FhirError {
 
 type FhirResult = Result<Response, FhirError>;
 
-async fn caller(s: &AppState, headers: &HeaderMap) -> Result<Caller, FhirError> {
-    resolve_caller(s, headers).await.map_err(|e| FhirError(e.0))
+async fn caller(s: &AppState, headers: &HeaderMap, slot: &Slot) -> Result<Caller, FhirError> {
+    let c = resolve_caller(s, headers).await.map_err(|e| FhirError(e.0))?;
+    if let Some(Extension(slot)) = slot {
+        slot.caller(&c);
+    }
+    Ok(c)
+}
+
+type Slot = Option<Extension<AuditSlot>>;
+
+fn note(slot: &Slot, f: impl FnOnce(&mut crate::domain::audit::AuditNote)) {
+    if let Some(Extension(s)) = slot {
+        s.with(f);
+    }
+}
+
+/// Notes which patients a set of rendered resources concerns, and what allowed it.
+async fn note_results(
+    s: &AppState,
+    c: &Caller,
+    slot: &Slot,
+    rtype: &str,
+    resources: &[Value],
+    total: Option<usize>,
+) -> Result<(), FhirError> {
+    let mut patients = std::collections::BTreeSet::new();
+    let mut pairs = std::collections::BTreeSet::new();
+    for r in resources {
+        match rtype {
+            "Observation" => {
+                if let Some(p) = r["subject"]["reference"]
+                    .as_str()
+                    .and_then(|x| x.strip_prefix("Patient/"))
+                    .and_then(|x| x.parse().ok())
+                {
+                    patients.insert(p);
+                    pairs.insert((p, r["code"]["coding"][0]["code"].as_str().unwrap_or("").to_string()));
+                }
+            }
+            "Patient" => {
+                if let Some(p) = r["id"].as_str().and_then(|x| x.parse().ok()) {
+                    patients.insert(p);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (studies, consents) = reads::grants(&s.repo, c, &pairs).await?;
+    note(slot, |n| {
+        n.resource_type = Some(rtype.to_string());
+        n.count = total.or(Some(resources.len()));
+        n.patients.extend(patients);
+        n.studies.extend(studies);
+        n.consents.extend(consents);
+    });
+    Ok(())
 }
 
 fn query_pairs(url: &ReqUrl) -> Vec<(String, String)> {
@@ -114,7 +171,14 @@ fn check_type(t: &str) -> Result<(), FhirError> {
     }
 }
 
-async fn run_search(s: &AppState, c: &Caller, rtype: &str, url: &ReqUrl, params: Vec<(String, String)>) -> FhirResult {
+async fn run_search(
+    s: &AppState,
+    c: &Caller,
+    slot: &Slot,
+    rtype: &str,
+    url: &ReqUrl,
+    params: Vec<(String, String)>,
+) -> FhirResult {
     check_type(rtype)?;
     let bad = |m: String| FhirError(Error::BadRequest(m));
     let found = if rtype == "Observation" {
@@ -124,6 +188,7 @@ async fn run_search(s: &AppState, c: &Caller, rtype: &str, url: &ReqUrl, params:
         let (common, q) = parse_other_query(rtype, &params).map_err(bad)?;
         reads::search_other(&s.repo, c, rtype, &common, &q).await?
     };
+    note_results(s, c, slot, rtype, &found.resources, Some(found.total)).await?;
     let self_url = url.full();
     let mut links = vec![("self", self_url)];
     if let Some(n) = &found.next {
@@ -135,26 +200,36 @@ async fn run_search(s: &AppState, c: &Caller, rtype: &str, url: &ReqUrl, params:
     ))
 }
 
-async fn search(State(s): State<AppState>, headers: HeaderMap, Path(rtype): Path<String>, url: ReqUrl) -> FhirResult {
-    let c = caller(&s, &headers).await?;
+async fn search(
+    State(s): State<AppState>,
+    slot: Slot,
+    headers: HeaderMap,
+    Path(rtype): Path<String>,
+    url: ReqUrl,
+) -> FhirResult {
+    let c = caller(&s, &headers, &slot).await?;
     let params = query_pairs(&url);
-    run_search(&s, &c, &rtype, &url, params).await
+    if rtype == "AuditEvent" {
+        return audit_search(&s, &c, &url, params).await;
+    }
+    run_search(&s, &c, &slot, &rtype, &url, params).await
 }
 
-async fn search_observation(State(s): State<AppState>, headers: HeaderMap, url: ReqUrl) -> FhirResult {
-    let c = caller(&s, &headers).await?;
+async fn search_observation(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl) -> FhirResult {
+    let c = caller(&s, &headers, &slot).await?;
     let params = query_pairs(&url);
-    run_search(&s, &c, "Observation", &url, params).await
+    run_search(&s, &c, &slot, "Observation", &url, params).await
 }
 
 async fn search_post(
     State(s): State<AppState>,
+    slot: Slot,
     headers: HeaderMap,
     Path(rtype): Path<String>,
     url: ReqUrl,
     body: Bytes,
 ) -> FhirResult {
-    let c = caller(&s, &headers).await?;
+    let c = caller(&s, &headers, &slot).await?;
     let mut params = query_pairs(&url);
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
         .map_err(|_| FhirError(Error::bad("The _search body must be form-encoded parameters.")))?;
@@ -162,18 +237,42 @@ async fn search_post(
     let mut search_url = url.clone();
     search_url.path = search_url.path.trim_end_matches("/_search").to_string();
     search_url.query = params.clone();
-    run_search(&s, &c, &rtype, &search_url, params).await
+    run_search(&s, &c, &slot, &rtype, &search_url, params).await
 }
 
-async fn read(State(s): State<AppState>, headers: HeaderMap, Path((rtype, id)): Path<(String, String)>) -> FhirResult {
-    let c = caller(&s, &headers).await?;
+async fn read(
+    State(s): State<AppState>,
+    slot: Slot,
+    headers: HeaderMap,
+    Path((rtype, id)): Path<(String, String)>,
+) -> FhirResult {
+    let c = caller(&s, &headers, &slot).await?;
+    if rtype == "AuditEvent" {
+        return audit_read(&s, &c, &id).await;
+    }
     check_type(&rtype)?;
     let id: i64 = id.parse().map_err(|_| FhirError(Error::NotFound(format!("{rtype}/{id} not found."))))?;
+    note(&slot, |n| {
+        n.resource_type = Some(rtype.clone());
+        n.ids.push(id.to_string());
+    });
     let v = if rtype == "Observation" {
+        // Whose data was asked for is recorded even when the answer is a refusal.
+        if let Some(o) = s.repo.observation(id).await? {
+            note(&slot, |n| {
+                n.patients.insert(o.patient_id);
+            });
+        }
         reads::read_observation(&s.repo, &c, id).await?
     } else {
+        if rtype == "Patient" {
+            note(&slot, |n| {
+                n.patients.insert(id);
+            });
+        }
         reads::read_other(&s.repo, &c, &rtype, id).await?
     };
+    note_results(&s, &c, &slot, &rtype, std::slice::from_ref(&v), None).await?;
     Ok(fhir_response(StatusCode::OK, v))
 }
 
@@ -181,12 +280,69 @@ async fn not_allowed(Path((rtype, _)): Path<(String, String)>) -> FhirResult {
     Err(FhirError(Error::MethodNotAllowed(format!("{rtype} resources cannot be updated or deleted here."))))
 }
 
+async fn audit_search(s: &AppState, c: &Caller, url: &ReqUrl, params: Vec<(String, String)>) -> FhirResult {
+    let q = crate::domain::audit::parse_audit_search(&params).map_err(|m| FhirError(Error::BadRequest(m)))?;
+    let (recs, next) = crate::domain::audit::search(&s.repo, &*s.audit, c, &q).await?;
+    let mut links = vec![("self", url.full())];
+    if let Some(n) = &next {
+        links.push(("next", url.with_param("_cursor", n)));
+    }
+    let entries = recs.iter().map(|r| r.to_fhir()).collect();
+    Ok(fhir_response(StatusCode::OK, fhir::searchset(&format!("{}/FHIR/R5", url.origin), entries, None, &links)))
+}
+
+async fn audit_read(s: &AppState, c: &Caller, id: &str) -> FhirResult {
+    if id.len() < 13 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(FhirError(Error::not_found()));
+    }
+    // Find it through the caller's visible records of that millisecond.
+    let ms: i64 = id[..13].parse().map_err(|_| FhirError(Error::not_found()))?;
+    let q = crate::domain::audit::AuditSearch {
+        date: fhir::search::TimeRange { lo: Some(ms), hi: Some(ms + 1) },
+        count: 1000,
+        ..Default::default()
+    };
+    let found =
+        if c.is_superuser() { crate::domain::audit::search(&s.repo, &*s.audit, c, &q).await?.0 } else { Vec::new() };
+    match found.into_iter().find(|r| r.id == id) {
+        Some(r) => Ok(fhir_response(StatusCode::OK, r.to_fhir())),
+        None => Err(FhirError(Error::NotFound(format!("AuditEvent/{id} not found.")))),
+    }
+}
+
 fn fail_response(f: &ingest::Fail) -> Response {
     fhir_response(StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST), f.outcome())
 }
 
-async fn create(State(s): State<AppState>, headers: HeaderMap, url: ReqUrl, body: Bytes) -> FhirResult {
-    let c = caller(&s, &headers).await?;
+/// Notes the subjects, created ids and refusals of an upload.
+fn note_upload(slot: &Slot, resources: &[Option<Value>], outcomes: &[EntryOutcome]) {
+    note(slot, |n| {
+        n.resource_type = Some("Observation".into());
+        for r in resources.iter().flatten() {
+            if let Some(p) =
+                r["subject"]["reference"].as_str().and_then(|x| x.strip_prefix("Patient/")).and_then(|x| x.parse().ok())
+            {
+                n.patients.insert(p);
+            }
+        }
+        let mut refused: std::collections::BTreeMap<u16, usize> = Default::default();
+        for o in outcomes {
+            match o {
+                EntryOutcome::Created(v) => n.ids.push(v["id"].as_str().unwrap_or("").to_string()),
+                EntryOutcome::Failed(f) => *refused.entry(f.status).or_default() += 1,
+            }
+        }
+        n.count = Some(n.ids.len());
+        if !refused.is_empty() {
+            let total: usize = refused.values().sum();
+            let by: Vec<String> = refused.iter().map(|(st, k)| format!("{k} x {st}")).collect();
+            n.reason = Some(format!("{total} of {} entries refused ({})", outcomes.len(), by.join(", ")));
+        }
+    });
+}
+
+async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl, body: Bytes) -> FhirResult {
+    let c = caller(&s, &headers, &slot).await?;
     let (raw, resource) = match ingest::parse_body(&body) {
         Ok(x) => x,
         Err(f) => return Ok(fail_response(&f)),
@@ -209,7 +365,9 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, url: ReqUrl, body
             };
         }
     }
-    let outcome = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, vec![Some(resource)], true).await?;
+    let resources = vec![Some(resource)];
+    let outcome = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources.clone(), true).await?;
+    note_upload(&slot, &resources, &outcome);
     match outcome.into_iter().next() {
         Some(EntryOutcome::Created(v)) => {
             let mut r = fhir_response(StatusCode::CREATED, v.clone());
@@ -224,8 +382,8 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, url: ReqUrl, body
     }
 }
 
-async fn batch(State(s): State<AppState>, headers: HeaderMap, url: ReqUrl, body: Bytes) -> FhirResult {
-    let c = caller(&s, &headers).await?;
+async fn batch(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl, body: Bytes) -> FhirResult {
+    let c = caller(&s, &headers, &slot).await?;
     let (raw, bundle) = match ingest::parse_body(&body) {
         Ok(x) => x,
         Err(f) => return Ok(fail_response(&f)),
@@ -234,7 +392,8 @@ async fn batch(State(s): State<AppState>, headers: HeaderMap, url: ReqUrl, body:
         Ok(x) => x,
         Err(f) => return Ok(fail_response(&f)),
     };
-    let outcomes = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources, false).await?;
+    let outcomes = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources.clone(), false).await?;
+    note_upload(&slot, &resources, &outcomes);
     let entries: Vec<Value> = outcomes
         .into_iter()
         .zip(pre)
@@ -255,6 +414,7 @@ async fn batch(State(s): State<AppState>, headers: HeaderMap, url: ReqUrl, body:
 
 async fn admin_observations(
     State(s): State<AppState>,
+    slot: Slot,
     c: Caller,
     url: ReqUrl,
 ) -> Result<Json<Value>, super::error::ApiError> {
@@ -282,6 +442,11 @@ async fn admin_observations(
     let size = size.clamp(1, 1000);
     let pg: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
     let (rows, total) = reads::admin_observations(&s.repo, &c, &oq, pg, size).await?;
+    note(&slot, |n| {
+        n.resource_type = Some("Observation".into());
+        n.count = Some(total);
+        n.patients.extend(rows.iter().filter_map(|r| r["subjectPatientId"].as_i64()));
+    });
     // Build the DRF page around the requested slice.
     let pages = total.div_ceil(size).max(1);
     if pg > pages {

@@ -4,6 +4,7 @@
 //! Must not depend on: aws_sdk_*.
 
 pub mod admin;
+pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod fhir;
@@ -21,7 +22,7 @@ use serde_json::json;
 
 use crate::auth::issuer::Issuer;
 use crate::config::Settings;
-use crate::ports::{BlobStore, Identity};
+use crate::ports::{AuditLog, BlobStore, Identity};
 use crate::repo::Repo;
 
 /// Injected once; cheap to clone.
@@ -33,6 +34,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Where uploads are archived before they are indexed.
     pub blobs: Arc<dyn BlobStore>,
+    /// The append-only audit trail.
+    pub audit: Arc<dyn AuditLog>,
 }
 
 /// `/health`: liveness, no store access.
@@ -58,11 +61,19 @@ async fn not_found() -> impl IntoResponse {
     (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."})))
 }
 
-/// Every route of every group, with the state applied.
+/// A route group ready to serve: the audit middleware and the state applied.
+pub fn serve_group(group: Router<AppState>, state: AppState) -> Router {
+    group
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit::audited))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Every route of every group, with the audit middleware and the state applied.
 pub fn app(state: AppState) -> Router {
     let mut r = Router::new();
     for (_, g) in route_groups() {
         r = r.merge(g);
     }
-    r.fallback(not_found).with_state(state)
+    serve_group(r, state)
 }

@@ -189,7 +189,15 @@ fn oauth_error(e: OAuthError) -> Response {
     resp
 }
 
-async fn token(State(s): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+type Slot = Option<axum::Extension<super::audit::AuditSlot>>;
+
+fn note(slot: &Slot, f: impl FnOnce(&mut crate::domain::audit::AuditNote)) {
+    if let Some(axum::Extension(s)) = slot {
+        s.with(f);
+    }
+}
+
+async fn token(State(s): State<AppState>, slot: Slot, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let form: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
         Err(_) => {
@@ -222,13 +230,29 @@ async fn token(State(s): State<AppState>, headers: HeaderMap, body: axum::body::
             None => return oauth_error(OAuthError::invalid_client("malformed Basic credentials")),
         }
     }
+    let grant = req.grant_type.clone();
+    let client = req.client_id.clone();
+    note(&slot, |n| {
+        n.action = Some(format!("token.{}", if grant.is_empty() { "none" } else { grant.as_str() }));
+        n.agent = Some(crate::domain::audit::Agent { client_id: client.clone(), ..Default::default() });
+    });
     match s.issuer.token(&s.repo, req).await {
         Ok(t) => {
+            if let Ok(claims) = s.issuer.verify(&t.access_token) {
+                note(&slot, |n| {
+                    if let Some(a) = n.agent.as_mut() {
+                        a.user_id = claims.sub.parse().ok();
+                    }
+                });
+            }
             let mut resp = Json(t).into_response();
             resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             resp
         }
-        Err(e) => oauth_error(e),
+        Err(e) => {
+            note(&slot, |n| n.reason = Some(format!("{}: {}", e.error, e.description)));
+            oauth_error(e)
+        }
     }
 }
 
@@ -288,7 +312,7 @@ async fn login_form(State(s): State<AppState>, url: ReqUrl) -> Response {
     login_page(&s, &safe_next(next), None, "")
 }
 
-async fn login_submit(State(s): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn login_submit(State(s): State<AppState>, slot: Slot, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
     let next = safe_next(Some(field("next")));
@@ -297,7 +321,14 @@ async fn login_submit(State(s): State<AppState>, headers: HeaderMap, body: axum:
         .and_then(|c| s.issuer.signer.verify(c))
         .and_then(|p| p.strip_prefix("csrf:"))
         .is_some_and(|raw| !raw.is_empty() && crate::auth::crypto::ct_eq(raw, field("csrfmiddlewaretoken")));
+    note(&slot, |n| {
+        n.agent = Some(crate::domain::audit::Agent {
+            attempted: Some(field("username").trim().to_lowercase()),
+            ..Default::default()
+        })
+    });
     if !csrf_ok {
+        note(&slot, |n| n.reason = Some("CSRF check failed".into()));
         return (
             StatusCode::FORBIDDEN,
             Html("<h1>403 Forbidden</h1><p>CSRF verification failed. Reload the sign-in page and try again.</p>"),
@@ -313,8 +344,13 @@ async fn login_submit(State(s): State<AppState>, headers: HeaderMap, body: axum:
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let ok = tokio::task::spawn_blocking(move || password::verify(&pw, hash.as_deref())).await.unwrap_or(false);
     let Some(mut user) = user.filter(|_| ok) else {
+        note(&slot, |n| n.reason = Some("wrong email or password".into()));
         return login_page(&s, &next, Some("Please enter a correct email and password."), &email);
     };
+    note(&slot, |n| {
+        n.agent = Some(crate::domain::audit::Agent { user_id: Some(user.id), ..Default::default() });
+        n.patients.extend(user.patient_id);
+    });
     user.last_login = Some(time::OffsetDateTime::now_utc());
     if let Err(e) = s.repo.save_user(&user).await {
         return super::error::ApiError(e).into_response();

@@ -33,6 +33,7 @@
 //!
 //! Must not depend on: SDKs, the web framework.
 
+pub mod audit;
 mod entities;
 pub mod keys;
 pub mod observations;

@@ -29,7 +29,11 @@ pub fn settings(site: &str) -> Settings {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http client")
+    reqwest::Client::builder()
+        .user_agent("jhe-tests")
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
 }
 
 /// Starts the server on a fresh seeded store.
@@ -49,7 +53,7 @@ pub async fn spawn_on(dir: tempfile::TempDir, addr: &str, seed: bool) -> TestApp
     let state = server.state.clone();
     let app = jhe::http::app(state.clone());
     let handle = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("serve");
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.expect("serve");
     });
     TestApp { base, http: client(), state, dir, server: handle }
 }
@@ -350,4 +354,20 @@ pub fn observation_with(patient: i64, code: &str, device: i64, dp: &Value) -> Va
 pub fn batch(resources: Vec<Value>) -> Value {
     json!({"resourceType": "Bundle", "type": "batch", "entry": resources.into_iter().map(|r| json!({
         "resource": r, "request": {"method": "POST", "url": "Observation"}})).collect::<Vec<_>>()})
+}
+
+/// Starts the server with a changed state (e.g. a failing port), on a fresh seeded store.
+pub async fn spawn_with(change: impl FnOnce(&mut jhe::http::AppState)) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = jhe::local::open(dir.path(), settings(&base)).expect("open store");
+    server.seed_if_empty().await.expect("seed");
+    let mut state = server.state.clone();
+    change(&mut state);
+    let app = jhe::http::app(state.clone());
+    let handle = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.expect("serve");
+    });
+    TestApp { base, http: client(), state, dir, server: handle }
 }

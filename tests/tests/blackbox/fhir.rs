@@ -36,7 +36,7 @@ async fn discovery_documents_are_public_and_truthful() {
     assert_eq!(cs["fhirVersion"], "5.0.0");
     let types: Vec<&str> =
         cs["rest"][0]["resource"].as_array().expect("resources").iter().filter_map(|r| r["type"].as_str()).collect();
-    assert_eq!(types, ["Device", "Group", "Observation", "Organization", "Patient", "Practitioner"]);
+    assert_eq!(types, ["AuditEvent", "Device", "Group", "Observation", "Organization", "Patient", "Practitioner"]);
     let obs = cs["rest"][0]["resource"]
         .as_array()
         .expect("r")

@@ -1,6 +1,7 @@
 //! Black-box tests of the whole server over HTTP (one binary, one link).
 
 mod admin;
+mod audit;
 mod common;
 mod contract;
 mod fhir;

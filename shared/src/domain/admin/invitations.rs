@@ -96,7 +96,8 @@ pub async fn list(repo: &Repo, c: &Caller) -> Result<Vec<Value>> {
 }
 
 /// `POST /invitation/{token}` (no authentication): the authorization grant for the patient's app.
-pub async fn redeem(repo: &Repo, issuer: &Issuer, settings: &Settings, token: &str) -> Result<Value> {
+/// Returns the grant, and the patient and invitation ids (for the audit record).
+pub async fn redeem(repo: &Repo, issuer: &Issuer, settings: &Settings, token: &str) -> Result<(Value, Id, Id)> {
     let not_found = || Error::NotFound("Invitation not found or already used.".into());
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(not_found());
@@ -141,11 +142,12 @@ pub async fn redeem(repo: &Repo, issuer: &Issuer, settings: &Settings, token: &s
         repo.save_user(&u).await?;
     }
     let expires = OffsetDateTime::from_unix_timestamp(expires).map(ts).unwrap_or_default();
-    Ok(json!({
+    let v = json!({
         "grant": {"grant_type": "authorization_code", "redirect_uri": redirect_uri, "client_id": client.client_id, "code": code},
         "token_endpoint": format!("{}/o/token/", settings.site_url),
         "expires": expires,
-    }))
+    });
+    Ok((v, inv.patient_id, inv.id))
 }
 
 #[cfg(test)]
