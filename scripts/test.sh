@@ -65,6 +65,10 @@ tally "$OUT/fhir-compat-validate.log"
 kill $SERVER 2>/dev/null || true
 wait $SERVER 2>/dev/null || true
 
+step "the web UI in headless Chromium"
+TEST_OUTPUT="$OUT" bash scripts/spa-e2e.sh | tee "$OUT/browser.log"
+tally <(tail -n 1 "$OUT/browser.log")
+
 step "summary"
 echo "all suites: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -180,8 +180,21 @@ pub trait Table: Send + Sync + 'static {
     async fn put(&self, item: Item, cond: Cond) -> StoreResult<()>;
     async fn delete(&self, key: &Key, cond: Cond) -> StoreResult<()>;
     async fn query(&self, query: &Query) -> StoreResult<Page>;
-    /// All writes happen or none does. At most [`MAX_TRANSACT_ITEMS`] writes, each to a distinct key.
+    /// All writes happen or none does. At most [`Table::max_transact_items`] writes, each to a
+    /// distinct key.
     async fn transact(&self, writes: Vec<Write>) -> StoreResult<()>;
+    /// The most writes one `transact` takes (DynamoDB: 100; an engine may allow more).
+    fn max_transact_items(&self) -> usize {
+        MAX_TRANSACT_ITEMS
+    }
+    /// Reads many items; the default reads them one by one, adapters may batch.
+    async fn get_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.get(k).await?);
+        }
+        Ok(out)
+    }
     /// Put many items without preconditions, not atomically as a whole (each item is atomic).
     /// The default puts them one by one; adapters batch.
     async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
@@ -230,14 +243,16 @@ pub enum BlobError {
 
 /// Checks the shape rules every adapter enforces the same way.
 pub fn check_transact(writes: &[Write]) -> StoreResult<()> {
+    check_transact_limit(writes, MAX_TRANSACT_ITEMS)
+}
+
+/// As [`check_transact`], with an engine's own limit.
+pub fn check_transact_limit(writes: &[Write], max: usize) -> StoreResult<()> {
     if writes.is_empty() {
         return Err(StoreError::Invalid("empty transaction".into()));
     }
-    if writes.len() > MAX_TRANSACT_ITEMS {
-        return Err(StoreError::Invalid(format!(
-            "{} writes in one transaction (at most {MAX_TRANSACT_ITEMS})",
-            writes.len()
-        )));
+    if writes.len() > max {
+        return Err(StoreError::Invalid(format!("{} writes in one transaction (at most {max})", writes.len())));
     }
     let mut seen = std::collections::HashSet::new();
     for w in writes {

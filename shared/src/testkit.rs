@@ -267,21 +267,33 @@ pub async fn transact_is_all_or_nothing(t: &dyn Table) {
 
 pub async fn transact_rejects_bad_shapes(t: &dyn Table) {
     let n = ns();
-    let too_many: Vec<Write> = (0..101)
+    let max = t.max_transact_items();
+    let too_many: Vec<Write> = (0..max + 1)
         .map(|i| Write::Put { item: Item::new(format!("{n}#B"), format!("{i}"), json!({})), cond: Cond::None })
         .collect();
-    assert!(matches!(t.transact(too_many).await, Err(StoreError::Invalid(_))), "more than 100 writes is refused");
+    assert!(matches!(t.transact(too_many).await, Err(StoreError::Invalid(_))), "more than the limit is refused");
+    assert!(max >= 100, "an engine takes at least DynamoDB's 100 writes at once");
     assert_eq!(t.query(&Query::partition(format!("{n}#B"))).await.expect("q").items.len(), 0);
     let dup = vec![
         Write::Put { item: Item::new(format!("{n}#B"), "x", json!({})), cond: Cond::None },
         Write::Delete { key: Key::new(format!("{n}#B"), "x"), cond: Cond::None },
     ];
     assert!(matches!(t.transact(dup).await, Err(StoreError::Invalid(_))), "two writes to one key is refused");
-    let exactly_100: Vec<Write> = (0..100)
-        .map(|i| Write::Put { item: Item::new(format!("{n}#B"), format!("{i:03}"), json!({})), cond: Cond::Absent })
+    let exactly_max: Vec<Write> = (0..max)
+        .map(|i| Write::Put { item: Item::new(format!("{n}#B"), format!("{i:05}"), json!({})), cond: Cond::Absent })
         .collect();
-    t.transact(exactly_100).await.expect("100 writes are allowed");
-    assert_eq!(t.query(&Query::partition(format!("{n}#B"))).await.expect("q").items.len(), 100);
+    t.transact(exactly_max).await.expect("the limit is allowed");
+    assert_eq!(t.count(&Query::partition(format!("{n}#B"))).await.expect("count"), max);
+    let keys: Vec<Key> = (0..3)
+        .map(|i| Key::new(format!("{n}#B"), format!("{i:05}")))
+        .chain([Key::new(format!("{n}#B"), "none")])
+        .collect();
+    let got = t.get_many(&keys).await.expect("get_many");
+    assert_eq!(
+        got.iter().map(Option::is_some).collect::<Vec<_>>(),
+        [true, true, true, false],
+        "get_many reads each key"
+    );
 }
 
 pub async fn put_many_stores_everything(t: &dyn Table) {

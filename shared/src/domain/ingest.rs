@@ -314,7 +314,21 @@ pub async fn ingest(
                     "duplicate",
                     format!("Identifier system={s} value={v} appears twice in this upload."),
                 ));
-            } else if repo.observation_by_key(&s, &v).await?.is_some() {
+            }
+        }
+        match dup {
+            Some(f) => outcomes[i] = Some(EntryOutcome::Failed(f)),
+            None => ready.push((i, d)),
+        }
+    }
+    // Natural keys already held by stored observations (one batched read for the whole upload).
+    let keys: Vec<(String, String)> = ready.iter().flat_map(|(_, d)| d.obs.natural_keys()).collect();
+    let mut taken = repo.observation_keys_taken(&keys).await?.into_iter();
+    let mut kept = Vec::with_capacity(ready.len());
+    for (i, d) in ready {
+        let mut dup = None;
+        for (s, v) in d.obs.natural_keys() {
+            if taken.next().unwrap_or(false) && dup.is_none() {
                 dup = Some(fail(
                     409,
                     "duplicate",
@@ -328,9 +342,10 @@ pub async fn ingest(
         }
         match dup {
             Some(f) => outcomes[i] = Some(EntryOutcome::Failed(f)),
-            None => ready.push((i, d)),
+            None => kept.push((i, d)),
         }
     }
+    let mut ready = kept;
     if !ready.is_empty() {
         let now = OffsetDateTime::now_utc();
         let first = repo.reserve_observation_ids(ready.len()).await?;

@@ -254,6 +254,9 @@ pub struct Invitation {
     pub last_updated: OffsetDateTime,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub redeemed_at: Option<OffsetDateTime>,
+    /// When an unredeemed invitation stops working (set at issue from the configured lifetime).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
 }
 
 /// A patient's decision on one scope of one study. No record = pending.

@@ -197,6 +197,8 @@ pub struct InvitationView {
     pub token: Option<String>,
     pub status: &'static str,
     pub last_updated: String,
+    /// When it stops working if not redeemed.
+    pub expires: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invitation_link: Option<String>,
 }
@@ -211,6 +213,7 @@ impl From<&Invitation> for InvitationView {
             token: None,
             status: i.status.as_str(),
             last_updated: ts(i.last_updated),
+            expires: i.expires.map(ts),
             invitation_link: None,
         }
     }

@@ -74,7 +74,7 @@ impl AuditLog for TableAudit {
         let mut tx = Tx::new();
         tx.put(main, Cond::Absent, None);
         for p in &r.patients {
-            if tx.len() == crate::ports::MAX_TRANSACT_ITEMS {
+            if tx.len() == self.repo.table.max_transact_items() {
                 std::mem::take(&mut tx).commit(&self.repo).await.map_err(err)?;
             }
             tx.put(item(format!("AUDITP#{}", pad(*p)), r.id.clone(), r).map_err(err)?, Cond::Absent, None);

@@ -39,7 +39,7 @@ impl Tx {
         if self.writes.is_empty() {
             return Ok(());
         }
-        if self.writes.len() > crate::ports::MAX_TRANSACT_ITEMS {
+        if self.writes.len() > repo.table.max_transact_items() {
             return Err(Error::Conflict(format!(
                 "This change touches {} records, more than can be changed at once; remove linked records first.",
                 self.writes.len()

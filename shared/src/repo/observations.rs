@@ -26,8 +26,8 @@ use crate::ports::{Cond, Index, Item, Key, Query, SkRange, Write};
 
 /// Shifts times before 1970 (down to year -1200) into non-negative key space.
 pub const T_OFFSET: i64 = 100_000_000_000_000;
-/// Observations per atomic write (each takes at most 6 writes plus a counter; DynamoDB allows 100).
-pub const CHUNK: usize = 12;
+/// Writes one observation takes at most (item, id pointer, 3 identifiers, uuid) plus its counter.
+const WRITES_PER_OBSERVATION: usize = 7;
 
 fn t(ms: i64) -> String {
     format!("{:016}", (ms + T_OFFSET).clamp(0, 9_999_999_999_999_999))
@@ -160,7 +160,11 @@ impl Repo {
         let q =
             Query { index, pk, range: SkRange::Between(lo, hi), forward: !desc, limit: limit.clamp(1, 1000), cursor };
         let page = self.table.query(&q).await?;
-        let obs = page.items.iter().map(parse).collect::<Result<Vec<Observation>>>()?;
+        let obs = page
+            .items
+            .into_iter()
+            .map(|i| serde_json::from_value(i.data).map_err(|e| Error::Internal(format!("corrupt observation: {e}"))))
+            .collect::<Result<Vec<Observation>>>()?;
         Ok((obs, page.next))
     }
 
@@ -202,29 +206,46 @@ impl Repo {
     /// another observation is a duplicate. Each chunk is one atomic write with its counters.
     pub async fn index_observations(&self, obs: &[Observation]) -> Result<Vec<Indexed>> {
         let mut out = Vec::with_capacity(obs.len());
-        for chunk in obs.chunks(CHUNK) {
+        let chunk_len = (self.table.max_transact_items() / WRITES_PER_OBSERVATION).max(1);
+        for chunk in obs.chunks(chunk_len) {
             out.extend(self.index_chunk(chunk).await?);
         }
         Ok(out)
     }
 
-    async fn classify(&self, o: &Observation) -> Result<Option<Indexed>> {
-        if self.table.get(&Key::new(id_key(o.id), A)).await?.is_some() {
-            return Ok(Some(Indexed::AlreadyPresent));
-        }
-        for (s, v) in o.natural_keys() {
-            if let Some(owner) = self.observation_by_key(&s, &v).await?
-                && owner != o.id
-            {
-                let what = if s == "urn:omh:header.uuid" {
-                    format!("An observation with Open mHealth header.uuid {v} already exists.")
-                } else {
-                    format!("Identifier already exists: system={s} value={v}")
-                };
-                return Ok(Some(Indexed::Duplicate(what)));
+    /// For each observation: already indexed, a duplicate of another, or new (`None`).
+    async fn classify(&self, obs: &[Observation]) -> Result<Vec<Option<Indexed>>> {
+        let mut keys = Vec::new();
+        for o in obs {
+            keys.push(Key::new(id_key(o.id), A));
+            for (s, v) in o.natural_keys() {
+                keys.push(Key::new(nat_key(&s, &v), A));
             }
         }
-        Ok(None)
+        let mut found = self.table.get_many(&keys).await?.into_iter();
+        let mut out = Vec::with_capacity(obs.len());
+        for o in obs {
+            let present = found.next().flatten().is_some();
+            let mut verdict = present.then_some(Indexed::AlreadyPresent);
+            for (s, v) in o.natural_keys() {
+                let owner = found.next().flatten().and_then(|i| parse::<KeyPointer>(&i).ok()).map(|p| p.id);
+                if verdict.is_none() && owner.is_some_and(|owner| owner != o.id) {
+                    verdict = Some(Indexed::Duplicate(if s == "urn:omh:header.uuid" {
+                        format!("An observation with Open mHealth header.uuid {v} already exists.")
+                    } else {
+                        format!("Identifier already exists: system={s} value={v}")
+                    }));
+                }
+            }
+            out.push(verdict);
+        }
+        Ok(out)
+    }
+
+    /// Which natural keys are already held (one batched read).
+    pub async fn observation_keys_taken(&self, keys: &[(String, String)]) -> Result<Vec<bool>> {
+        let ks: Vec<Key> = keys.iter().map(|(s, v)| Key::new(nat_key(s, v), A)).collect();
+        Ok(self.table.get_many(&ks).await?.into_iter().map(|i| i.is_some()).collect())
     }
 
     async fn index_chunk(&self, chunk: &[Observation]) -> Result<Vec<Indexed>> {
@@ -232,8 +253,9 @@ impl Repo {
             let mut verdicts = Vec::with_capacity(chunk.len());
             let mut fresh: Vec<&Observation> = Vec::new();
             let mut keys_in_chunk = std::collections::BTreeSet::new();
-            for o in chunk {
-                let mut v = self.classify(o).await?;
+            let classified = self.classify(chunk).await?;
+            for (o, v) in chunk.iter().zip(classified) {
+                let mut v = v;
                 if v.is_none() && o.natural_keys().iter().any(|k| !keys_in_chunk.insert(k.clone())) {
                     v = Some(Indexed::Duplicate("The same identifier appears twice in this upload.".into()));
                 }
@@ -256,8 +278,9 @@ impl Repo {
                 }
                 *added.entry((o.patient_id, o.code_id)).or_default() += 1;
             }
-            for ((p, c), n) in &added {
-                let cur = self.table.get(&Key::new(count_key(*p), pad(*c))).await?;
+            let counter_keys: Vec<Key> = added.keys().map(|(p, c)| Key::new(count_key(*p), pad(*c))).collect();
+            let counters = self.table.get_many(&counter_keys).await?;
+            for (((p, c), n), cur) in added.iter().zip(counters) {
                 let (base, cond, version) = match &cur {
                     Some(i) => (i.data["n"].as_u64().unwrap_or(0), Cond::Version(i.version), i.version + 1),
                     None => (0, Cond::Absent, 1),

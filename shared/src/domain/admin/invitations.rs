@@ -58,6 +58,7 @@ pub async fn create(repo: &Repo, c: &Caller, body: &Body, settings: &Settings) -
         created: now,
         last_updated: now,
         redeemed_at: None,
+        expires: Some(now + Duration::days(settings.invitation_expiration_days)),
     };
     repo.create_invitation(&inv).await?;
     let code: String =

@@ -1,0 +1,59 @@
+// Login and logout with oidc-client-ts (authorization code + PKCE) against the issuer named by
+// the served settings (OIDCSettings from /common/server-settings.js): the built-in issuer
+// locally, Cognito in the cloud. The user (tokens) lives in sessionStorage.
+import { UserManager, WebStorageStateStore } from "oidc-client-ts";
+import { oidcSettings } from "./settings.js";
+
+let userManager = null;
+const manager = () =>
+  (userManager ??= new UserManager({
+    response_type: "code",
+    scope: "openid email",
+    post_logout_redirect_uri: `${window.location.origin}/`,
+    userStore: new WebStorageStateStore({ store: window.sessionStorage }),
+    ...oidcSettings,
+  }));
+
+/** The path the issuer sends the browser back to (`/auth/callback`). */
+export const callbackPath = () => new URL(oidcSettings.redirect_uri).pathname;
+
+/** The signed-in user with a usable access token, or null. */
+export async function currentUser() {
+  const user = await manager().getUser();
+  return user && !user.expired ? user : null;
+}
+
+/** The bearer token for API calls, or null when signed out or expired. */
+export async function accessToken() {
+  return (await currentUser())?.access_token ?? null;
+}
+
+/** Sends the browser to the issuer's login; comes back to `returnTo` after the callback. */
+export async function login(returnTo = window.location.pathname + window.location.search) {
+  await manager().signinRedirect({ state: { returnTo } });
+}
+
+/** Completes the login on the callback page; returns the path to go back to. */
+export async function completeLogin() {
+  const user = await manager().signinRedirectCallback();
+  const returnTo = user.state?.returnTo;
+  return typeof returnTo === "string" && returnTo.startsWith("/") && !returnTo.startsWith("//") ? returnTo : "/";
+}
+
+/**
+ * Forgets the tokens and ends the issuer session: through its end-session endpoint when it has
+ * one (metadata or `metadataSeed` in the settings), otherwise through the local issuer's
+ * `/accounts/logout/`, which clears its login cookie.
+ */
+export async function logout() {
+  const metadata = await manager()
+    .metadataService.getMetadata()
+    .catch(() => ({}));
+  if (metadata.end_session_endpoint) {
+    // Cognito's /logout reads `logout_uri`; other issuers read post_logout_redirect_uri.
+    await manager().signoutRedirect({ extraQueryParams: { logout_uri: manager().settings.post_logout_redirect_uri } });
+    return;
+  }
+  await manager().removeUser();
+  window.location.assign("/accounts/logout/");
+}

@@ -1,0 +1,56 @@
+// Handlebars templates: `templates/<name>.hbs` fetched and compiled on first use (the full
+// Handlebars build, no precompilation), shared partials and helpers, and rendering into an
+// element that keeps the keyboard focus where it was.
+import { constants } from "./settings.js";
+
+const Handlebars = window.Handlebars;
+const cache = new Map();
+const PARTIALS = ["loading", "form-error", "pager", "consent", "study-links", "patient-fields"];
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const ROLE_LABELS = { super_user: "Superuser", manager: "Manager", member: "Member", viewer: "Viewer" };
+
+Handlebars.registerHelper({
+  eq: (a, b) => a === b,
+  not: (a) => !a,
+  and: (...args) => args.slice(0, -1).every(Boolean),
+  or: (...args) => args.slice(0, -1).some(Boolean),
+  includes: (list, value) => Array.isArray(list) && list.includes(value),
+  date: (iso) => (iso ? dateFormat.format(new Date(iso)) : ""),
+  datetime: (iso) => (iso ? dateTimeFormat.format(new Date(iso)) : ""),
+  number: (n) => (typeof n === "number" ? n.toLocaleString() : ""),
+  plural: (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`,
+  orgType: (code) => constants.ORGANIZATION_TYPES[code] ?? code,
+  dataSourceType: (code) => constants.DATA_SOURCE_TYPES[code] ?? code,
+  roleLabel: (role) => ROLE_LABELS[role] ?? "No role",
+});
+
+async function load(name) {
+  const resp = await fetch(`/templates/${name}.hbs`);
+  if (!resp.ok) throw new Error(`The page template ${name} could not be loaded (status ${resp.status}).`);
+  return resp.text();
+}
+
+let partialsReady = null;
+function partials() {
+  partialsReady ??= Promise.all(
+    PARTIALS.map(async (name) => Handlebars.registerPartial(name, await load(`partials/${name}`))),
+  );
+  return partialsReady;
+}
+
+/** The compiled template `templates/<name>.hbs`. */
+export async function template(name) {
+  await partials();
+  if (!cache.has(name)) cache.set(name, Handlebars.compile(await load(name)));
+  return cache.get(name);
+}
+
+/** Renders `name` with `data` into `el`, keeping focus on the element with the same id. */
+export async function render(el, name, data) {
+  const html = (await template(name))(data);
+  const focused = document.activeElement?.id;
+  el.innerHTML = html;
+  if (focused) document.getElementById(focused)?.focus();
+}
