@@ -1,7 +1,8 @@
 //! Benchmark (not a test): ingest through batch Bundles of 100, and reading one patient's page
 //! of 1000 blood-glucose observations with 100,000 stored, newest first, at the start and deep
 //! into the cursor chain. Run: `cargo bench -p jhe-tests --bench fhir` (env BENCH_N to change
-//! the number stored). Prints a table and writes `target/bench-fhir.json`.
+//! the number stored; BENCH_AUDIT=off replaces the audit trail with a no-op, to measure what
+//! auditing costs). Prints the figures and writes `target/bench-fhir[-noaudit].json`.
 
 use std::time::Instant;
 
@@ -25,6 +26,22 @@ fn obs(i: usize) -> Value {
         "device": {"reference": "Device/70002"},
         "valueAttachment": {"contentType": "application/json", "data": base64::engine::general_purpose::STANDARD.encode(dp.to_string())},
     })
+}
+
+/// An audit trail that records nothing (only to measure the cost of the real one).
+struct NoAudit;
+
+#[async_trait::async_trait]
+impl jhe::ports::AuditLog for NoAudit {
+    async fn append(&self, _: &jhe::domain::audit::AuditRecord) -> Result<(), String> {
+        Ok(())
+    }
+    async fn query(
+        &self,
+        _: &jhe::ports::AuditQuery,
+    ) -> Result<(Vec<jhe::domain::audit::AuditRecord>, Option<String>), String> {
+        Ok((vec![], None))
+    }
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -57,7 +74,12 @@ async fn main() {
         .sign(&json!({"iss": s.issuer, "sub": "10006", "aud": s.audience, "exp": now + 36_000, "iat": now, "jti": "b",
                       "client_id": "bench", "scope": "openid", "token_use": "access", "grant": "authorization_code"}))
         .expect("token");
-    let app = jhe::http::app(server.state.clone());
+    let audit_on = std::env::var("BENCH_AUDIT").map_or(true, |v| v != "off");
+    let mut state = server.state.clone();
+    if !audit_on {
+        state.audit = std::sync::Arc::new(NoAudit);
+    }
+    let app = jhe::http::app(state);
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
     let http = reqwest::Client::new();
 
@@ -131,7 +153,9 @@ async fn main() {
         "read_page_deep_p50_ms": pct(&mut deep_ms, 0.5),
         "read_page_deep_p99_ms": pct(&mut deep_ms, 0.99),
         "pages": pages,
+        "audit": audit_on,
     });
     println!("{}", serde_json::to_string_pretty(&report).expect("json"));
-    let _ = std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-fhir.json"), report.to_string());
+    let name = if audit_on { "bench-fhir.json" } else { "bench-fhir-noaudit.json" };
+    let _ = std::fs::write(format!("{}/../target/{name}", env!("CARGO_MANIFEST_DIR")), report.to_string());
 }
