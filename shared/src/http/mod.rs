@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod fhir;
 pub mod oauth;
+pub mod routes;
 pub mod wire;
 
 use std::sync::Arc;

@@ -11,3 +11,4 @@ mod matrix;
 mod oidc;
 mod omh_schemas;
 mod replay;
+mod routes;
