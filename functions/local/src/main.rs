@@ -31,6 +31,8 @@ enum Cmd {
         #[arg(long, env = "JHE_STATIC_DIR", default_value = "static-site")]
         static_dir: PathBuf,
     },
+    /// Print the route table (route group, method, path) as JSON, for the SAM template check.
+    Routes,
     /// Rebuild the observation index from the archived uploads (idempotent; safe to repeat).
     Reindex {
         /// The data folder of the store to repair.
@@ -48,6 +50,14 @@ async fn main() {
     let result = match cli.cmd {
         Cmd::Serve { addr, data_dir, no_seed, static_dir } => serve(addr, data_dir, !no_seed, static_dir).await,
         Cmd::Reindex { data_dir } => reindex(data_dir).await,
+        Cmd::Routes => {
+            let rows: Vec<serde_json::Value> = jhe::http::routes::ROUTES
+                .iter()
+                .map(|(g, m, p)| serde_json::json!({"group": g, "method": m, "path": p}))
+                .collect();
+            println!("{}", serde_json::Value::Array(rows));
+            Ok(())
+        }
     };
     if let Err(e) = result {
         eprintln!("jhe: {e}");
