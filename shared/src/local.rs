@@ -54,15 +54,31 @@ fn load_or_create(path: &Path, create: impl FnOnce() -> Result<Vec<u8>>) -> Resu
 
 pub struct LocalServer {
     pub state: AppState,
-    pub table: EmbeddedTable,
+    /// The embedded engine, when the store is local.
+    pub table: Option<EmbeddedTable>,
     pub data_dir: PathBuf,
 }
 
-/// Opens (or creates) the data folder and builds the application state.
+/// Opens (or creates) the data folder and builds the application state on the embedded store.
 pub fn open(data_dir: &Path, settings: Settings) -> Result<LocalServer> {
     std::fs::create_dir_all(data_dir).map_err(|e| io(e, data_dir))?;
     let table = EmbeddedTable::open(&data_dir.join(STORE_FILE))
         .map_err(|e| Error::Internal(format!("opening the store: {e}")))?;
+    let blobs = Arc::new(crate::adapters::files::FileBlobs::new(&data_dir.join(BLOB_DIR)));
+    let mut server = open_with(data_dir, settings, Arc::new(table.clone()), blobs)?;
+    server.table = Some(table);
+    Ok(server)
+}
+
+/// Builds the application state on given stores (e.g. DynamoDB and S3), with the built-in
+/// issuer's key and cookie secret in the data folder.
+pub fn open_with(
+    data_dir: &Path,
+    settings: Settings,
+    table: Arc<dyn crate::ports::Table>,
+    blobs: Arc<dyn crate::ports::BlobStore>,
+) -> Result<LocalServer> {
+    std::fs::create_dir_all(data_dir).map_err(|e| io(e, data_dir))?;
     let der = load_or_create(&data_dir.join(KEY_FILE), || SigningKey::generate()?.to_pkcs8())?;
     let key = SigningKey::from_pkcs8(&der)?;
     let secret = load_or_create(&data_dir.join(SECRET_FILE), || Ok(random_bytes::<32>().to_vec()))?;
@@ -78,11 +94,10 @@ pub fn open(data_dir: &Path, settings: Settings) -> Result<LocalServer> {
         },
         &secret,
     )?);
-    let repo = Repo::new(Arc::new(table.clone()));
-    let blobs = Arc::new(crate::adapters::files::FileBlobs::new(&data_dir.join(BLOB_DIR)));
+    let repo = Repo::new(table);
     let audit = Arc::new(crate::repo::audit::TableAudit { repo: repo.clone() });
     let state = AppState { repo, identity: issuer.clone(), issuer, settings: Arc::new(settings), blobs, audit };
-    Ok(LocalServer { state, table, data_dir: data_dir.to_path_buf() })
+    Ok(LocalServer { state, table: None, data_dir: data_dir.to_path_buf() })
 }
 
 impl LocalServer {

@@ -30,6 +30,11 @@ enum Cmd {
         /// Folder of the web UI (served at `/`).
         #[arg(long, env = "JHE_STATIC_DIR", default_value = "static-site")]
         static_dir: PathBuf,
+        /// Where records and uploads live: `local` (the embedded store and files in the data
+        /// folder) or `aws` (DynamoDB table `JHE_TABLE` and S3 bucket `JHE_BUNDLE_BUCKET`, from the
+        /// standard AWS environment: `AWS_ENDPOINT_URL`, `AWS_REGION`, credentials).
+        #[arg(long, env = "JHE_BACKEND", default_value = "local")]
+        backend: String,
     },
     /// Print the route table (route group, method, path) as JSON, for the SAM template check.
     Routes,
@@ -48,7 +53,9 @@ async fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Serve { addr, data_dir, no_seed, static_dir } => serve(addr, data_dir, !no_seed, static_dir).await,
+        Cmd::Serve { addr, data_dir, no_seed, static_dir, backend } => {
+            serve(addr, data_dir, !no_seed, static_dir, &backend).await
+        }
         Cmd::Reindex { data_dir } => reindex(data_dir).await,
         Cmd::Routes => {
             let rows: Vec<serde_json::Value> = jhe::http::routes::ROUTES
@@ -65,19 +72,60 @@ async fn main() {
     }
 }
 
-async fn serve(addr: SocketAddr, data_dir: PathBuf, seed: bool, static_dir: PathBuf) -> Result<(), String> {
+/// Opens the stores of the chosen backend.
+async fn open(
+    backend: &str,
+    data_dir: &std::path::Path,
+    settings: Settings,
+) -> Result<jhe::local::LocalServer, String> {
+    match backend {
+        "local" => jhe::local::open(data_dir, settings).map_err(|e| format!("{e}: {e:?}")),
+        #[cfg(feature = "aws")]
+        "aws" => {
+            use jhe::adapters::{aws, dynamo::DynamoTable, s3::S3Blobs};
+            let conf = aws::sdk_config().await;
+            let table = std::env::var("JHE_TABLE").unwrap_or_else(|_| "jhe".into());
+            let bucket = std::env::var("JHE_BUNDLE_BUCKET").unwrap_or_else(|_| "jhe-bundles".into());
+            let dynamo = aws::dynamo_client(&conf);
+            let s3 = aws::s3_client(&conf);
+            // Creating missing resources is for development against a local AWS-API server;
+            // a deployment gets them from the SAM template.
+            if std::env::var("JHE_CREATE_RESOURCES").is_ok_and(|v| v == "1") {
+                DynamoTable::create_table(&dynamo, &table).await.map_err(|e| format!("creating table {table}: {e}"))?;
+                S3Blobs::create_bucket(&s3, &bucket).await.map_err(|e| format!("creating bucket {bucket}: {e}"))?;
+            }
+            let t = std::sync::Arc::new(DynamoTable::new(dynamo, table));
+            let b = std::sync::Arc::new(S3Blobs::new(s3, bucket, ""));
+            jhe::local::open_with(data_dir, settings, t, b).map_err(|e| format!("{e}: {e:?}"))
+        }
+        #[cfg(not(feature = "aws"))]
+        "aws" => {
+            Err("this jhe was built without AWS support: cargo run -p jhe-local --features aws -- serve --backend aws"
+                .into())
+        }
+        other => Err(format!("unknown backend {other:?} (local or aws)")),
+    }
+}
+
+async fn serve(
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    seed: bool,
+    static_dir: PathBuf,
+    backend: &str,
+) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let settings = Settings::from_env(&format!("http://{local}"));
     let site = settings.site_url.clone();
-    let server = jhe::local::open(&data_dir, settings).map_err(|e| format!("{e}: {e:?}"))?;
+    let server = open(backend, &data_dir, settings).await?;
     let seeded = if seed { server.seed_if_empty().await.map_err(|e| format!("seeding: {e:?}"))? } else { false };
     let mut app = jhe::http::app(server.state.clone());
     if static_dir.is_dir() {
         let dir = static_dir.clone();
         app = app.fallback(move |req: axum::extract::Request| spa(dir.clone(), req));
     }
-    println!("JupyterHealth Exchange listening on {site}  (data: {})", data_dir.display());
+    println!("JupyterHealth Exchange listening on {site}  (backend: {backend}, data: {})", data_dir.display());
     if seeded {
         println!("Loaded the demo data. Log in with any of these (password {}):", jhe::seed::DEMO_PASSWORD);
         for (email, what) in jhe::seed::DEMO_LOGINS {

@@ -42,11 +42,39 @@ pub async fn spawn_app() -> TestApp {
     spawn_on(dir, "127.0.0.1:0", true).await
 }
 
+/// Opens the stores the tests run on: the embedded engine, or, with `JHE_TEST_BACKEND=aws`,
+/// DynamoDB and S3 on the moto server at `JHE_TEST_MOTO_URL` (one fresh table and bucket per
+/// data folder, so a restart finds the same ones).
+pub async fn open_server(dir: &std::path::Path, s: Settings) -> jhe::local::LocalServer {
+    if std::env::var("JHE_TEST_BACKEND").as_deref() != Ok("aws") {
+        return jhe::local::open(dir, s).expect("open store");
+    }
+    use jhe::adapters::aws::{dynamo_client, local_sdk_config, s3_client};
+    let url = std::env::var("JHE_TEST_MOTO_URL").expect("JHE_TEST_BACKEND=aws needs JHE_TEST_MOTO_URL");
+    let marker = dir.join("aws-names");
+    let name = match std::fs::read_to_string(&marker) {
+        Ok(n) => n,
+        Err(_) => {
+            let n = format!("jhe-{}", random_alnum(10).to_lowercase());
+            std::fs::write(&marker, &n).expect("write marker");
+            n
+        }
+    };
+    let conf = local_sdk_config(&url).await;
+    let dynamo = dynamo_client(&conf);
+    jhe::adapters::dynamo::DynamoTable::create_table(&dynamo, &name).await.expect("create table");
+    let s3 = s3_client(&conf);
+    jhe::adapters::s3::S3Blobs::create_bucket(&s3, &name).await.expect("create bucket");
+    let table = std::sync::Arc::new(jhe::adapters::dynamo::DynamoTable::new(dynamo, name.clone()));
+    let blobs = std::sync::Arc::new(jhe::adapters::s3::S3Blobs::new(s3, name, ""));
+    jhe::local::open_with(dir, s, table, blobs).expect("open stores")
+}
+
 /// Starts the server on an existing data folder and a given address.
 pub async fn spawn_on(dir: tempfile::TempDir, addr: &str, seed: bool) -> TestApp {
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = jhe::local::open(dir.path(), settings(&base)).expect("open store");
+    let server = open_server(dir.path(), settings(&base)).await;
     if seed {
         server.seed_if_empty().await.expect("seed");
     }
@@ -361,7 +389,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut jhe::http::AppState)) -> TestAp
     let dir = tempfile::tempdir().expect("tempdir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = jhe::local::open(dir.path(), settings(&base)).expect("open store");
+    let server = open_server(dir.path(), settings(&base)).await;
     server.seed_if_empty().await.expect("seed");
     let mut state = server.state.clone();
     change(&mut state);

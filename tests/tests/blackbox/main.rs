@@ -2,6 +2,7 @@
 
 mod admin;
 mod audit;
+mod aws;
 mod common;
 mod contract;
 mod fhir;

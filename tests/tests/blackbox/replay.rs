@@ -33,6 +33,10 @@ impl Table for Dying {
     async fn query(&self, q: &Query) -> StoreResult<Page> {
         self.inner.query(q).await
     }
+    /// DynamoDB's limit, so that an upload is indexed in several atomic writes.
+    fn max_transact_items(&self) -> usize {
+        100
+    }
     async fn transact(&self, writes: Vec<Write>) -> StoreResult<()> {
         if self.transacts_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_err() {
             return Err(StoreError::Backend("killed".into()));
@@ -67,8 +71,9 @@ async fn indexing_killed_half_way_is_repaired_by_replaying_the_archive() {
     let mark = caller(&healthy, 10006).await;
     let (before, _) = count(&healthy, &mark).await;
 
-    // Index at most 3 chunks (36 observations) of a 100-observation upload, then die.
-    let dying = Repo::new(Arc::new(Dying { inner: server.table.clone(), transacts_left: AtomicUsize::new(3) }));
+    // Index at most 3 chunks (42 observations) of a 100-observation upload, then die.
+    let inner = server.table.clone().expect("embedded store");
+    let dying = Repo::new(Arc::new(Dying { inner, transacts_left: AtomicUsize::new(3) }));
     let resources: Vec<Option<Value>> = (0..100)
         .map(|i| {
             Some(observation(

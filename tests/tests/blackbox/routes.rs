@@ -76,7 +76,12 @@ fn concrete(path: &str) -> String {
 
 /// True when the router has no such route (its fallback, or no such method on the path).
 async fn unrouted(app: &axum::Router, method: &str, path: &str) -> bool {
-    let req = Request::builder().method(method).uri(concrete(path)).header("content-type", "application/json").body(Body::from("{}")).expect("request");
+    let req = Request::builder()
+        .method(method)
+        .uri(concrete(path))
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .expect("request");
     let resp = app.clone().oneshot(req).await.expect("response");
     let status = resp.status().as_u16();
     let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
@@ -99,7 +104,10 @@ async fn each_route_is_served_by_its_group_and_by_no_other() {
             // Paths served by two groups with different methods (e.g. /FHIR/R5/Observation) are
             // told apart by method, which `unrouted` does.
             if unrouted(&served, m, p).await == should {
-                wrong.push(format!("{m} {p}: group {name} {}", if should { "does not serve it" } else { "serves it too" }));
+                wrong.push(format!(
+                    "{m} {p}: group {name} {}",
+                    if should { "does not serve it" } else { "serves it too" }
+                ));
             }
         }
     }
