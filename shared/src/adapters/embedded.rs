@@ -51,6 +51,14 @@ fn index_key(g: &Key, pk: &str, sk: &str) -> Vec<u8> {
     k
 }
 
+fn index_table(i: Index) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    match i {
+        Index::Primary => MAIN,
+        Index::Gsi1 => GSI1,
+        Index::Gsi2 => GSI2,
+    }
+}
+
 fn check_item(item: &Item) -> StoreResult<()> {
     check_key_part(&item.pk)?;
     check_key_part(&item.sk)?;
@@ -267,13 +275,7 @@ impl Table for EmbeddedTable {
             let (lo, hi, hi_inclusive) = partition_bounds(&q);
             let upper = if hi_inclusive { Bound::Included(hi.as_slice()) } else { Bound::Excluded(hi.as_slice()) };
             let tx = db.begin_read().map_err(backend)?;
-            let table = tx
-                .open_table(match q.index {
-                    Index::Primary => MAIN,
-                    Index::Gsi1 => GSI1,
-                    Index::Gsi2 => GSI2,
-                })
-                .map_err(backend)?;
+            let table = tx.open_table(index_table(q.index)).map_err(backend)?;
             let range = table.range::<&[u8]>((Bound::Included(lo.as_slice()), upper)).map_err(backend)?;
             let mut n = 0;
             for e in range {
@@ -315,13 +317,7 @@ impl Table for EmbeddedTable {
                 }
             };
             let tx = db.begin_read().map_err(backend)?;
-            let table = tx
-                .open_table(match q.index {
-                    Index::Primary => MAIN,
-                    Index::Gsi1 => GSI1,
-                    Index::Gsi2 => GSI2,
-                })
-                .map_err(backend)?;
+            let table = tx.open_table(index_table(q.index)).map_err(backend)?;
             let main = tx.open_table(MAIN).map_err(backend)?;
             let range = table.range::<&[u8]>((lower, upper)).map_err(backend)?;
             let mut iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };

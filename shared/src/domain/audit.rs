@@ -177,7 +177,7 @@ pub fn parse_audit_search(params: &[(String, String)]) -> Result<AuditSearch, St
                 q.agent =
                     Some(raw.parse().map_err(|_| format!("agent={v:?} is not a user id ([{USER_ID_SYSTEM}|]id)"))?)
             }
-            "date" => q.date = intersect(q.date, crate::fhir::search::parse_date(v)?),
+            "date" => q.date = q.date.intersect(crate::fhir::search::parse_date(v)?),
             "action" => match v.as_str() {
                 "C" | "R" | "U" | "D" | "E" => q.action = Some(v.clone()),
                 _ => return Err(format!("action={v:?} must be one of C, R, U, D, E")),
@@ -203,19 +203,6 @@ pub fn parse_audit_search(params: &[(String, String)]) -> Result<AuditSearch, St
         }
     }
     Ok(q)
-}
-
-fn intersect(a: crate::fhir::search::TimeRange, b: crate::fhir::search::TimeRange) -> crate::fhir::search::TimeRange {
-    crate::fhir::search::TimeRange {
-        lo: match (a.lo, b.lo) {
-            (Some(x), Some(y)) => Some(x.max(y)),
-            (x, y) => x.or(y),
-        },
-        hi: match (a.hi, b.hi) {
-            (Some(x), Some(y)) => Some(x.min(y)),
-            (x, y) => x.or(y),
-        },
-    }
 }
 
 impl AuditRecord {

@@ -20,7 +20,7 @@ impl TimeRange {
     pub fn contains(&self, t: i64) -> bool {
         self.lo.is_none_or(|lo| t >= lo) && self.hi.is_none_or(|hi| t < hi)
     }
-    fn intersect(self, o: TimeRange) -> TimeRange {
+    pub fn intersect(self, o: TimeRange) -> TimeRange {
         TimeRange {
             lo: match (self.lo, o.lo) {
                 (Some(a), Some(b)) => Some(a.max(b)),

@@ -19,13 +19,7 @@ use crate::domain::admin::{catalog, consents, invitations, orgs, patients, studi
 use crate::error::Error;
 
 type J = ApiResult<Json<Value>>;
-type Slot = Option<axum::Extension<super::audit::AuditSlot>>;
-
-fn note(slot: &Slot, f: impl FnOnce(&mut crate::domain::audit::AuditNote)) {
-    if let Some(axum::Extension(s)) = slot {
-        s.with(f);
-    }
-}
+use super::audit::{Slot, note};
 
 /// Notes the patients of a list of admin-API patient objects.
 fn note_patients(slot: &Slot, items: &[Value]) {

@@ -42,6 +42,16 @@ impl AuditSlot {
     }
 }
 
+/// The slot as handlers extract it (absent on routes that are not audited).
+pub type Slot = Option<axum::Extension<AuditSlot>>;
+
+/// Adds to the record of the current request, if it is audited.
+pub fn note(slot: &Slot, f: impl FnOnce(&mut AuditNote)) {
+    if let Some(axum::Extension(s)) = slot {
+        s.with(f);
+    }
+}
+
 /// The message of an error answer, for the record (set by the error types).
 #[derive(Clone)]
 pub struct AuditReason(pub String);

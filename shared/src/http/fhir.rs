@@ -11,7 +11,6 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::audit::AuditSlot;
 use super::extract::{ReqUrl, resolve_caller};
 use crate::domain::Caller;
 use crate::domain::ingest::{self, EntryOutcome, status_line};
@@ -75,13 +74,7 @@ async fn caller(s: &AppState, headers: &HeaderMap, slot: &Slot) -> Result<Caller
     Ok(c)
 }
 
-type Slot = Option<Extension<AuditSlot>>;
-
-fn note(slot: &Slot, f: impl FnOnce(&mut crate::domain::audit::AuditNote)) {
-    if let Some(Extension(s)) = slot {
-        s.with(f);
-    }
-}
+use super::audit::{Slot, note};
 
 /// Notes which patients a set of rendered resources concerns, and what allowed it.
 async fn note_results(

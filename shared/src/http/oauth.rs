@@ -189,13 +189,7 @@ fn oauth_error(e: OAuthError) -> Response {
     resp
 }
 
-type Slot = Option<axum::Extension<super::audit::AuditSlot>>;
-
-fn note(slot: &Slot, f: impl FnOnce(&mut crate::domain::audit::AuditNote)) {
-    if let Some(axum::Extension(s)) = slot {
-        s.with(f);
-    }
-}
+use super::audit::{Slot, note};
 
 async fn token(State(s): State<AppState>, slot: Slot, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let form: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
