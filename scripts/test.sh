@@ -43,6 +43,9 @@ export JHE_TEST_MOTO_URL="$(bash scripts/moto.sh start | tail -n 1)"
 trap 'bash scripts/moto.sh stop >/dev/null 2>&1 || true' EXIT
 echo "moto at $JHE_TEST_MOTO_URL"
 
+step "cargo build (every target at once: one feature set, so nothing is compiled twice)"
+cargo build --workspace --all-features --all-targets
+
 step "cargo test"
 export JHE_FHIR_DUMP_DIR="$OUT/fhir"
 cargo test --workspace --all-features 2>&1 | tee "$OUT/cargo-test.log"
@@ -62,7 +65,6 @@ step "FHIR R5 validation (fhir.resources) of every resource the tests saw"
 tally <(tail -n 1 "$OUT/fhir-validate.log")
 
 step "jupyterhealth-client against a fresh local server"
-cargo build --workspace --all-features --bins
 PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 DATA="$(mktemp -d)"
 ./target/debug/jhe serve --addr "127.0.0.1:$PORT" --data-dir "$DATA" >"$OUT/jhe-serve.log" 2>&1 &
