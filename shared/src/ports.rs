@@ -267,6 +267,27 @@ pub fn check_transact_limit(writes: &[Write], max: usize) -> StoreResult<()> {
     Ok(())
 }
 
+/// Checks every key of an item (primary and index keys) with [`check_key_part`].
+pub fn check_item_keys(item: &Item) -> StoreResult<()> {
+    check_key_part(&item.pk)?;
+    check_key_part(&item.sk)?;
+    for g in [&item.gsi1, &item.gsi2].into_iter().flatten() {
+        check_key_part(&g.pk)?;
+        check_key_part(&g.sk)?;
+    }
+    Ok(())
+}
+
+/// The key rules of the blob port, the same for every adapter: `/`-separated non-empty segments
+/// of `[A-Za-z0-9-_.]`, no `.` or `..` segment, at most 512 bytes.
+pub fn check_blob_key(key: &str) -> Result<(), BlobError> {
+    let ok = !key.is_empty()
+        && key.len() <= 512
+        && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+    if ok { Ok(()) } else { Err(BlobError::BadKey(key.into())) }
+}
+
 /// Checks that a key part is one the engines can store (non-empty, no NUL, bounded length).
 pub fn check_key_part(part: &str) -> StoreResult<()> {
     if part.is_empty() || part.len() > 1024 || part.contains('\0') {

@@ -28,7 +28,8 @@ use aws_sdk_dynamodb::types::{
 use base64::Engine;
 
 use crate::ports::{
-    Cond, Index, Item, Key, Page, Query, SkRange, StoreError, StoreResult, Table, Write, check_key_part, check_transact,
+    Cond, Index, Item, Key, Page, Query, SkRange, StoreError, StoreResult, Table, Write, check_item_keys,
+    check_key_part, check_transact,
 };
 
 type Attrs = HashMap<String, AttributeValue>;
@@ -114,16 +115,6 @@ fn s(v: &str) -> AttributeValue {
 
 fn key_attrs(pk: &str, sk: &str) -> Attrs {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
-}
-
-fn check_item(item: &Item) -> StoreResult<()> {
-    check_key_part(&item.pk)?;
-    check_key_part(&item.sk)?;
-    for g in [&item.gsi1, &item.gsi2].into_iter().flatten() {
-        check_key_part(&g.pk)?;
-        check_key_part(&g.sk)?;
-    }
-    Ok(())
 }
 
 fn encode(item: &Item) -> StoreResult<Attrs> {
@@ -451,7 +442,7 @@ impl Table for DynamoTable {
     }
 
     async fn put(&self, item: Item, cond: Cond) -> StoreResult<()> {
-        check_item(&item)?;
+        check_item_keys(&item)?;
         let c = cond_expr(cond);
         self.client
             .put_item()
@@ -533,7 +524,7 @@ impl Table for DynamoTable {
         for w in &writes {
             let item = match w {
                 Write::Put { item, cond } => {
-                    check_item(item)?;
+                    check_item_keys(item)?;
                     let c = cond_expr(*cond);
                     let put = Put::builder()
                         .table_name(&self.table)
@@ -585,7 +576,7 @@ impl Table for DynamoTable {
 
     async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
         for item in &items {
-            check_item(item)?;
+            check_item_keys(item)?;
         }
         // BatchWriteItem refuses two writes to one key in one request: start a new batch at a
         // repeated key, so the later write of that key still lands last.

@@ -14,8 +14,8 @@ use base64::Engine;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::ports::{
-    Cond, Index, Item, Key, Page, Query, SkRange, StoreError, StoreResult, Table, Write, check_key_part,
-    check_transact_limit,
+    Cond, Index, Item, Key, Page, Query, SkRange, StoreError, StoreResult, Table, Write, check_item_keys,
+    check_key_part, check_transact_limit,
 };
 
 /// One redb transaction can hold far more than DynamoDB's 100 writes; larger atomic writes mean
@@ -57,16 +57,6 @@ fn index_table(i: Index) -> TableDefinition<'static, &'static [u8], &'static [u8
         Index::Gsi1 => GSI1,
         Index::Gsi2 => GSI2,
     }
-}
-
-fn check_item(item: &Item) -> StoreResult<()> {
-    check_key_part(&item.pk)?;
-    check_key_part(&item.sk)?;
-    for g in [&item.gsi1, &item.gsi2].into_iter().flatten() {
-        check_key_part(&g.pk)?;
-        check_key_part(&g.sk)?;
-    }
-    Ok(())
 }
 
 fn decode(bytes: &[u8]) -> StoreResult<Item> {
@@ -219,7 +209,7 @@ impl Table for EmbeddedTable {
     }
 
     async fn put(&self, item: Item, cond: Cond) -> StoreResult<()> {
-        check_item(&item)?;
+        check_item_keys(&item)?;
         self.blocking(move |db| Self::write(db, vec![Write::Put { item, cond }])).await
     }
 
@@ -251,7 +241,7 @@ impl Table for EmbeddedTable {
         check_transact_limit(&writes, EMBEDDED_MAX_TRANSACT)?;
         for w in &writes {
             if let Write::Put { item, .. } = w {
-                check_item(item)?;
+                check_item_keys(item)?;
             }
         }
         self.blocking(move |db| Self::write(db, writes)).await
@@ -259,7 +249,7 @@ impl Table for EmbeddedTable {
 
     async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
         for item in &items {
-            check_item(item)?;
+            check_item_keys(item)?;
         }
         // One transaction: one fsync for the whole batch.
         self.blocking(move |db| {

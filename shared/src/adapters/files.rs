@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use crate::ports::{BlobError, BlobStore};
+use crate::ports::{BlobError, BlobStore, check_blob_key};
 
 #[derive(Clone)]
 pub struct FileBlobs {
@@ -14,14 +14,6 @@ pub struct FileBlobs {
 
 fn unavailable(e: impl std::fmt::Display) -> BlobError {
     BlobError::Unavailable(e.to_string())
-}
-
-fn check_key(key: &str) -> Result<(), BlobError> {
-    let ok = !key.is_empty()
-        && key.len() <= 512
-        && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
-    if ok { Ok(()) } else { Err(BlobError::BadKey(key.into())) }
 }
 
 impl FileBlobs {
@@ -58,7 +50,7 @@ impl FileBlobs {
 #[async_trait]
 impl BlobStore for FileBlobs {
     async fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
-        check_key(key)?;
+        check_blob_key(key)?;
         let path = self.root.join(key);
         let key = key.to_string();
         tokio::task::spawn_blocking(move || {
@@ -82,7 +74,7 @@ impl BlobStore for FileBlobs {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
-        check_key(key)?;
+        check_blob_key(key)?;
         match tokio::fs::read(self.root.join(key)).await {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -12,7 +12,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::ports::{BlobError, BlobStore};
+use crate::ports::{BlobError, BlobStore, check_blob_key};
 
 /// The S3 engine. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -34,16 +34,6 @@ where
 
 fn status<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
-}
-
-/// The key rules of the port, the same as the file store's: `/`-separated non-empty segments of
-/// `[A-Za-z0-9-_.]`, no `.` or `..` segment, at most 512 bytes.
-fn check_key(key: &str) -> Result<(), BlobError> {
-    let ok = !key.is_empty()
-        && key.len() <= 512
-        && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
-    if ok { Ok(()) } else { Err(BlobError::BadKey(key.into())) }
 }
 
 impl S3Blobs {
@@ -91,7 +81,7 @@ impl S3Blobs {
 #[async_trait]
 impl BlobStore for S3Blobs {
     async fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
-        check_key(key)?;
+        check_blob_key(key)?;
         let content_type = if key.ends_with(".json") { "application/json" } else { "application/octet-stream" };
         let result = self
             .client
@@ -113,7 +103,7 @@ impl BlobStore for S3Blobs {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
-        check_key(key)?;
+        check_blob_key(key)?;
         let result = self.client.get_object().bucket(&self.bucket).key(self.full(key)).send().await;
         let out = match result {
             Ok(out) => out,
