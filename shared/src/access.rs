@@ -108,9 +108,6 @@ impl Visible {
             Visible::Own(Some(c)) | Visible::Codes(c) => c.contains(&code),
         }
     }
-    pub fn is_empty(&self) -> bool {
-        matches!(self, Visible::Codes(c) if c.is_empty())
-    }
 }
 
 /// The consent rule for reads. A practitioner sees a patient's observations of a scope only

@@ -88,10 +88,6 @@ fn reference(v: &Value, field: &str, ty: &str, msg: &str) -> std::result::Result
 
 /// Parses and validates one Observation resource on its own (no access checks): used for uploads
 /// and for replays from the archive.
-pub async fn derive(repo: &Repo, r: &Value) -> Result<std::result::Result<Derived, Fail>> {
-    Ok(derive_inner(repo, r).await)
-}
-
 async fn derive_inner(repo: &Repo, r: &Value) -> std::result::Result<Derived, Fail> {
     let internal = |e: Error| fail(503, "transient", format!("store unavailable: {e}"));
     if !r.is_object() {

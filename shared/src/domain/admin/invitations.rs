@@ -42,11 +42,9 @@ pub async fn create(repo: &Repo, c: &Caller, body: &Body, settings: &Settings) -
         .filter(|cl| cl.kind == ClientKind::PatientApp)
         .ok_or_else(|| Error::NotFound(format!("Client {cid} not found.")))?;
     let url = client.invitation_url.clone().ok_or_else(|| Error::bad("This client has no invitation URL."))?;
-    let user = match repo.patient(pid).await?.and_then(|p| p.user_id) {
-        Some(u) => u,
-        None => return Err(Error::bad("This patient has no user account to invite.")),
-    };
-    let _ = user;
+    if repo.patient(pid).await?.and_then(|p| p.user_id).is_none() {
+        return Err(Error::bad("This patient has no user account to invite."));
+    }
     let token = random_alnum(32);
     let now = OffsetDateTime::now_utc();
     let inv = Invitation {

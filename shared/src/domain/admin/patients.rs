@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::input::{Body, Params, param_id, text, valid_date, valid_email};
+use super::input::{Body, Params, param_id, valid_date, valid_email};
 use super::{load_org, patient_view, practitioner_only, visible_patient, visible_study};
 use crate::access;
 use crate::domain::Caller;
@@ -229,9 +229,4 @@ pub async fn consolidated_clients(repo: &Repo, c: &Caller, id: Id) -> Result<Vec
         }));
     }
     Ok(out)
-}
-
-/// Checks the name fields of a new patient are within bounds (used by create).
-pub fn check_name(name: Option<String>, field: &str) -> Result<Option<String>> {
-    name.map(|n| text(n, field, 150)).transpose()
 }
