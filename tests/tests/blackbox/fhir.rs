@@ -114,6 +114,19 @@ async fn an_upload_reads_back_byte_identical() {
         )
         .await;
     assert_eq!((s, existing["id"].as_str()), (StatusCode::OK, Some(id.as_str())));
+    // Only identifier=system|value is a supported condition; anything else is refused, not ignored.
+    for cond in ["_id=1", "identifier=novalue", "identifier=|v"] {
+        let (s, oo, _) = app
+            .post_raw(
+                "/FHIR/R5/Observation",
+                &peter,
+                "application/json",
+                obs.to_string().into_bytes(),
+                &[("if-none-exist", cond)],
+            )
+            .await;
+        assert_eq!((s, oo["resourceType"].as_str()), (StatusCode::BAD_REQUEST, Some("OperationOutcome")), "{cond}");
+    }
 }
 
 #[tokio::test]
