@@ -71,8 +71,13 @@ async fn candidate_patients(
 }
 
 /// For each patient the caller reaches, the scope codes they may read (in patient-id order).
-async fn readable(repo: &Repo, c: &Caller, q: &ObservationQuery, facts: &mut Facts) -> Result<Vec<(Id, Vec<Id>)>> {
-    let all_codes = repo.list_codes().await?;
+async fn readable(
+    repo: &Repo,
+    c: &Caller,
+    q: &ObservationQuery,
+    facts: &mut Facts,
+    all_codes: &[Code],
+) -> Result<Vec<(Id, Vec<Id>)>> {
     let wanted: Option<BTreeSet<Id>> = if q.codes.is_empty() {
         None
     } else {
@@ -208,8 +213,8 @@ struct Renderer {
 }
 
 impl Renderer {
-    async fn new(repo: &Repo) -> Result<Self> {
-        Ok(Self { codes: repo.list_codes().await?.into_iter().map(|c| (c.id, c)).collect() })
+    fn new(codes: &[Code]) -> Self {
+        Self { codes: codes.iter().map(|c| (c.id, c.clone())).collect() }
     }
     fn code(&self, id: Id) -> Code {
         self.codes.get(&id).cloned().unwrap_or(Code {
@@ -229,11 +234,21 @@ pub async fn search_observations(
     c: &Caller,
     q: &ObservationQuery,
 ) -> Result<(Vec<Observation>, usize, Option<String>)> {
+    search_with(repo, c, q, &repo.list_codes().await?).await
+}
+
+/// `search_observations` with the scope-code catalogue already read (once per request).
+async fn search_with(
+    repo: &Repo,
+    c: &Caller,
+    q: &ObservationQuery,
+    codes: &[Code],
+) -> Result<(Vec<Observation>, usize, Option<String>)> {
     if q.common.foreign_source {
         return Ok((vec![], 0, None));
     }
     let mut facts = Facts::default();
-    let readable = readable(repo, c, q, &mut facts).await?;
+    let readable = readable(repo, c, q, &mut facts, codes).await?;
     if let Some(ids) = &q.common.ids {
         let mut found = Vec::new();
         for id in ids {
@@ -288,8 +303,9 @@ pub async fn search_observations(
 }
 
 pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery) -> Result<Found> {
-    let (obs, total, next) = search_observations(repo, c, q).await?;
-    let r = Renderer::new(repo).await?;
+    let codes = repo.list_codes().await?;
+    let (obs, total, next) = search_with(repo, c, q, &codes).await?;
+    let r = Renderer::new(&codes);
     let mut users: BTreeMap<Id, Option<Id>> = BTreeMap::new();
     let mut resources = Vec::with_capacity(obs.len());
     for o in &obs {
@@ -325,6 +341,7 @@ pub async fn admin_observations(
     if !c.is_practitioner() {
         return Err(Error::not_found());
     }
+    let codes = repo.list_codes().await?;
     let mut q = q.clone();
     q.common.count = page_size;
     q.common.cursor = None;
@@ -332,7 +349,7 @@ pub async fn admin_observations(
     let mut rows = Vec::new();
     let mut total;
     loop {
-        let (obs, t, next) = search_observations(repo, c, &q).await?;
+        let (obs, t, next) = search_with(repo, c, &q, &codes).await?;
         total = t;
         if skipped + obs.len() > (page - 1) * page_size {
             rows = obs.into_iter().skip((page - 1) * page_size - skipped).collect();
@@ -344,7 +361,7 @@ pub async fn admin_observations(
             None => break,
         }
     }
-    let r = Renderer::new(repo).await?;
+    let r = Renderer::new(&codes);
     let mut out = Vec::new();
     for o in rows {
         let p = repo.patient(o.patient_id).await?;
