@@ -15,6 +15,58 @@ pub struct Settings {
     pub admin_client_id: String,
     /// Access token lifetime in seconds (`JHE_ACCESS_TOKEN_TTL`, default 1 hour).
     pub access_token_ttl: i64,
+    /// The Cognito user pool that signs users in, when there is one (`JHE_USER_POOL_ID` set);
+    /// `None` means the built-in issuer.
+    pub cognito: Option<CognitoSettings>,
+}
+
+/// A Cognito user pool as the identity provider (names as in the SAM template).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CognitoSettings {
+    /// `JHE_USER_POOL_ID`.
+    pub user_pool_id: String,
+    /// `iss` of the pool's tokens (`JHE_TOKEN_ISSUER`): `https://cognito-idp.<region>.amazonaws.com/<pool>`.
+    pub issuer: String,
+    /// Where the pool's public keys are (`JHE_JWKS_URL`, default `<issuer>/.well-known/jwks.json`).
+    pub jwks_url: String,
+    /// The web UI's app client (`JHE_SPA_CLIENT_ID`): authorization code + PKCE at the managed login.
+    pub spa_client_id: String,
+    /// The patient apps' app client (`JHE_PATIENT_CLIENT_ID`): tokens from redeemed invitations.
+    pub patient_client_id: String,
+    /// The app client of practitioner API keys (`JHE_API_CLIENT_ID`): client-credentials tokens.
+    pub api_client_id: String,
+    /// The managed login's base URL (`JHE_COGNITO_DOMAIN`), e.g. `https://x.auth.us-east-1.amazoncognito.com`.
+    pub domain: String,
+}
+
+impl CognitoSettings {
+    /// From the environment, if `JHE_USER_POOL_ID` is set; every other name is then required
+    /// (except `JHE_JWKS_URL`, which defaults to the issuer's).
+    pub fn from_env() -> Result<Option<Self>, String> {
+        let Some(pool) = std::env::var("JHE_USER_POOL_ID").ok().filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let need = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("{name} must be set when JHE_USER_POOL_ID is"))
+        };
+        let issuer = need("JHE_TOKEN_ISSUER")?.trim_end_matches('/').to_string();
+        let jwks_url = std::env::var("JHE_JWKS_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
+        Ok(Some(Self {
+            user_pool_id: pool,
+            issuer,
+            jwks_url,
+            spa_client_id: need("JHE_SPA_CLIENT_ID")?,
+            patient_client_id: need("JHE_PATIENT_CLIENT_ID")?,
+            api_client_id: need("JHE_API_CLIENT_ID")?,
+            domain: need("JHE_COGNITO_DOMAIN")?.trim_end_matches('/').to_string(),
+        }))
+    }
 }
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -33,6 +85,7 @@ impl Settings {
             max_body_bytes: env_i64("JHE_MAX_BODY_BYTES", 10 * 1024 * 1024) as usize,
             admin_client_id: std::env::var("JHE_ADMIN_CLIENT_ID").unwrap_or_else(|_| "jhe-admin-ui".into()),
             access_token_ttl: env_i64("JHE_ACCESS_TOKEN_TTL", 3600),
+            cognito: None,
         }
     }
 }

@@ -8,6 +8,8 @@
 pub mod access;
 pub mod adapters;
 pub mod auth;
+#[cfg(feature = "aws")]
+pub mod cloud;
 pub mod config;
 pub mod domain;
 pub mod error;

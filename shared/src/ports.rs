@@ -299,19 +299,51 @@ pub fn check_key_part(part: &str) -> StoreResult<()> {
 /// What a verified bearer token says about its holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedToken {
-    /// The user the token acts for (the user id, as a string).
+    /// The user the token acts for (the user id, as a string). Empty when `api_key` is set and
+    /// the token names only the key (the key's owner is then the user).
     pub subject: String,
     /// The OAuth client the token was issued to.
     pub client_id: String,
-    /// Issued by the client-credentials grant to a practitioner API key (checked to still exist
-    /// on every request, so revoking the key stops its tokens at once).
-    pub api_key: bool,
+    /// For tokens of a practitioner API key: the key's client id. The key is checked to still
+    /// exist on every request, so deleting it stops its tokens at once.
+    pub api_key: Option<String>,
 }
 
-/// The identity port: checks bearer tokens (signature, `alg`, issuer, audience, expiry).
+/// The identity port: checks bearer tokens (signature, `alg`, issuer, audience or client, expiry).
 #[async_trait]
 pub trait Identity: Send + Sync + 'static {
     async fn verify(&self, token: &str) -> Result<VerifiedToken, String>;
+}
+
+/// Whom tokens are minted for once JHE has checked a grant itself (a redeemed invitation's code,
+/// a practitioner API key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInFor<'a> {
+    /// A patient's app, after an invitation.
+    PatientApp,
+    /// A practitioner API key (its client id).
+    ApiKey(&'a str),
+}
+
+/// The accounts port: the identity provider that holds user accounts and signs them in for
+/// grants JHE has checked. Locally that is the built-in issuer itself (no implementation of this
+/// port is used); in the cloud a Cognito user pool.
+#[async_trait]
+pub trait Accounts: Send + Sync + 'static {
+    /// Makes a user created through the admin API known to the provider (idempotent).
+    async fn provision(&self, user: &crate::domain::model::User) -> Result<(), String>;
+    /// Tokens for `user`, whose grant JHE has checked.
+    async fn sign_in(
+        &self,
+        user: &crate::domain::model::User,
+        purpose: SignInFor<'_>,
+    ) -> Result<crate::auth::issuer::TokenResponse, String>;
+    /// A refresh-token grant; `Ok(None)` when the provider does not know the token.
+    async fn refresh(
+        &self,
+        refresh_token: &str,
+        client_id: Option<&str>,
+    ) -> Result<Option<crate::auth::issuer::TokenResponse>, String>;
 }
 
 /// The audit port: append-only. There is deliberately no update or delete.

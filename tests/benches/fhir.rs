@@ -62,6 +62,7 @@ async fn main() {
         max_body_bytes: 10 << 20,
         admin_client_id: "jhe-admin-ui".into(),
         access_token_ttl: 36_000,
+        cognito: None,
     };
     let server = jhe::local::open(dir.path(), settings).expect("open");
     server.seed_if_empty().await.expect("seed");
@@ -71,6 +72,8 @@ async fn main() {
         .state
         .issuer
         .key
+        .as_ref()
+        .expect("local issuer key")
         .sign(&json!({"iss": s.issuer, "sub": "10006", "aud": s.audience, "exp": now + 36_000, "iat": now, "jti": "b",
                       "client_id": "bench", "scope": "openid", "token_use": "access", "grant": "authorization_code"}))
         .expect("token");

@@ -84,8 +84,7 @@ async fn open(
         "aws" => {
             use jhe::adapters::{aws, dynamo::DynamoTable, s3::S3Blobs};
             let conf = aws::sdk_config().await;
-            let table = std::env::var("JHE_TABLE").unwrap_or_else(|_| "jhe".into());
-            let bucket = std::env::var("JHE_BUNDLE_BUCKET").unwrap_or_else(|_| "jhe-bundles".into());
+            let (table, bucket) = jhe::cloud::resource_names();
             let dynamo = aws::dynamo_client(&conf);
             let s3 = aws::s3_client(&conf);
             // Creating missing resources is for development against a local AWS-API server;
@@ -93,6 +92,13 @@ async fn open(
             if std::env::var("JHE_CREATE_RESOURCES").is_ok_and(|v| v == "1") {
                 DynamoTable::create_table(&dynamo, &table).await.map_err(|e| format!("creating table {table}: {e}"))?;
                 S3Blobs::create_bucket(&s3, &bucket).await.map_err(|e| format!("creating bucket {bucket}: {e}"))?;
+            }
+            let mut settings = settings;
+            settings.cognito = jhe::config::CognitoSettings::from_env()?;
+            if settings.cognito.is_some() {
+                // Users signed in by the Cognito user pool, as in the Lambda functions.
+                let state = jhe::cloud::state(settings, &conf)?;
+                return Ok(jhe::local::LocalServer { state, table: None, data_dir: data_dir.to_path_buf() });
             }
             let t = std::sync::Arc::new(DynamoTable::new(dynamo, table));
             let b = std::sync::Arc::new(S3Blobs::new(s3, bucket, ""));

@@ -29,6 +29,11 @@ pub fn dynamo_client(conf: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(conf)
 }
 
+/// The Cognito user pool client.
+pub fn cognito_client(conf: &SdkConfig) -> aws_sdk_cognitoidentityprovider::Client {
+    aws_sdk_cognitoidentityprovider::Client::new(conf)
+}
+
 /// The S3 client. Path-style addressing (`http://host/bucket/key`) when the endpoint is overridden,
 /// because emulators such as moto serve one host name and cannot resolve `bucket.host`.
 pub fn s3_client(conf: &SdkConfig) -> aws_sdk_s3::Client {

@@ -2,10 +2,12 @@
 //!
 //! `embedded` is the local engine (one `redb` file) and `files` the local blob store. The cloud
 //! adapters live beside them behind the `aws` feature: `dynamo` (DynamoDB `Table`), `s3` (S3
-//! `BlobStore`) and `aws` (SDK configuration and clients). Nothing here may import the web framework.
+//! `BlobStore`), `cognito` (user-pool `Identity` and `Accounts`) and `aws` (SDK configuration and clients). Nothing here may import the web framework.
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws")]
+pub mod cognito;
 #[cfg(feature = "aws")]
 pub mod dynamo;
 pub mod embedded;

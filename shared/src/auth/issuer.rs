@@ -2,6 +2,8 @@
 //! refresh-token rotation, client credentials for practitioner API keys, and the authorization
 //! grants that patient invitations hand out. Tokens are RS256 JWTs (`jwt`).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -10,6 +12,7 @@ use super::crypto::{Signer, b64url, ct_eq, random_alnum, sha256_b64url};
 use super::jwt::{AccessClaims, SigningKey, Verifier};
 use crate::domain::model::{Id, User};
 use crate::error::{Error, Result};
+use crate::ports::{Accounts, SignInFor};
 use crate::repo::{AuthCode, ClientRef, RefreshToken, Repo};
 
 /// Lifetimes and names of the issuer.
@@ -25,10 +28,16 @@ pub struct IssuerSettings {
     pub id_token_ttl: i64,
 }
 
+/// The grant logic of the token endpoint, and who mints the tokens once a grant is checked:
+/// this issuer's own RS256 key (local mode), or an identity provider behind the accounts port
+/// (a Cognito user pool in the cloud; there is then no signing key in this process at all).
 pub struct Issuer {
-    pub key: SigningKey,
+    /// The local signing key; `None` when tokens come from `accounts`.
+    pub key: Option<SigningKey>,
     pub settings: IssuerSettings,
-    verifier: Verifier,
+    verifier: Option<Verifier>,
+    /// The provider that mints tokens and holds accounts, when it is not this issuer.
+    accounts: Option<Arc<dyn Accounts>>,
     /// Signs cookies (login session, CSRF) of the login pages.
     pub signer: Signer,
 }
@@ -97,16 +106,47 @@ impl Issuer {
     pub fn new(key: SigningKey, settings: IssuerSettings, cookie_secret: &[u8]) -> Result<Self> {
         let verifier =
             Verifier::new(vec![(key.kid().to_string(), key.decoding_key()?)], &settings.issuer, &settings.audience);
-        Ok(Self { key, settings, verifier, signer: Signer::new(cookie_secret) })
+        Ok(Self {
+            key: Some(key),
+            settings,
+            verifier: Some(verifier),
+            accounts: None,
+            signer: Signer::new(cookie_secret),
+        })
+    }
+
+    /// An issuer whose tokens come from an identity provider (no signing key here). The cookie
+    /// secret is per process: the login pages are the provider's, not this issuer's.
+    pub fn delegating(settings: IssuerSettings, accounts: Arc<dyn Accounts>) -> Self {
+        let secret = super::crypto::random_bytes::<32>();
+        Self { key: None, settings, verifier: None, accounts: Some(accounts), signer: Signer::new(&secret) }
+    }
+
+    /// Whether tokens come from an identity provider rather than this issuer's key.
+    pub fn is_delegating(&self) -> bool {
+        self.accounts.is_some()
+    }
+
+    fn key(&self) -> Result<&SigningKey> {
+        self.key.as_ref().ok_or_else(|| Error::Internal("this issuer has no signing key".into()))
     }
 
     pub fn jwks(&self) -> serde_json::Value {
-        json!({ "keys": [self.key.jwk()] })
+        json!({ "keys": self.key.iter().map(SigningKey::jwk).collect::<Vec<_>>() })
     }
 
-    /// Signature, algorithm, issuer, audience and expiry of an access token.
+    /// Signature, algorithm, issuer, audience and expiry of an access token of this issuer.
     pub fn verify(&self, token: &str) -> std::result::Result<AccessClaims, String> {
-        self.verifier.verify(token)
+        self.verifier.as_ref().ok_or("this issuer signs no tokens")?.verify(token)
+    }
+
+    /// Makes a user created through the admin API known to the identity provider (nothing to do
+    /// when the accounts are this issuer's own).
+    pub async fn provision(&self, user: &User) -> Result<()> {
+        match &self.accounts {
+            Some(a) => a.provision(user).await.map_err(Error::Unavailable),
+            None => Ok(()),
+        }
     }
 
     /// Mints an access token (and, for user logins, a refresh and an ID token).
@@ -119,13 +159,19 @@ impl Issuer {
         grant: &str,
         nonce: Option<&str>,
     ) -> Result<TokenResponse> {
+        if let Some(a) = &self.accounts {
+            let purpose =
+                if grant == "client_credentials" { SignInFor::ApiKey(client_id) } else { SignInFor::PatientApp };
+            return a.sign_in(user, purpose).await.map_err(Error::Unavailable);
+        }
+        let key = self.key()?;
         let t = now();
         let claims = json!({
             "iss": self.settings.issuer, "sub": user.id.to_string(), "aud": self.settings.audience,
             "exp": t + self.settings.access_ttl, "iat": t, "jti": random_alnum(24),
             "client_id": client_id, "scope": scope, "token_use": "access", "grant": grant,
         });
-        let access_token = self.key.sign(&claims)?;
+        let access_token = key.sign(&claims)?;
         let user_login = grant != "client_credentials";
         let (refresh_token, id_token) = if user_login {
             let refresh = random_alnum(40);
@@ -149,7 +195,7 @@ impl Issuer {
             if let Some(n) = nonce {
                 id["nonce"] = json!(n);
             }
-            (Some(refresh), Some(self.key.sign(&id)?))
+            (Some(refresh), Some(key.sign(&id)?))
         } else {
             (None, None)
         };
@@ -250,6 +296,13 @@ impl Issuer {
 
     async fn refresh(&self, repo: &Repo, req: TokenRequest) -> std::result::Result<TokenResponse, OAuthError> {
         let token = req.refresh_token.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        if let Some(a) = &self.accounts {
+            return match a.refresh(&token, req.client_id.as_deref()).await {
+                Ok(Some(t)) => Ok(t),
+                Ok(None) => Err(OAuthError::invalid_grant("refresh token is invalid, expired or revoked")),
+                Err(e) => Err(OAuthError::server(Error::Unavailable(e))),
+            };
+        }
         let stored = repo
             .take_refresh(&sha256_b64url(token.as_bytes()))
             .await
@@ -301,11 +354,8 @@ impl Issuer {
 #[async_trait::async_trait]
 impl crate::ports::Identity for Issuer {
     async fn verify(&self, token: &str) -> std::result::Result<crate::ports::VerifiedToken, String> {
-        let c = self.verifier.verify(token)?;
-        Ok(crate::ports::VerifiedToken {
-            subject: c.sub,
-            client_id: c.client_id,
-            api_key: c.grant == "client_credentials",
-        })
+        let c = Issuer::verify(self, token)?;
+        let api_key = (c.grant == "client_credentials").then(|| c.client_id.clone());
+        Ok(crate::ports::VerifiedToken { subject: c.sub, client_id: c.client_id, api_key })
     }
 }

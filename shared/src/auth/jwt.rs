@@ -124,6 +124,83 @@ impl Verifier {
     }
 }
 
+/// The claims JHE reads from an access token of a Cognito user pool.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PoolClaims {
+    pub iss: String,
+    pub exp: i64,
+    pub token_use: String,
+    pub client_id: String,
+    pub username: String,
+    #[serde(default)]
+    pub sub: String,
+}
+
+/// Verifies access tokens of a Cognito user pool against its JWKS: pinned RS256, a known key id,
+/// the pool's issuer, expiry, `token_use` = `access` and an app client of this deployment (pool
+/// access tokens carry `client_id` instead of `aud`).
+pub struct PoolVerifier {
+    keys: Vec<(String, DecodingKey)>,
+    validation: Validation,
+    clients: Vec<String>,
+}
+
+impl PoolVerifier {
+    /// From a JWKS document (`{"keys": [...]}`); RSA keys only, others are ignored.
+    pub fn from_jwks(jwks: &Value, issuer: &str, clients: Vec<String>) -> std::result::Result<Self, String> {
+        let keys: Vec<(String, DecodingKey)> = jwks
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or("the JWKS has no keys")?
+            .iter()
+            .filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA"))
+            .filter_map(|k| {
+                let kid = k.get("kid")?.as_str()?;
+                let key = DecodingKey::from_rsa_components(k.get("n")?.as_str()?, k.get("e")?.as_str()?).ok()?;
+                Some((kid.to_string(), key))
+            })
+            .collect();
+        if keys.is_empty() {
+            return Err("the JWKS has no RSA keys".into());
+        }
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[issuer]);
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.leeway = 30;
+        validation.validate_nbf = true;
+        Ok(Self { keys, validation, clients })
+    }
+
+    /// Whether a key id is among the keys (an unknown one may mean the pool rotated its keys).
+    pub fn knows(&self, kid: &str) -> bool {
+        self.keys.iter().any(|(k, _)| k == kid)
+    }
+
+    /// The claims of a valid access token, or why it is not valid.
+    pub fn verify(&self, token: &str) -> std::result::Result<PoolClaims, String> {
+        let header = decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
+        if header.alg != Algorithm::RS256 {
+            return Err("token algorithm not accepted".into());
+        }
+        let kid = header.kid.ok_or("token has no key id")?;
+        let key = self.keys.iter().find(|(k, _)| *k == kid).map(|(_, k)| k).ok_or("token signed by an unknown key")?;
+        let data = decode::<PoolClaims>(token, key, &self.validation).map_err(|e| format!("invalid token: {e}"))?;
+        if data.claims.token_use != "access" {
+            return Err("not an access token".into());
+        }
+        if !self.clients.contains(&data.claims.client_id) {
+            return Err("token issued to another app client".into());
+        }
+        Ok(data.claims)
+    }
+}
+
+/// The key id a token's header names, without verifying anything.
+pub fn token_kid(token: &str) -> Option<String> {
+    decode_header(token).ok()?.kid
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +247,23 @@ mod tests {
         )
         .expect("hs256");
         assert!(v.verify(&hs).is_err());
+    }
+
+    #[test]
+    fn pool_tokens_need_the_pool_issuer_a_known_client_and_an_access_token_use() {
+        let k = SigningKey::generate().expect("key");
+        let iss = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pool";
+        let v = PoolVerifier::from_jwks(&json!({"keys": [k.jwk()]}), iss, vec!["spa".into()]).expect("jwks");
+        assert!(v.knows(k.kid()) && !v.knows("other"));
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let c = |iss: &str, client: &str, use_: &str, exp: i64| json!({"iss": iss, "exp": exp, "iat": now, "token_use": use_, "client_id": client, "username": "7", "sub": "u"});
+        assert_eq!(v.verify(&k.sign(&c(iss, "spa", "access", now + 60)).expect("sign")).expect("valid").username, "7");
+        assert!(v.verify(&k.sign(&c(iss, "spa", "access", now - 3600)).expect("sign")).is_err(), "expired");
+        assert!(v.verify(&k.sign(&c(iss, "other", "access", now + 60)).expect("sign")).is_err(), "client");
+        assert!(v.verify(&k.sign(&c(iss, "spa", "id", now + 60)).expect("sign")).is_err(), "id token");
+        assert!(v.verify(&k.sign(&c("https://elsewhere", "spa", "access", now + 60)).expect("sign")).is_err(), "iss");
+        let other = SigningKey::generate().expect("key");
+        assert!(v.verify(&other.sign(&c(iss, "spa", "access", now + 60)).expect("sign")).is_err(), "foreign key");
+        assert!(PoolVerifier::from_jwks(&json!({"keys": []}), iss, vec![]).is_err());
     }
 }

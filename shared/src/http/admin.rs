@@ -150,7 +150,25 @@ async fn pract_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: 
     Ok(Json(page(users::list_practitioners(&s.repo, &c).await?, &q, &url, Some(1000))?))
 }
 async fn pract_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
-    Ok(created(users::create_practitioner(&s.repo, &c, &b).await?))
+    let v = users::create_practitioner(&s.repo, &c, &b).await?;
+    if let Some(p) = v.get("id").and_then(Value::as_i64)
+        && let Some(p) = s.repo.practitioner(p).await?
+    {
+        provision(&s, p.user_id).await?;
+    }
+    Ok(created(v))
+}
+
+/// Makes a user created here known to the identity provider (a Cognito user pool in the cloud).
+/// Stored first, provisioned second: if the provider fails, the request fails, and the account is
+/// provisioned again when the user is next signed in through JHE (provisioning is idempotent).
+async fn provision(s: &AppState, user_id: crate::domain::model::Id) -> ApiResult<()> {
+    if s.issuer.is_delegating()
+        && let Some(u) = s.repo.user(user_id).await?
+    {
+        s.issuer.provision(&u).await?;
+    }
+    Ok(())
 }
 async fn pract_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(users::get_practitioner(&s.repo, &c, id(&p)?).await?))
@@ -187,7 +205,14 @@ async fn pat_list(State(s): State<AppState>, slot: Slot, c: Caller, Query(q): Qu
     Ok(Json(page(items, &q, &url, None)?))
 }
 async fn pat_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
-    Ok(created(patients::create(&s.repo, &c, &b).await?))
+    let v = patients::create(&s.repo, &c, &b).await?;
+    if let Some(p) = v.get("id").and_then(Value::as_i64)
+        && let Some(p) = s.repo.patient(p).await?
+        && let Some(u) = p.user_id
+    {
+        provision(&s, u).await?;
+    }
+    Ok(created(v))
 }
 async fn pat_me(State(s): State<AppState>, c: Caller) -> J {
     Ok(Json(patients::me(&s.repo, &c).await?))

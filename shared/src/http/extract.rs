@@ -35,13 +35,18 @@ pub async fn resolve_caller(state: &AppState, headers: &HeaderMap) -> Result<Cal
         tracing::info!(%why, "bearer token refused");
         unauthorized("Invalid or expired token.")
     })?;
-    let uid: i64 = vt.subject.parse().map_err(|_| unauthorized("Invalid or expired token."))?;
-    if vt.api_key {
-        match state.repo.client_ref(&vt.client_id).await? {
-            Some(ClientRef::ApiKey { user_id, .. }) if user_id == uid => {}
+    let named: Option<i64> = if vt.subject.is_empty() && vt.api_key.is_some() {
+        None
+    } else {
+        Some(vt.subject.parse().map_err(|_| unauthorized("Invalid or expired token."))?)
+    };
+    let uid = match &vt.api_key {
+        Some(key) => match state.repo.client_ref(key).await? {
+            Some(ClientRef::ApiKey { user_id, .. }) if named.is_none_or(|u| u == user_id) => user_id,
             _ => return Err(unauthorized("This API key has been revoked.")),
-        }
-    }
+        },
+        None => named.ok_or_else(|| unauthorized("Invalid or expired token."))?,
+    };
     let user = state.repo.user(uid).await?.ok_or_else(|| unauthorized("Invalid or expired token."))?;
     let roles: BTreeMap<_, _> = state.repo.user_roles(uid).await?.into_iter().collect();
     Ok(Caller { user, roles, client_id: vt.client_id })

@@ -48,7 +48,16 @@ async fn cors(req: Request, next: Next) -> Response {
     resp
 }
 
+/// The user pool, when it (not the built-in issuer) signs users in: the login pages, discovery
+/// and keys are then the pool's, and these routes send the browser there.
+fn pool(s: &AppState) -> Option<&crate::config::CognitoSettings> {
+    s.settings.cognito.as_ref().filter(|_| s.issuer.is_delegating())
+}
+
 async fn discovery(State(s): State<AppState>) -> Response {
+    if let Some(c) = pool(&s) {
+        return Redirect::temporary(&format!("{}/.well-known/openid-configuration", c.issuer)).into_response();
+    }
     let site = &s.settings.site_url;
     Json(json!({
         "issuer": s.issuer.settings.issuer,
@@ -69,6 +78,9 @@ async fn discovery(State(s): State<AppState>) -> Response {
 }
 
 async fn jwks(State(s): State<AppState>) -> Response {
+    if let Some(c) = pool(&s) {
+        return Redirect::temporary(&c.jwks_url).into_response();
+    }
     Json(s.issuer.jwks()).into_response()
 }
 
@@ -109,6 +121,11 @@ fn with_query(base: &str, params: &[(&str, &str)]) -> String {
 }
 
 async fn authorize(State(s): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    if let Some(c) = pool(&s) {
+        // The managed login checks the client, redirect URI and PKCE itself.
+        let q = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        return Redirect::to(&format!("{}/oauth2/authorize{q}", c.domain)).into_response();
+    }
     let q = match parse_query(uri.query().unwrap_or("")) {
         Ok(q) => q,
         Err(_) => return oauth_error_page(StatusCode::BAD_REQUEST, "malformed query string"),
@@ -232,10 +249,10 @@ async fn token(State(s): State<AppState>, slot: Slot, headers: HeaderMap, body: 
     });
     match s.issuer.token(&s.repo, req).await {
         Ok(t) => {
-            if let Ok(claims) = s.issuer.verify(&t.access_token) {
+            if let Ok(v) = s.identity.verify(&t.access_token).await {
                 note(&slot, |n| {
                     if let Some(a) = n.agent.as_mut() {
-                        a.user_id = claims.sub.parse().ok();
+                        a.user_id = v.subject.parse().ok();
                     }
                 });
             }
@@ -302,11 +319,18 @@ input{{width:100%;padding:.5rem;box-sizing:border-box}}button{{margin-top:1.5rem
 }
 
 async fn login_form(State(s): State<AppState>, url: ReqUrl) -> Response {
+    if pool(&s).is_some() {
+        // The web UI starts the pool's login (with PKCE) itself.
+        return Redirect::to("/").into_response();
+    }
     let next = url.query.iter().find(|(k, _)| k == "next").map(|(_, v)| v.as_str());
     login_page(&s, &safe_next(next), None, "")
 }
 
 async fn login_submit(State(s): State<AppState>, slot: Slot, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if pool(&s).is_some() {
+        return Redirect::to("/").into_response();
+    }
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
     let next = safe_next(Some(field("next")));
@@ -359,7 +383,14 @@ async fn login_submit(State(s): State<AppState>, slot: Slot, headers: HeaderMap,
     resp
 }
 
-async fn logout() -> Response {
+async fn logout(State(s): State<AppState>) -> Response {
+    if let Some(c) = pool(&s) {
+        let to = with_query(
+            &format!("{}/logout", c.domain),
+            &[("client_id", &c.spa_client_id), ("logout_uri", &format!("{}/", s.settings.site_url))],
+        );
+        return Redirect::to(&to).into_response();
+    }
     let mut resp = Redirect::to("/").into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
@@ -381,17 +412,29 @@ async fn server_settings(State(s): State<AppState>) -> Response {
         "member": ["patient.manage_for_organization", "study.manage_for_organization"],
         "viewer": [],
     });
-    let client_id = serde_json::to_string(&s.settings.admin_client_id).unwrap_or_default();
+    let (authority, client_id, seed) = match pool(&s) {
+        // Cognito's discovery document has no end_session_endpoint: the web UI gets its /logout.
+        Some(c) => (
+            serde_json::to_string(&c.issuer).unwrap_or_default(),
+            serde_json::to_string(&c.spa_client_id).unwrap_or_default(),
+            format!("\n  metadataSeed: {{ end_session_endpoint: {} }},", json!(format!("{}/logout", c.domain))),
+        ),
+        None => (
+            r#"window.location.origin + "/o/""#.to_string(),
+            serde_json::to_string(&s.settings.admin_client_id).unwrap_or_default(),
+            String::new(),
+        ),
+    };
     let js = format!(
         r#"const redirectUri = window.location.origin + "/auth/callback";
-const authority = window.location.origin + "/o/";
+const authority = {authority};
 
 window.OIDCSettings = {{
   authority: authority,
   client_id: {client_id},
   redirect_uri: redirectUri,
   extraQueryParams: {{}},
-  response_mode: "query",
+  response_mode: "query",{seed}
 }};
 
 const CONSTANTS = {{

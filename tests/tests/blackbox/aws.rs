@@ -22,7 +22,7 @@ use crate::common::*;
 
 /// The moto server's URL; `None` when the AWS tests are to be skipped. Panics when neither is set,
 /// so that a run without moto can never pass these tests silently.
-fn moto() -> Option<String> {
+pub(crate) fn moto() -> Option<String> {
     match std::env::var("JHE_TEST_MOTO_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
         _ if std::env::var("JHE_SKIP_AWS_TESTS").is_ok_and(|v| v == "1") => {
@@ -38,7 +38,7 @@ fn moto() -> Option<String> {
 }
 
 /// A name no other test uses (valid as a table and as a bucket name).
-fn unique(kind: &str) -> String {
+pub(crate) fn unique(kind: &str) -> String {
     format!("jhe-test-{kind}-{}", jhe::auth::crypto::random_alnum(12).to_ascii_lowercase())
 }
 

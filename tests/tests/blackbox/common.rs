@@ -25,6 +25,7 @@ pub fn settings(site: &str) -> Settings {
         max_body_bytes: 1024 * 1024,
         admin_client_id: ADMIN_CLIENT.into(),
         access_token_ttl: 3600,
+        cognito: None,
     }
 }
 
@@ -216,6 +217,8 @@ impl TestApp {
         self.state
             .issuer
             .key
+            .as_ref()
+            .expect("local issuer key")
             .sign(&json!({"iss": s.issuer, "sub": sub.to_string(), "aud": s.audience, "exp": now + exp_offset, "iat": now - 10,
                           "jti": "t", "client_id": ADMIN_CLIENT, "scope": "openid", "token_use": "access", "grant": "authorization_code"}))
             .expect("sign")
@@ -393,6 +396,19 @@ pub async fn spawn_with(change: impl FnOnce(&mut jhe::http::AppState)) -> TestAp
     server.seed_if_empty().await.expect("seed");
     let mut state = server.state.clone();
     change(&mut state);
+    let app = jhe::http::app(state.clone());
+    let handle = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.expect("serve");
+    });
+    TestApp { base, http: client(), state, dir, server: handle }
+}
+
+/// Serves the state `build` makes (for the site URL it is given) on a fresh loopback port.
+pub async fn spawn_state(build: impl AsyncFnOnce(Settings) -> jhe::http::AppState) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let state = build(settings(&base)).await;
     let app = jhe::http::app(state.clone());
     let handle = tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.expect("serve");

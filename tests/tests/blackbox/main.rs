@@ -3,11 +3,13 @@
 mod admin;
 mod audit;
 mod aws;
+mod cognito;
 mod common;
 mod contract;
 mod fhir;
 mod invariants;
 mod invitations;
+mod lambda;
 mod matrix;
 mod oidc;
 mod omh_schemas;

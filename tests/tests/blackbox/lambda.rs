@@ -1,0 +1,260 @@
+//! Every Lambda function binary (`functions/<group>`, built as `jhe-<group>`) run the way Lambda
+//! runs it: as a process that pulls events from the Lambda Runtime API, here an emulator on
+//! loopback that hands it the API Gateway events of `events/<group>/` and collects its answers. The
+//! functions get the environment the SAM template sets, pointing at DynamoDB, S3 and a Cognito user
+//! pool on moto, with the demo data in the table.
+//!
+//! Checked: each event's status (`events/expected-status.json`, with the user-pool answers of
+//! `events/expected-status-cloud.json`), and each event that needs a login answered again with a
+//! real pool token: then it is not refused and does not fail. The time from process start to its
+//! first pull of an event (ready) is printed for each function.
+//!
+//! The binaries are taken from the test binary's own target folder (`target/debug`), or from
+//! `JHE_LAMBDA_BIN_DIR` (e.g. `target/release`, to measure release start-up times).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::aws::moto;
+use crate::cognito::pool_app;
+
+const GROUPS: &[&str] = &[
+    "discovery",
+    "auth",
+    "admin-orgs",
+    "admin-patients",
+    "admin-studies",
+    "admin-catalog",
+    "fhir-read",
+    "fhir-ingest",
+];
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("JHE_LAMBDA_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    // target/debug/deps/blackbox-<hash> -> target/debug
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent().and_then(|d| d.parent()).expect("target folder").to_path_buf()
+}
+
+/// The Runtime API emulator's state: events to hand out, and where answers go.
+#[derive(Clone)]
+struct Runtime {
+    queue: Arc<Mutex<VecDeque<(String, Value)>>>,
+    answers: mpsc::UnboundedSender<(String, Value)>,
+    first_pull: Arc<Mutex<Option<Instant>>>,
+}
+
+async fn next(State(rt): State<Runtime>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    {
+        let mut first = rt.first_pull.lock().expect("lock");
+        first.get_or_insert_with(Instant::now);
+    }
+    let item = rt.queue.lock().expect("lock").pop_front();
+    let Some((id, event)) = item else {
+        // No more events: the function waits, as it would for traffic, until it is stopped.
+        std::future::pending::<()>().await;
+        unreachable!()
+    };
+    let deadline = (time::OffsetDateTime::now_utc().unix_timestamp() + 30) * 1000;
+    (
+        [
+            ("lambda-runtime-aws-request-id", id),
+            ("lambda-runtime-deadline-ms", deadline.to_string()),
+            ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:jhe-test".into()),
+            ("lambda-runtime-trace-id", "Root=1-6929f0a0-0123456789abcdef01234567".into()),
+        ],
+        axum::Json(event),
+    )
+        .into_response()
+}
+
+async fn response(State(rt): State<Runtime>, Path(id): Path<String>, body: axum::body::Bytes) -> &'static str {
+    let v = serde_json::from_slice(&body).unwrap_or_else(|_| json!({"unparsed": String::from_utf8_lossy(&body)}));
+    let _ = rt.answers.send((id, v));
+    "{}"
+}
+
+async fn error(State(rt): State<Runtime>, Path(id): Path<String>, body: axum::body::Bytes) -> &'static str {
+    let _ = rt.answers.send((id, json!({"function_error": String::from_utf8_lossy(&body)})));
+    "{}"
+}
+
+async fn init_error(State(rt): State<Runtime>, body: axum::body::Bytes) -> &'static str {
+    let _ = rt.answers.send(("init".into(), json!({"init_error": String::from_utf8_lossy(&body)})));
+    "{}"
+}
+
+/// Runs `jhe-<group>` on `events` (id -> event); returns the answers by id and the ready time.
+async fn run_function(
+    group: &str,
+    env: &[(String, String)],
+    events: Vec<(String, Value)>,
+) -> (BTreeMap<String, Value>, Duration) {
+    let n = events.len();
+    // Request ids go into URL paths: number them, and map the answers back.
+    let names: Vec<String> = events.iter().map(|(id, _)| id.clone()).collect();
+    let queue: VecDeque<(String, Value)> =
+        events.into_iter().enumerate().map(|(i, (_, e))| (format!("req-{i}"), e)).collect();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let rt = Runtime { queue: Arc::new(Mutex::new(queue)), answers: tx, first_pull: Arc::new(Mutex::new(None)) };
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(rt.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+
+    let bin = bin_dir().join(format!("jhe-{group}"));
+    assert!(bin.exists(), "{} is not built (cargo build --workspace)", bin.display());
+    let started = Instant::now();
+    let child = std::process::Command::new(&bin)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", format!("jhe-test-{group}"))
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/jhe-test-{group}"))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+    let child = Stop(child);
+    let mut answers = BTreeMap::new();
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        while answers.len() < n {
+            let Some((id, v)) = rx.recv().await else { break };
+            assert_ne!(id, "init", "{group} failed to start: {v}");
+            let i: usize = id.trim_start_matches("req-").parse().expect("request id");
+            answers.insert(names[i].clone(), v);
+        }
+    })
+    .await;
+    let ready = rt.first_pull.lock().expect("lock").map(|t| t - started).unwrap_or_default();
+    drop(child);
+    server.abort();
+    assert!(waited.is_ok(), "{group}: only {} of {n} events answered in time", answers.len());
+    (answers, ready)
+}
+
+/// Stops the function process when dropped (also when a check fails).
+struct Stop(std::process::Child);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn status(answer: &Value) -> u16 {
+    answer["statusCode"].as_u64().unwrap_or_else(|| panic!("not an API Gateway answer: {answer}")) as u16
+}
+
+#[tokio::test]
+async fn every_function_binary_answers_its_events_under_the_lambda_runtime_api() {
+    let Some(url) = moto() else { return };
+    let p = pool_app(&url).await;
+    let admin = p.practitioner("admin@example.com").await;
+    let pool = &p.pool;
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", url.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("JHE_STAGE", "test"),
+        ("JHE_TABLE", &p.name),
+        ("JHE_BUNDLE_BUCKET", &p.name),
+        ("JHE_USER_POOL_ID", &pool.user_pool_id),
+        ("JHE_TOKEN_ISSUER", &pool.issuer),
+        ("JHE_JWKS_URL", &pool.jwks_url),
+        ("JHE_SPA_CLIENT_ID", &pool.spa_client_id),
+        ("JHE_ADMIN_CLIENT_ID", &pool.spa_client_id),
+        ("JHE_PATIENT_CLIENT_ID", &pool.patient_client_id),
+        ("JHE_API_CLIENT_ID", &pool.api_client_id),
+        ("JHE_COGNITO_DOMAIN", &pool.domain),
+        ("JHE_SITE_URL", "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"),
+        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
+        ("RUST_LOG", "warn"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+
+    let events_dir = repo_root().join("events");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(events_dir.join(name)).expect("read")).expect("json")
+    };
+    let expected = read("expected-status.json");
+    let cloud = read("expected-status-cloud.json");
+    let mut report = Vec::new();
+    let mut checked = 0;
+    for group in GROUPS {
+        let mut files: Vec<_> = std::fs::read_dir(events_dir.join(group))
+            .expect("events folder")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|f| f.ends_with(".json"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "events/{group}/ has events");
+        let mut events = Vec::new();
+        for f in &files {
+            let rel = format!("{group}/{f}");
+            let ev = read(&rel);
+            let want = cloud.get(&rel).or_else(|| expected.get(&rel)).and_then(Value::as_u64).expect("expected status");
+            events.push((format!("{rel}#anonymous"), ev.clone()));
+            // Refused for want of a login (the token endpoint's 401 is about client credentials).
+            if want == 401 && ev["routeKey"] != json!("POST /o/token") {
+                // The same request with a real pool token.
+                let mut authed = ev;
+                authed["headers"]["authorization"] = json!(format!("Bearer {admin}"));
+                events.push((format!("{rel}#admin"), authed));
+            }
+        }
+        let (answers, ready) = run_function(group, &env, events.clone()).await;
+        report.push(format!("jhe-{group}: ready in {} ms, {} events", ready.as_millis(), events.len()));
+        for (id, _) in &events {
+            let answer = &answers[id];
+            let (rel, who) = id.split_once('#').expect("id");
+            let want = cloud.get(rel).or_else(|| expected.get(rel)).and_then(Value::as_u64).expect("status") as u16;
+            let got = status(answer);
+            if who == "anonymous" {
+                assert_eq!(got, want, "{id}: {answer}");
+            } else {
+                assert!(got != 401 && got < 500, "{id} with a pool token: {answer}");
+            }
+            checked += 1;
+        }
+        if *group == "admin-orgs" {
+            let a = &answers["admin-orgs/organizations-list.json#admin"];
+            let body: Value = serde_json::from_str(a["body"].as_str().expect("body")).expect("json body");
+            assert_eq!(status(a), 200, "{a}");
+            assert!(
+                body["results"].as_array().is_some_and(|r| r.iter().any(|o| o["id"] == json!(20001))),
+                "the superuser sees the demo organizations from DynamoDB: {body}"
+            );
+        }
+    }
+    for line in &report {
+        println!("{line}");
+    }
+    assert!(checked >= 40, "{checked} answers checked");
+}
