@@ -12,8 +12,9 @@ use crate::adapters::dynamo::DynamoTable;
 use crate::adapters::s3::S3Blobs;
 use crate::auth::issuer::{Issuer, IssuerSettings};
 use crate::config::Settings;
+use crate::domain::audit::AuditRecord;
 use crate::http::AppState;
-use crate::ports::{Accounts, BlobStore, Identity, Table};
+use crate::ports::{Accounts, AuditLog, AuditQuery, BlobError, BlobStore, Identity, Table};
 use crate::repo::Repo;
 
 /// The table (`JHE_TABLE`) and bundle bucket (`JHE_BUNDLE_BUCKET`) names.
@@ -31,7 +32,50 @@ pub fn state(settings: Settings, conf: &SdkConfig) -> Result<AppState, String> {
     let blobs = Arc::new(S3Blobs::new(aws::s3_client(conf), bucket, ""));
     let identity = Arc::new(CognitoIdentity::new(pool.clone()));
     let accounts = Arc::new(CognitoAccounts::new(aws::cognito_client(conf), pool));
-    state_with(settings, table, blobs, identity, accounts)
+    let mut state = state_with(settings, table, blobs, identity, accounts)?;
+    if let Some(bucket) = std::env::var("JHE_AUDIT_BUCKET").ok().filter(|b| !b.is_empty()) {
+        let copies = Arc::new(S3Blobs::new(aws::s3_client(conf), bucket, "audit"));
+        state.audit = Arc::new(CopiedAudit { log: state.audit.clone(), copies });
+    }
+    Ok(state)
+}
+
+/// The audit log with a write-once copy of every record in a blob store: in the cloud the
+/// Object-Lock bucket (`JHE_AUDIT_BUCKET`), where no role can overwrite or delete a record before
+/// its retention ends, unlike table items. A record counts as written when both writes succeeded;
+/// otherwise the request it records fails, as for the table alone. Reads come from the log.
+pub struct CopiedAudit {
+    pub log: Arc<dyn AuditLog>,
+    pub copies: Arc<dyn BlobStore>,
+}
+
+impl CopiedAudit {
+    /// Where the copy of a record lives: by day, then id (ids are time-ordered).
+    pub fn key(r: &AuditRecord) -> String {
+        let day = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r.recorded) * 1_000_000)
+            .map(|t| t.date().to_string())
+            .unwrap_or_else(|_| "unknown".into());
+        format!("{day}/{}.json", r.id)
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditLog for CopiedAudit {
+    async fn append(&self, r: &AuditRecord) -> Result<(), String> {
+        let body = serde_json::to_vec(r).map_err(|e| e.to_string())?;
+        let key = Self::key(r);
+        let (logged, copied) = tokio::join!(self.log.append(r), self.copies.put_new(&key, body));
+        logged?;
+        match copied {
+            // Written before (a retried append): the copy is the same record.
+            Ok(()) | Err(BlobError::Exists(_)) => Ok(()),
+            Err(e) => Err(format!("copying audit record {key}: {e}")),
+        }
+    }
+
+    async fn query(&self, q: &AuditQuery) -> Result<(Vec<AuditRecord>, Option<String>), String> {
+        self.log.query(q).await
+    }
 }
 
 /// The state on given stores, with users signed in by an identity provider.

@@ -391,3 +391,43 @@ async fn on_aws_dynamodb_throttling_answers_503_with_retry_after() {
     app.cloud.dynamo_faults.clear();
     assert_eq!(app.get("/api/v1/users/profile", &mary).await.0, StatusCode::OK, "served again once DynamoDB is");
 }
+
+#[tokio::test]
+async fn audit_records_are_copied_write_once_and_a_failed_copy_fails_the_append() {
+    use jhe::cloud::CopiedAudit;
+    use jhe::domain::audit::AuditRecord;
+    use jhe::ports::{AuditLog, AuditQuery};
+    let Some(url) = moto() else { return };
+    let c = cloud(&url, "audit").await;
+    let repo = jhe::repo::Repo::new(Arc::new(c.table.clone()));
+    let copies: Arc<S3Blobs> = Arc::new(c.blobs.clone());
+    let audit = CopiedAudit { log: Arc::new(jhe::repo::audit::TableAudit { repo }), copies: copies.clone() };
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let rec = |id: &str| AuditRecord {
+        id: format!("{now:013}{id}"),
+        recorded: now,
+        action: "observation.search".into(),
+        status: 200,
+        allowed: true,
+        patients: vec![40001],
+        ..Default::default()
+    };
+    let r = rec("aaaaaaaa");
+    audit.append(&r).await.expect("append");
+    let copy = copies.get(&CopiedAudit::key(&r)).await.expect("get").expect("the copy exists");
+    assert_eq!(serde_json::from_slice::<AuditRecord>(&copy).expect("json"), r, "the copy is the record");
+    audit.append(&r).await.expect_err("the table refuses the same record twice (append-only)");
+    assert_eq!(
+        copies.put_new(&CopiedAudit::key(&r), b"{}".to_vec()).await,
+        Err(BlobError::Exists(CopiedAudit::key(&r)))
+    );
+
+    // S3 down: the append fails (so the request it records fails), though the table took it.
+    c.s3_faults.set(Fault::Unreachable);
+    let r2 = rec("bbbbbbbb");
+    assert!(audit.append(&r2).await.is_err(), "a failed copy fails the append");
+    c.s3_faults.clear();
+    let q = AuditQuery { patient: Some(40001), limit: 10, ..Default::default() };
+    let (found, _) = audit.query(&q).await.expect("query");
+    assert!(found.iter().any(|x| x.id == r.id), "reads come from the table");
+}

@@ -6,7 +6,8 @@
 //!
 //! Checked: each event's status (`events/expected-status.json`, with the user-pool answers of
 //! `events/expected-status-cloud.json`), and each event that needs a login answered again with a
-//! real pool token: then it is not refused and does not fail. The time from process start to its
+//! real pool token: then it is not refused and does not fail. Every request's audit record is also
+//! copied, write-once, to an Object-Lock bucket (`JHE_AUDIT_BUCKET`), as in the cloud. The time from process start to its
 //! first pull of an event (ready) is printed for each function.
 //!
 //! The binaries are taken from the test binary's own target folder (`target/debug`), or from
@@ -174,6 +175,26 @@ async fn every_function_binary_answers_its_events_under_the_lambda_runtime_api()
     let p = pool_app(&url).await;
     let admin = p.practitioner("admin@example.com").await;
     let pool = &p.pool;
+    // The audit-copy bucket as the template makes it: Object Lock with a default retention.
+    let s3 = jhe::adapters::aws::s3_client(&jhe::adapters::aws::local_sdk_config(&url).await);
+    let audit_bucket = format!("{}-audit", p.name);
+    s3.create_bucket().bucket(&audit_bucket).object_lock_enabled_for_bucket(true).send().await.expect("audit bucket");
+    {
+        use aws_sdk_s3::types::{
+            DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
+        };
+        let rule = ObjectLockRule::builder()
+            .default_retention(DefaultRetention::builder().mode(ObjectLockRetentionMode::Compliance).days(1).build())
+            .build();
+        let conf =
+            ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled).rule(rule).build();
+        s3.put_object_lock_configuration()
+            .bucket(&audit_bucket)
+            .object_lock_configuration(conf)
+            .send()
+            .await
+            .expect("default retention");
+    }
     let env: Vec<(String, String)> = [
         ("AWS_ENDPOINT_URL", url.as_str()),
         ("AWS_REGION", "us-east-1"),
@@ -183,6 +204,7 @@ async fn every_function_binary_answers_its_events_under_the_lambda_runtime_api()
         ("JHE_STAGE", "test"),
         ("JHE_TABLE", &p.name),
         ("JHE_BUNDLE_BUCKET", &p.name),
+        ("JHE_AUDIT_BUCKET", &audit_bucket),
         ("JHE_USER_POOL_ID", &pool.user_pool_id),
         ("JHE_TOKEN_ISSUER", &pool.issuer),
         ("JHE_JWKS_URL", &pool.jwks_url),
@@ -257,4 +279,19 @@ async fn every_function_binary_answers_its_events_under_the_lambda_runtime_api()
         println!("{line}");
     }
     assert!(checked >= 40, "{checked} answers checked");
+
+    // The audit copies: one object per record, the record itself, locked.
+    let listed = s3.list_objects_v2().bucket(&audit_bucket).prefix("audit/").send().await.expect("list");
+    let keys: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(String::from)).collect();
+    assert!(keys.len() >= 10, "audit copies written: {keys:?}");
+    let mut actions = Vec::new();
+    for k in &keys {
+        let o = s3.get_object().bucket(&audit_bucket).key(k).send().await.expect("get copy");
+        assert!(o.object_lock_retain_until_date().is_some(), "{k} is under retention");
+        let body = o.body.collect().await.expect("body").into_bytes();
+        let r: Value = serde_json::from_slice(&body).expect("record json");
+        assert!(k.ends_with(&format!("/{}.json", r["id"].as_str().expect("id"))), "{k} holds record {}", r["id"]);
+        actions.push(r["action"].as_str().unwrap_or("").to_string());
+    }
+    assert!(actions.iter().any(|a| a.starts_with("observation")), "FHIR reads and uploads are audited: {actions:?}");
 }
