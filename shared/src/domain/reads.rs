@@ -302,19 +302,59 @@ async fn search_with(
     Ok((out, total, next))
 }
 
-pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery) -> Result<Found> {
+/// One page of an Observation search, typed: serialised straight to the wire by
+/// `fhir::ObservationSearchset` (no `Value` tree per Observation).
+pub struct ObservationPage {
+    pub obs: Vec<Observation>,
+    pub total: usize,
+    pub next: Option<String>,
+    codes: BTreeMap<Id, Code>,
+    users: BTreeMap<Id, Option<Id>>,
+    missing: Code,
+}
+
+impl ObservationPage {
+    /// The code (empty if no longer in the catalogue) and the patient's user id of an observation.
+    pub fn lookup(&self, o: &Observation) -> (&Code, Option<Id>) {
+        (self.codes.get(&o.code_id).unwrap_or(&self.missing), self.users.get(&o.patient_id).copied().flatten())
+    }
+    /// The Bundle of this page, ready to serialise.
+    pub fn searchset<'a>(
+        &'a self,
+        base: &'a str,
+        links: &'a [(&'a str, String)],
+    ) -> fhir::ObservationSearchset<'a, impl Fn(&'a Observation) -> (&'a Code, Option<Id>)> {
+        fhir::ObservationSearchset {
+            base,
+            total: Some(self.total),
+            links,
+            entries: &self.obs,
+            lookup: move |o: &'a Observation| self.lookup(o),
+        }
+    }
+    /// The (patient, code) pairs shown, for the audit record.
+    pub fn shown(&self) -> BTreeSet<(Id, String)> {
+        self.obs.iter().map(|o| (o.patient_id, self.lookup(o).0.coding_code.clone())).collect()
+    }
+}
+
+pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery) -> Result<ObservationPage> {
     let codes = repo.list_codes().await?;
     let (obs, total, next) = search_with(repo, c, q, &codes).await?;
-    let r = Renderer::new(&codes);
     let mut users: BTreeMap<Id, Option<Id>> = BTreeMap::new();
-    let mut resources = Vec::with_capacity(obs.len());
     for o in &obs {
         if let std::collections::btree_map::Entry::Vacant(e) = users.entry(o.patient_id) {
             e.insert(repo.patient(o.patient_id).await?.and_then(|p| p.user_id));
         }
-        resources.push(fhir::observation(o, &r.code(o.code_id), users.get(&o.patient_id).copied().flatten()));
     }
-    Ok(Found { resources, total, next })
+    Ok(ObservationPage {
+        obs,
+        total,
+        next,
+        codes: codes.into_iter().map(|c| (c.id, c)).collect(),
+        users,
+        missing: Code { id: 0, coding_system: String::new(), coding_code: String::new(), text: String::new() },
+    })
 }
 
 /// One observation, if the caller may read it (404 otherwise: hidden data is not revealed).

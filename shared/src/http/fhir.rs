@@ -27,6 +27,15 @@ fn fhir_response(status: StatusCode, body: Value) -> Response {
     r
 }
 
+/// A body serialised straight from typed values (no `Value` tree).
+fn fhir_serialized(status: StatusCode, body: &impl serde::Serialize, size_hint: usize) -> Result<Response, FhirError> {
+    let mut buf = Vec::with_capacity(size_hint);
+    serde_json::to_writer(&mut buf, body).map_err(|e| FhirError(Error::Internal(e.to_string())))?;
+    let mut r = (status, buf).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    Ok(r)
+}
+
 /// A domain error as an OperationOutcome.
 pub struct FhirError(pub Error);
 
@@ -107,10 +116,23 @@ async fn note_results(
             _ => {}
         }
     }
-    let (studies, consents) = reads::grants(&s.repo, c, &pairs).await?;
+    note_grants(s, c, slot, rtype, patients, &pairs, total.or(Some(resources.len()))).await
+}
+
+/// Notes the patients shown and the studies and consents that allowed it.
+async fn note_grants(
+    s: &AppState,
+    c: &Caller,
+    slot: &Slot,
+    rtype: &str,
+    patients: std::collections::BTreeSet<i64>,
+    pairs: &std::collections::BTreeSet<(i64, String)>,
+    count: Option<usize>,
+) -> Result<(), FhirError> {
+    let (studies, consents) = reads::grants(&s.repo, c, pairs).await?;
     note(slot, |n| {
         n.resource_type = Some(rtype.to_string());
-        n.count = total.or(Some(resources.len()));
+        n.count = count;
         n.patients.extend(patients);
         n.studies.extend(studies);
         n.consents.extend(consents);
@@ -177,19 +199,28 @@ async fn run_search(
 ) -> FhirResult {
     check_type(rtype)?;
     let bad = |m: String| FhirError(Error::BadRequest(m));
-    let found = if rtype == "Observation" {
-        let q = parse_observation_query(&params).map_err(bad)?;
-        reads::observation_bundle(&s.repo, c, &q).await?
-    } else {
-        let (common, q) = parse_other_query(rtype, &params).map_err(bad)?;
-        reads::search_other(&s.repo, c, rtype, &common, &q).await?
+    let links = |next: &Option<String>| {
+        let mut links = vec![("self", url.full())];
+        if let Some(n) = next {
+            links.push(("next", url.with_param("_cursor", n)));
+        }
+        links
     };
-    note_results(s, c, slot, rtype, &found.resources, Some(found.total)).await?;
-    let self_url = url.full();
-    let mut links = vec![("self", self_url)];
-    if let Some(n) = &found.next {
-        links.push(("next", url.with_param("_cursor", n)));
+    if rtype == "Observation" {
+        let q = parse_observation_query(&params).map_err(bad)?;
+        let page = reads::observation_bundle(&s.repo, c, &q).await?;
+        let pairs = page.shown();
+        let patients = pairs.iter().map(|(p, _)| *p).collect();
+        note_grants(s, c, slot, rtype, patients, &pairs, Some(page.total)).await?;
+        let links = links(&page.next);
+        let base = format!("{}/FHIR/R5", url.origin);
+        // About 1.2 kB per Observation.
+        return fhir_serialized(StatusCode::OK, &page.searchset(&base, &links), 512 + 1280 * page.obs.len());
     }
+    let (common, q) = parse_other_query(rtype, &params).map_err(bad)?;
+    let found = reads::search_other(&s.repo, c, rtype, &common, &q).await?;
+    note_results(s, c, slot, rtype, &found.resources, Some(found.total)).await?;
+    let links = links(&found.next);
     Ok(fhir_response(
         StatusCode::OK,
         fhir::searchset(&format!("{}/FHIR/R5", url.origin), found.resources, Some(found.total), &links),
