@@ -52,6 +52,11 @@ pub use entities::*;
 #[derive(Clone)]
 pub struct Repo {
     pub table: Arc<dyn Table>,
+    /// Observation ids reserved from the counter and not handed out yet (`next`, `end`).
+    obs_ids: Arc<tokio::sync::Mutex<(i64, i64)>>,
+    /// Taken while an observation chunk is indexed, so that this process's uploads do not race
+    /// each other for the same counters (their conditional writes would fail and retry).
+    index_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub(crate) fn item<T: Serialize>(pk: impl Into<String>, sk: impl Into<String>, v: &T) -> Result<Item> {
@@ -74,7 +79,7 @@ pub(crate) fn del(pk: impl Into<String>, sk: impl Into<String>) -> Write {
 
 impl Repo {
     pub fn new(table: Arc<dyn Table>) -> Self {
-        Self { table }
+        Self { table, obs_ids: Arc::default(), index_lock: Arc::default() }
     }
 
     pub async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>> {
