@@ -197,7 +197,7 @@ fn fhir(c: &mut Criterion) {
 
 fn cursor_and_keys(c: &mut Criterion) {
     let mut g = c.benchmark_group("keys");
-    let cur = Cursor { patient: 40001, at: 1_728_000_000_000, id: 123_456 };
+    let cur = Cursor { patient: 40001, at: 1_728_000_000_000, id: 123_456, total: Some(25_920) };
     g.bench_function("Cursor::encode", |b| b.iter(|| black_box(&cur).encode()));
     let enc = cur.encode();
     g.bench_function("Cursor::decode", |b| b.iter(|| Cursor::decode(black_box(&enc)).expect("cursor")));

@@ -116,23 +116,10 @@ async fn note_results(
             _ => {}
         }
     }
-    note_grants(s, c, slot, rtype, patients, &pairs, total.or(Some(resources.len()))).await
-}
-
-/// Notes the patients shown and the studies and consents that allowed it.
-async fn note_grants(
-    s: &AppState,
-    c: &Caller,
-    slot: &Slot,
-    rtype: &str,
-    patients: std::collections::BTreeSet<i64>,
-    pairs: &std::collections::BTreeSet<(i64, String)>,
-    count: Option<usize>,
-) -> Result<(), FhirError> {
-    let (studies, consents) = reads::grants(&s.repo, c, pairs).await?;
+    let (studies, consents) = reads::grants(&s.repo, c, &pairs).await?;
     note(slot, |n| {
         n.resource_type = Some(rtype.to_string());
-        n.count = count;
+        n.count = total.or(Some(resources.len()));
         n.patients.extend(patients);
         n.studies.extend(studies);
         n.consents.extend(consents);
@@ -208,10 +195,16 @@ async fn run_search(
     };
     if rtype == "Observation" {
         let q = parse_observation_query(&params).map_err(bad)?;
-        let page = reads::observation_bundle(&s.repo, c, &q).await?;
+        let mut page = reads::observation_bundle(&s.repo, c, &q).await?;
         let pairs = page.shown();
-        let patients = pairs.iter().map(|(p, _)| *p).collect();
-        note_grants(s, c, slot, rtype, patients, &pairs, Some(page.total)).await?;
+        let (studies, consents) = page.grants(&s.repo, c, &pairs).await?;
+        note(slot, |n| {
+            n.resource_type = Some(rtype.to_string());
+            n.count = Some(page.total);
+            n.patients.extend(pairs.iter().map(|(p, _)| *p));
+            n.studies.extend(studies);
+            n.consents.extend(consents);
+        });
         let links = links(&page.next);
         let base = format!("{}/FHIR/R5", url.origin);
         // About 1.2 kB per Observation.
