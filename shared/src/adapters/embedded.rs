@@ -14,7 +14,7 @@ use base64::Engine;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::ports::{
-    Cond, Index, Item, Key, Page, Query, SkRange, StoreError, StoreResult, Table, Write, check_item_keys,
+    Cond, Index, Item, Key, Page, Query, RawPage, SkRange, StoreError, StoreResult, Table, Write, check_item_keys,
     check_key_part, check_transact_limit,
 };
 
@@ -108,6 +108,74 @@ impl EmbeddedTable {
     ) -> StoreResult<T> {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || f(&db)).await.map_err(backend)?
+    }
+
+    /// One page of a query, each item's stored bytes turned into a `T` by `each` (in the blocking
+    /// thread).
+    async fn scan<T: Send + 'static>(
+        &self,
+        q: &Query,
+        each: fn(&[u8]) -> StoreResult<T>,
+    ) -> StoreResult<(Vec<T>, Option<String>)> {
+        if q.limit == 0 || q.limit > 10_000 {
+            return Err(StoreError::Invalid(format!("limit {} out of range", q.limit)));
+        }
+        check_key_part(&q.pk)?;
+        let q = q.clone();
+        self.blocking(move |db| {
+            let (lo, hi, hi_inclusive) = partition_bounds(&q);
+            let cursor = match &q.cursor {
+                None => None,
+                Some(c) => {
+                    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(c)
+                        .map_err(|_| StoreError::Invalid("malformed cursor".into()))?;
+                    if raw < lo || raw > hi {
+                        return Err(StoreError::Invalid("cursor does not belong to this query".into()));
+                    }
+                    Some(raw)
+                }
+            };
+            let (lower, upper): (Bound<&[u8]>, Bound<&[u8]>) = {
+                let upper_default =
+                    if hi_inclusive { Bound::Included(hi.as_slice()) } else { Bound::Excluded(hi.as_slice()) };
+                match (&cursor, q.forward) {
+                    (Some(c), true) => (Bound::Excluded(c.as_slice()), upper_default),
+                    (Some(c), false) => (Bound::Included(lo.as_slice()), Bound::Excluded(c.as_slice())),
+                    (None, _) => (Bound::Included(lo.as_slice()), upper_default),
+                }
+            };
+            let tx = db.begin_read().map_err(backend)?;
+            let table = tx.open_table(index_table(q.index)).map_err(backend)?;
+            let main = tx.open_table(MAIN).map_err(backend)?;
+            let range = table.range::<&[u8]>((lower, upper)).map_err(backend)?;
+            let mut iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+            let mut items = Vec::with_capacity(q.limit.min(1024));
+            let mut last_key = None;
+            let mut more = false;
+            for entry in iter.by_ref() {
+                let (k, v) = entry.map_err(backend)?;
+                if items.len() == q.limit {
+                    more = true;
+                    break;
+                }
+                let item = if q.index == Index::Primary {
+                    each(v.value())?
+                } else {
+                    let got = main.get(v.value()).map_err(backend)?;
+                    match got {
+                        Some(m) => each(m.value())?,
+                        None => return Err(StoreError::Backend("index entry without item".into())),
+                    }
+                };
+                last_key = Some(k.value().to_vec());
+                items.push(item);
+            }
+            let next =
+                if more { last_key.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)) } else { None };
+            Ok((items, next))
+        })
+        .await
     }
 
     fn apply(tx: &redb::WriteTransaction, writes: Vec<Write>) -> StoreResult<()> {
@@ -294,64 +362,12 @@ impl Table for EmbeddedTable {
     }
 
     async fn query(&self, q: &Query) -> StoreResult<Page> {
-        if q.limit == 0 || q.limit > 10_000 {
-            return Err(StoreError::Invalid(format!("limit {} out of range", q.limit)));
-        }
-        check_key_part(&q.pk)?;
-        let q = q.clone();
-        self.blocking(move |db| {
-            let (lo, hi, hi_inclusive) = partition_bounds(&q);
-            let cursor = match &q.cursor {
-                None => None,
-                Some(c) => {
-                    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .decode(c)
-                        .map_err(|_| StoreError::Invalid("malformed cursor".into()))?;
-                    if raw < lo || raw > hi {
-                        return Err(StoreError::Invalid("cursor does not belong to this query".into()));
-                    }
-                    Some(raw)
-                }
-            };
-            let (lower, upper): (Bound<&[u8]>, Bound<&[u8]>) = {
-                let upper_default =
-                    if hi_inclusive { Bound::Included(hi.as_slice()) } else { Bound::Excluded(hi.as_slice()) };
-                match (&cursor, q.forward) {
-                    (Some(c), true) => (Bound::Excluded(c.as_slice()), upper_default),
-                    (Some(c), false) => (Bound::Included(lo.as_slice()), Bound::Excluded(c.as_slice())),
-                    (None, _) => (Bound::Included(lo.as_slice()), upper_default),
-                }
-            };
-            let tx = db.begin_read().map_err(backend)?;
-            let table = tx.open_table(index_table(q.index)).map_err(backend)?;
-            let main = tx.open_table(MAIN).map_err(backend)?;
-            let range = table.range::<&[u8]>((lower, upper)).map_err(backend)?;
-            let mut iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
-            let mut items = Vec::with_capacity(q.limit.min(1024));
-            let mut last_key = None;
-            let mut more = false;
-            for entry in iter.by_ref() {
-                let (k, v) = entry.map_err(backend)?;
-                if items.len() == q.limit {
-                    more = true;
-                    break;
-                }
-                let item = if q.index == Index::Primary {
-                    decode(v.value())?
-                } else {
-                    let got = main.get(v.value()).map_err(backend)?;
-                    match got {
-                        Some(m) => decode(m.value())?,
-                        None => return Err(StoreError::Backend("index entry without item".into())),
-                    }
-                };
-                last_key = Some(k.value().to_vec());
-                items.push(item);
-            }
-            let next =
-                if more { last_key.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)) } else { None };
-            Ok(Page { items, next })
-        })
-        .await
+        let (items, next) = self.scan(q, decode).await?;
+        Ok(Page { items, next })
+    }
+
+    async fn query_raw(&self, q: &Query) -> StoreResult<RawPage> {
+        let (items, next) = self.scan(q, |b| Ok(b.to_vec())).await?;
+        Ok(RawPage { items, next })
     }
 }

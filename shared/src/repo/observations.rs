@@ -161,11 +161,20 @@ impl Repo {
         }
         let q =
             Query { index, pk, range: SkRange::Between(lo, hi), forward: !desc, limit: limit.clamp(1, 1000), cursor };
-        let page = self.table.query(&q).await?;
+        // Decoded straight from the stored bytes (no `Value` in between).
+        #[derive(Deserialize)]
+        struct Stored {
+            data: Observation,
+        }
+        let page = self.table.query_raw(&q).await?;
         let obs = page
             .items
-            .into_iter()
-            .map(|i| serde_json::from_value(i.data).map_err(|e| Error::Internal(format!("corrupt observation: {e}"))))
+            .iter()
+            .map(|b| {
+                serde_json::from_slice::<Stored>(b)
+                    .map(|s| s.data)
+                    .map_err(|e| Error::Internal(format!("corrupt observation: {e}")))
+            })
             .collect::<Result<Vec<Observation>>>()?;
         Ok((obs, page.next))
     }
