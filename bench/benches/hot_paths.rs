@@ -127,8 +127,8 @@ fn fhir(c: &mut Criterion) {
     g.throughput(Throughput::Elements(100));
     g.bench_function("parse batch Bundle of 100 (parse_body + batch_entries)", |b| {
         b.iter(|| {
-            let (_, v) = jhe::domain::ingest::parse_body(black_box(body.as_bytes())).map_err(|_| ()).expect("body");
-            jhe::domain::ingest::batch_entries(&v).map_err(|_| ()).expect("entries")
+            let (_, mut v) = jhe::domain::ingest::parse_body(black_box(body.as_bytes())).map_err(|_| ()).expect("body");
+            jhe::domain::ingest::batch_entries(&mut v).map_err(|_| ()).expect("entries")
         })
     });
 

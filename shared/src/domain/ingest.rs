@@ -429,7 +429,8 @@ pub fn parse_body(raw: &[u8]) -> std::result::Result<(String, Value), Fail> {
 /// The resources of a batch, and the entries refused before validation.
 pub type BatchEntries = (Vec<Option<Value>>, Vec<Option<Fail>>);
 
-pub fn batch_entries(bundle: &Value) -> std::result::Result<BatchEntries, Fail> {
+/// Takes the resources out of the Bundle (they are not copied; the Bundle is left without them).
+pub fn batch_entries(bundle: &mut Value) -> std::result::Result<BatchEntries, Fail> {
     if bundle["resourceType"] != "Bundle" {
         return Err(fail(400, "not-supported", "POST /FHIR/R5/ takes a Bundle."));
     }
@@ -444,9 +445,9 @@ pub fn batch_entries(bundle: &Value) -> std::result::Result<BatchEntries, Fail> 
         }
         None => return Err(fail(400, "required", "Bundle.type is required (batch).")),
     }
-    let entries = match &bundle["entry"] {
-        Value::Array(a) => a.as_slice(),
-        Value::Null => &[],
+    let entries = match &mut bundle["entry"] {
+        Value::Array(a) => a.as_mut_slice(),
+        Value::Null => &mut [],
         _ => return Err(fail(400, "structure", "Bundle.entry must be a list.")),
     };
     if entries.len() > MAX_BUNDLE_ENTRIES {
@@ -458,7 +459,7 @@ pub fn batch_entries(bundle: &Value) -> std::result::Result<BatchEntries, Fail> 
     }
     let mut resources = Vec::with_capacity(entries.len());
     let mut fails = Vec::with_capacity(entries.len());
-    for e in entries {
+    for e in entries.iter_mut() {
         let method = e["request"]["method"].as_str().unwrap_or("");
         let url = e["request"]["url"].as_str().unwrap_or("").trim_end_matches('/');
         if method != "POST" || url != "Observation" {
@@ -469,7 +470,7 @@ pub fn batch_entries(bundle: &Value) -> std::result::Result<BatchEntries, Fail> 
                 "Each entry must be request {method: POST, url: Observation}.",
             )));
         } else {
-            resources.push(Some(e["resource"].clone()));
+            resources.push(Some(e["resource"].take()));
             fails.push(None);
         }
     }

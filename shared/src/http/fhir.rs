@@ -334,17 +334,22 @@ fn fail_response(f: &ingest::Fail) -> Response {
     fhir_response(StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST), f.outcome())
 }
 
+/// The patients an upload's resources name as their subject.
+fn upload_subjects(resources: &[Option<Value>]) -> Vec<i64> {
+    resources
+        .iter()
+        .flatten()
+        .filter_map(|r| {
+            r["subject"]["reference"].as_str().and_then(|x| x.strip_prefix("Patient/")).and_then(|x| x.parse().ok())
+        })
+        .collect()
+}
+
 /// Notes the subjects, created ids and refusals of an upload.
-fn note_upload(slot: &Slot, resources: &[Option<Value>], outcomes: &[EntryOutcome]) {
+fn note_upload(slot: &Slot, subjects: Vec<i64>, outcomes: &[EntryOutcome]) {
     note(slot, |n| {
         n.resource_type = Some("Observation".into());
-        for r in resources.iter().flatten() {
-            if let Some(p) =
-                r["subject"]["reference"].as_str().and_then(|x| x.strip_prefix("Patient/")).and_then(|x| x.parse().ok())
-            {
-                n.patients.insert(p);
-            }
-        }
+        n.patients.extend(subjects);
         let mut refused: std::collections::BTreeMap<u16, usize> = Default::default();
         for o in outcomes {
             match o {
@@ -386,8 +391,9 @@ async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: 
         }
     }
     let resources = vec![Some(resource)];
-    let outcome = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources.clone(), true).await?;
-    note_upload(&slot, &resources, &outcome);
+    let subjects = upload_subjects(&resources);
+    let outcome = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources, true).await?;
+    note_upload(&slot, subjects, &outcome);
     match outcome.into_iter().next() {
         Some(EntryOutcome::Created(v)) => {
             let mut r = fhir_response(StatusCode::CREATED, v.clone());
@@ -404,16 +410,18 @@ async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: 
 
 async fn batch(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl, body: Bytes) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
-    let (raw, bundle) = match ingest::parse_body(&body) {
+    let (raw, mut bundle) = match ingest::parse_body(&body) {
         Ok(x) => x,
         Err(f) => return Ok(fail_response(&f)),
     };
-    let (resources, pre) = match ingest::batch_entries(&bundle) {
+    let (resources, pre) = match ingest::batch_entries(&mut bundle) {
         Ok(x) => x,
         Err(f) => return Ok(fail_response(&f)),
     };
-    let outcomes = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources.clone(), false).await?;
-    note_upload(&slot, &resources, &outcomes);
+    drop(bundle);
+    let subjects = upload_subjects(&resources);
+    let outcomes = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources, false).await?;
+    note_upload(&slot, subjects, &outcomes);
     let entries: Vec<Value> = outcomes
         .into_iter()
         .zip(pre)
