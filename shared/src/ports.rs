@@ -203,6 +203,18 @@ pub trait Table: Send + Sync + 'static {
     /// All writes happen or none does. At most [`Table::max_transact_items`] writes, each to a
     /// distinct key.
     async fn transact(&self, writes: Vec<Write>) -> StoreResult<()>;
+    /// A handle on the same store for loading many small records at once (the demo data on a
+    /// fresh store): its writes are atomic and visible as usual, but an engine may make them
+    /// durable only at the handle's `flush`, instead of one by one. `None`: no such mode, use
+    /// the table itself. Nothing written through it may be acknowledged to anyone before the
+    /// `flush` returns.
+    fn deferred(&self) -> Option<std::sync::Arc<dyn Table>> {
+        None
+    }
+    /// Makes everything written through this handle durable (a no-op where writes always are).
+    async fn flush(&self) -> StoreResult<()> {
+        Ok(())
+    }
     /// The most writes one `transact` takes (DynamoDB: 100; an engine may allow more).
     fn max_transact_items(&self) -> usize {
         MAX_TRANSACT_ITEMS

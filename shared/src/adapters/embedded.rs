@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::ports::{
     Cond, Index, Item, Key, Page, Query, RawPage, SkRange, StoreError, StoreResult, Table, Write, check_item_keys,
@@ -30,6 +30,9 @@ const GSI2: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gsi2");
 #[derive(Clone)]
 pub struct EmbeddedTable {
     db: Arc<Database>,
+    /// Commits of this handle are not made durable one by one, but together by `flush` (see
+    /// `Table::deferred`).
+    deferred: bool,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -99,7 +102,7 @@ impl EmbeddedTable {
             tx.open_table(GSI2).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db: Arc::new(db), deferred: false })
     }
 
     async fn blocking<T: Send + 'static>(
@@ -228,8 +231,11 @@ impl EmbeddedTable {
         Ok(())
     }
 
-    fn write(db: &Database, writes: Vec<Write>) -> StoreResult<()> {
-        let tx = db.begin_write().map_err(backend)?;
+    fn write(db: &Database, writes: Vec<Write>, deferred: bool) -> StoreResult<()> {
+        let mut tx = db.begin_write().map_err(backend)?;
+        if deferred {
+            tx.set_durability(Durability::None).map_err(backend)?;
+        }
         match Self::apply(&tx, writes) {
             Ok(()) => tx.commit().map_err(backend),
             Err(e) => {
@@ -294,16 +300,32 @@ impl Table for EmbeddedTable {
 
     async fn put(&self, item: Item, cond: Cond) -> StoreResult<()> {
         check_item_keys(&item)?;
-        self.blocking(move |db| Self::write(db, vec![Write::Put { item, cond }])).await
+        let deferred = self.deferred;
+        self.blocking(move |db| Self::write(db, vec![Write::Put { item, cond }], deferred)).await
     }
 
     async fn delete(&self, key: &Key, cond: Cond) -> StoreResult<()> {
         let key = key.clone();
-        self.blocking(move |db| Self::write(db, vec![Write::Delete { key, cond }])).await
+        let deferred = self.deferred;
+        self.blocking(move |db| Self::write(db, vec![Write::Delete { key, cond }], deferred)).await
     }
 
     fn max_transact_items(&self) -> usize {
         EMBEDDED_MAX_TRANSACT
+    }
+
+    fn deferred(&self) -> Option<Arc<dyn Table>> {
+        Some(Arc::new(Self { db: self.db.clone(), deferred: true }))
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        // A durable commit makes every commit before it durable too.
+        self.blocking(|db| {
+            let mut tx = db.begin_write().map_err(backend)?;
+            tx.set_durability(Durability::Immediate).map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
     }
 
     async fn get_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
@@ -328,7 +350,8 @@ impl Table for EmbeddedTable {
                 check_item_keys(item)?;
             }
         }
-        self.blocking(move |db| Self::write(db, writes)).await
+        let deferred = self.deferred;
+        self.blocking(move |db| Self::write(db, writes, deferred)).await
     }
 
     async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
@@ -336,8 +359,9 @@ impl Table for EmbeddedTable {
             check_item_keys(item)?;
         }
         // One transaction: one fsync for the whole batch.
+        let deferred = self.deferred;
         self.blocking(move |db| {
-            Self::write(db, items.into_iter().map(|item| Write::Put { item, cond: Cond::None }).collect())
+            Self::write(db, items.into_iter().map(|item| Write::Put { item, cond: Cond::None }).collect(), deferred)
         })
         .await
     }

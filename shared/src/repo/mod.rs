@@ -82,6 +82,16 @@ impl Repo {
         Self { table, obs_ids: Arc::default(), index_lock: Arc::default() }
     }
 
+    /// The same repository over `Table::deferred` (writes made durable together at
+    /// `self.table.flush()`), sharing the id blocks and the index lock; itself where the engine
+    /// has no such mode.
+    pub fn deferred(&self) -> Repo {
+        match self.table.deferred() {
+            Some(table) => Repo { table, obs_ids: self.obs_ids.clone(), index_lock: self.index_lock.clone() },
+            None => self.clone(),
+        }
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>> {
         match self.table.get(&Key::new(pk, sk)).await? {
             Some(i) => Ok(Some(parse(&i)?)),
