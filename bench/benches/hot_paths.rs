@@ -127,14 +127,14 @@ fn fhir(c: &mut Criterion) {
     g.throughput(Throughput::Elements(100));
     g.bench_function("parse batch Bundle of 100 (parse_body + batch_entries)", |b| {
         b.iter(|| {
-            let (_, v) = jhe::domain::ingest::parse_body(black_box(body.as_bytes())).map_err(|_| ()).expect("body");
-            jhe::domain::ingest::batch_entries(&v).map_err(|_| ()).expect("entries")
+            let (_, mut v) = jhe::domain::ingest::parse_body(black_box(body.as_bytes())).map_err(|_| ()).expect("body");
+            jhe::domain::ingest::batch_entries(&mut v).map_err(|_| ()).expect("entries")
         })
     });
 
     let page: Vec<Observation> = (0..1000).map(stored).collect();
     g.throughput(Throughput::Elements(1000));
-    g.bench_function("searchset page of 1000: render + Bundle + serialise", |b| {
+    g.bench_function("searchset page of 1000: Value tree (render + Bundle + serialise)", |b| {
         b.iter(|| {
             let entries: Vec<Value> = page.iter().map(|o| jhe::fhir::observation(o, &code, Some(10005))).collect();
             let links = [
@@ -145,7 +145,26 @@ fn fhir(c: &mut Criterion) {
             serde_json::to_vec(&bundle).expect("json")
         })
     });
-    // The same page, step by step, to see which step costs what.
+    // What the server does now: serialise the page straight from the stored Observations.
+    g.bench_function("searchset page of 1000: typed (fhir::ObservationSearchset), serialise", |b| {
+        b.iter(|| {
+            let links = [
+                ("self", format!("{BASE}/Observation?patient=40001")),
+                ("next", format!("{BASE}/Observation?_cursor=x")),
+            ];
+            let bundle = jhe::fhir::ObservationSearchset {
+                base: BASE,
+                total: Some(25_920),
+                links: &links,
+                entries: black_box(&page),
+                lookup: |_: &Observation| (&code, Some(10005)),
+            };
+            let mut buf = Vec::with_capacity(512 + 1280 * page.len());
+            serde_json::to_writer(&mut buf, &bundle).expect("json");
+            buf
+        })
+    });
+    // The `Value`-tree form it replaced, step by step, to see which step costs what.
     g.bench_function("searchset page of 1000, step 1: render 1000 Observations", |b| {
         b.iter(|| page.iter().map(|o| jhe::fhir::observation(o, &code, Some(10005))).collect::<Vec<_>>())
     });
@@ -178,7 +197,7 @@ fn fhir(c: &mut Criterion) {
 
 fn cursor_and_keys(c: &mut Criterion) {
     let mut g = c.benchmark_group("keys");
-    let cur = Cursor { patient: 40001, at: 1_728_000_000_000, id: 123_456 };
+    let cur = Cursor { patient: 40001, at: 1_728_000_000_000, id: 123_456, total: Some(25_920) };
     g.bench_function("Cursor::encode", |b| b.iter(|| black_box(&cur).encode()));
     let enc = cur.encode();
     g.bench_function("Cursor::decode", |b| b.iter(|| Cursor::decode(black_box(&enc)).expect("cursor")));

@@ -134,6 +134,14 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+/// A page of a query with each item as its JSON form (an `Item` serialised: `pk`, `sk`, ...,
+/// `data`), for hot reads that decode `data` straight into a typed record.
+#[derive(Debug, Clone, Default)]
+pub struct RawPage {
+    pub items: Vec<Vec<u8>>,
+    pub next: Option<String>,
+}
+
 /// One write of an atomic multi-item write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
@@ -180,9 +188,33 @@ pub trait Table: Send + Sync + 'static {
     async fn put(&self, item: Item, cond: Cond) -> StoreResult<()>;
     async fn delete(&self, key: &Key, cond: Cond) -> StoreResult<()>;
     async fn query(&self, query: &Query) -> StoreResult<Page>;
+    /// `query`, with each item as JSON bytes rather than parsed (its `data` would otherwise be
+    /// parsed into a `Value` and then again into the caller's type). The default serialises
+    /// `query`'s items; an engine that stores JSON hands its bytes over as they are.
+    async fn query_raw(&self, query: &Query) -> StoreResult<RawPage> {
+        let page = self.query(query).await?;
+        let items = page
+            .items
+            .iter()
+            .map(|i| serde_json::to_vec(i).map_err(|e| StoreError::Backend(e.to_string())))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(RawPage { items, next: page.next })
+    }
     /// All writes happen or none does. At most [`Table::max_transact_items`] writes, each to a
     /// distinct key.
     async fn transact(&self, writes: Vec<Write>) -> StoreResult<()>;
+    /// A handle on the same store for loading many small records at once (the demo data on a
+    /// fresh store): its writes are atomic and visible as usual, but an engine may make them
+    /// durable only at the handle's `flush`, instead of one by one. `None`: no such mode, use
+    /// the table itself. Nothing written through it may be acknowledged to anyone before the
+    /// `flush` returns.
+    fn deferred(&self) -> Option<std::sync::Arc<dyn Table>> {
+        None
+    }
+    /// Makes everything written through this handle durable (a no-op where writes always are).
+    async fn flush(&self) -> StoreResult<()> {
+        Ok(())
+    }
     /// The most writes one `transact` takes (DynamoDB: 100; an engine may allow more).
     fn max_transact_items(&self) -> usize {
         MAX_TRANSACT_ITEMS

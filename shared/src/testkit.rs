@@ -29,6 +29,38 @@ pub async fn table_contract(t: Arc<dyn Table>) {
     put_many_stores_everything(&*t).await;
     bad_cursor_is_refused(&*t).await;
     count_matches_query(&*t).await;
+    query_raw_matches_query(&*t).await;
+}
+
+/// `query_raw` gives the same items, pages and cursors as `query`, as JSON.
+pub async fn query_raw_matches_query(t: &dyn Table) {
+    let n = ns();
+    let items: Vec<Item> = (0..7)
+        .map(|i| {
+            Item::new(format!("{n}#R"), format!("x{i:03}"), json!({"i": i, "s": "q\"u"}))
+                .with_gsi1(format!("{n}#RG"), format!("{i}"))
+        })
+        .collect();
+    t.put_many(items).await.expect("put_many");
+    for q in [
+        Query::partition(format!("{n}#R")).limit(3),
+        Query::partition(format!("{n}#R")).limit(3).reverse(),
+        Query::partition(format!("{n}#RG")).on(Index::Gsi1).limit(4),
+    ] {
+        let mut q = q;
+        loop {
+            let page = t.query(&q).await.expect("query");
+            let raw = t.query_raw(&q).await.expect("query_raw");
+            let parsed: Vec<Item> =
+                raw.items.iter().map(|b| serde_json::from_slice(b).expect("an Item as JSON")).collect();
+            assert_eq!(parsed, page.items, "query_raw holds the items query returns");
+            assert_eq!(raw.next, page.next, "and the same cursor");
+            match page.next {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+    }
 }
 
 pub async fn count_matches_query(t: &dyn Table) {

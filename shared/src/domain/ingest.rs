@@ -4,7 +4,7 @@
 //! `reindex` rebuilds the index from the archive; indexing is idempotent, so a replay stores
 //! nothing twice.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -86,9 +86,42 @@ fn reference(v: &Value, field: &str, ty: &str, msg: &str) -> std::result::Result
         .ok_or_else(|| fail(400, "required", msg))
 }
 
+/// The catalogue entries an upload needs, each read once per upload (not once per entry).
+#[derive(Default)]
+struct Lookups {
+    /// (system, code) -> the code, if it exists.
+    codes: HashMap<(String, String), Option<Code>>,
+    /// device -> the scopes it supports, if it exists.
+    devices: HashMap<Id, Option<Vec<Id>>>,
+}
+
+impl Lookups {
+    async fn code(&mut self, repo: &Repo, system: &str, code: &str) -> Result<Option<Code>> {
+        let key = (system.to_string(), code.to_string());
+        if let Some(c) = self.codes.get(&key) {
+            return Ok(c.clone());
+        }
+        let c = repo.code_by_key(system, code).await?;
+        self.codes.insert(key, c.clone());
+        Ok(c)
+    }
+
+    /// The scopes a device supports, or `None` if there is no such device.
+    async fn device_scopes(&mut self, repo: &Repo, device: Id) -> Result<Option<&[Id]>> {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.devices.entry(device) {
+            let scopes = match repo.data_source(device).await? {
+                Some(_) => Some(repo.supported_scope_ids(device).await?),
+                None => None,
+            };
+            e.insert(scopes);
+        }
+        Ok(self.devices.get(&device).and_then(|s| s.as_deref()))
+    }
+}
+
 /// Parses and validates one Observation resource on its own (no access checks): used for uploads
 /// and for replays from the archive.
-async fn derive_inner(repo: &Repo, r: &Value) -> std::result::Result<Derived, Fail> {
+async fn derive_inner(repo: &Repo, lookups: &mut Lookups, r: &Value) -> std::result::Result<Derived, Fail> {
     let internal = |e: Error| fail(503, "transient", format!("store unavailable: {e}"));
     if !r.is_object() {
         return Err(fail(400, "structure", "The resource must be a JSON object."));
@@ -117,8 +150,8 @@ async fn derive_inner(repo: &Repo, r: &Value) -> std::result::Result<Derived, Fa
             format!("Only Open mHealth observations (code system {OMH_SYSTEM}) are accepted."),
         ));
     }
-    let code = repo
-        .code_by_key(system, code_s)
+    let code = lookups
+        .code(repo, system, code_s)
         .await
         .map_err(internal)?
         .ok_or_else(|| fail(400, "code-invalid", format!("Code not found: system={system} code={code_s}")))?;
@@ -197,7 +230,13 @@ fn ms(t: OffsetDateTime) -> i64 {
 }
 
 /// Checks the caller may upload this observation (patient, device, study, consent).
-async fn authorize(repo: &Repo, facts: &mut Facts, c: &Caller, d: &Derived) -> Result<std::result::Result<(), Fail>> {
+async fn authorize(
+    repo: &Repo,
+    facts: &mut Facts,
+    lookups: &mut Lookups,
+    c: &Caller,
+    d: &Derived,
+) -> Result<std::result::Result<(), Fail>> {
     let o = &d.obs;
     let Some(pf) = facts.patient(repo, o.patient_id).await? else {
         return Ok(Err(fail(400, "not-found", format!("Patient id={} can not be found.", o.patient_id))));
@@ -212,10 +251,10 @@ async fn authorize(repo: &Repo, facts: &mut Facts, c: &Caller, d: &Derived) -> R
             "Device is required and must be a reference to a Data Source ID and start with 'Device/'",
         )));
     };
-    if repo.data_source(device).await?.is_none() {
+    let Some(scopes) = lookups.device_scopes(repo, device).await? else {
         return Ok(Err(fail(400, "not-found", format!("Device Data Source id={device} can not be found."))));
-    }
-    if !repo.supported_scope_ids(device).await?.contains(&o.code_id) {
+    };
+    if !scopes.contains(&o.code_id) {
         return Ok(Err(fail(
             422,
             "business-rule",
@@ -286,19 +325,20 @@ pub async fn ingest(
     single: bool,
 ) -> Result<Vec<EntryOutcome>> {
     let mut facts = Facts::default();
+    let mut lookups = Lookups::default();
     let mut outcomes: Vec<Option<EntryOutcome>> = vec![None; resources.len()];
     let mut ready: Vec<(usize, Derived)> = Vec::new();
     let mut seen_keys = BTreeSet::new();
     for (i, r) in resources.iter().enumerate() {
         let Some(r) = r else { continue };
-        let d = match derive_inner(repo, r).await {
+        let d = match derive_inner(repo, &mut lookups, r).await {
             Ok(d) => d,
             Err(f) => {
                 outcomes[i] = Some(EntryOutcome::Failed(f));
                 continue;
             }
         };
-        if let Err(f) = authorize(repo, &mut facts, c, &d).await? {
+        if let Err(f) = authorize(repo, &mut facts, &mut lookups, c, &d).await? {
             outcomes[i] = Some(EntryOutcome::Failed(f));
             continue;
         }
@@ -389,7 +429,8 @@ pub fn parse_body(raw: &[u8]) -> std::result::Result<(String, Value), Fail> {
 /// The resources of a batch, and the entries refused before validation.
 pub type BatchEntries = (Vec<Option<Value>>, Vec<Option<Fail>>);
 
-pub fn batch_entries(bundle: &Value) -> std::result::Result<BatchEntries, Fail> {
+/// Takes the resources out of the Bundle (they are not copied; the Bundle is left without them).
+pub fn batch_entries(bundle: &mut Value) -> std::result::Result<BatchEntries, Fail> {
     if bundle["resourceType"] != "Bundle" {
         return Err(fail(400, "not-supported", "POST /FHIR/R5/ takes a Bundle."));
     }
@@ -404,9 +445,9 @@ pub fn batch_entries(bundle: &Value) -> std::result::Result<BatchEntries, Fail> 
         }
         None => return Err(fail(400, "required", "Bundle.type is required (batch).")),
     }
-    let entries = match &bundle["entry"] {
-        Value::Array(a) => a.as_slice(),
-        Value::Null => &[],
+    let entries = match &mut bundle["entry"] {
+        Value::Array(a) => a.as_mut_slice(),
+        Value::Null => &mut [],
         _ => return Err(fail(400, "structure", "Bundle.entry must be a list.")),
     };
     if entries.len() > MAX_BUNDLE_ENTRIES {
@@ -418,7 +459,7 @@ pub fn batch_entries(bundle: &Value) -> std::result::Result<BatchEntries, Fail> 
     }
     let mut resources = Vec::with_capacity(entries.len());
     let mut fails = Vec::with_capacity(entries.len());
-    for e in entries {
+    for e in entries.iter_mut() {
         let method = e["request"]["method"].as_str().unwrap_or("");
         let url = e["request"]["url"].as_str().unwrap_or("").trim_end_matches('/');
         if method != "POST" || url != "Observation" {
@@ -429,7 +470,7 @@ pub fn batch_entries(bundle: &Value) -> std::result::Result<BatchEntries, Fail> 
                 "Each entry must be request {method: POST, url: Observation}.",
             )));
         } else {
-            resources.push(Some(e["resource"].clone()));
+            resources.push(Some(e["resource"].take()));
             fails.push(None);
         }
     }
@@ -451,6 +492,7 @@ pub struct ReindexReport {
 /// upload is derived again from the raw body and indexed under its recorded id.
 pub async fn reindex(repo: &Repo, blobs: &dyn BlobStore) -> Result<ReindexReport> {
     let mut report = ReindexReport::default();
+    let mut lookups = Lookups::default();
     let keys = blobs.list("bundles/").await.map_err(|e| Error::Unavailable(e.to_string()))?;
     for key in keys {
         report.uploads += 1;
@@ -472,7 +514,7 @@ pub async fn reindex(repo: &Repo, blobs: &dyn BlobStore) -> Result<ReindexReport
                 continue;
             };
             let r = if single { &body } else { &body["entry"][i as usize]["resource"] };
-            match derive_inner(repo, r).await {
+            match derive_inner(repo, &mut lookups, r).await {
                 Ok(mut d) => {
                     d.obs.id = id;
                     d.obs.last_updated = lu;
@@ -504,8 +546,9 @@ pub async fn seed_observations(repo: &Repo, blobs: &dyn BlobStore, resources: Ve
         "resource": r, "request": {"method": "POST", "url": "Observation"}})).collect::<Vec<_>>()});
     let raw = body.to_string();
     let mut obs = Vec::new();
+    let mut lookups = Lookups::default();
     for (n, r) in resources.iter().enumerate() {
-        match derive_inner(repo, r).await {
+        match derive_inner(repo, &mut lookups, r).await {
             Ok(mut d) => {
                 d.obs.id = first + n as Id;
                 d.obs.last_updated = ms(now);

@@ -234,21 +234,22 @@ pub async fn search_observations(
     c: &Caller,
     q: &ObservationQuery,
 ) -> Result<(Vec<Observation>, usize, Option<String>)> {
-    search_with(repo, c, q, &repo.list_codes().await?).await
+    search_with(repo, c, q, &repo.list_codes().await?, &mut Facts::default()).await
 }
 
-/// `search_observations` with the scope-code catalogue already read (once per request).
+/// `search_observations` with the scope-code catalogue already read and the consent facts
+/// cached (once per request).
 async fn search_with(
     repo: &Repo,
     c: &Caller,
     q: &ObservationQuery,
     codes: &[Code],
+    facts: &mut Facts,
 ) -> Result<(Vec<Observation>, usize, Option<String>)> {
     if q.common.foreign_source {
         return Ok((vec![], 0, None));
     }
-    let mut facts = Facts::default();
-    let readable = readable(repo, c, q, &mut facts, codes).await?;
+    let readable = readable(repo, c, q, facts, codes).await?;
     if let Some(ids) = &q.common.ids {
         let mut found = Vec::new();
         for id in ids {
@@ -263,7 +264,11 @@ async fn search_with(
         let n = found.len();
         return Ok((if q.common.summary_count { vec![] } else { found }, n, None));
     }
-    let total = total(repo, q, &readable).await?;
+    // Later pages carry the total their first page counted.
+    let total = match q.common.cursor.and_then(|c| c.total).filter(|_| !q.common.summary_count) {
+        Some(n) => n,
+        None => total(repo, q, &readable).await?,
+    };
     if q.common.summary_count {
         return Ok((vec![], total, None));
     }
@@ -295,26 +300,84 @@ async fn search_with(
         }
     }
     let next = if more {
-        out.last().map(|o| Cursor { patient: o.patient_id, at: sort_value(o, q.sort), id: o.id }.encode())
+        out.last()
+            .map(|o| Cursor { patient: o.patient_id, at: sort_value(o, q.sort), id: o.id, total: Some(total) }.encode())
     } else {
         None
     };
     Ok((out, total, next))
 }
 
-pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery) -> Result<Found> {
+/// One page of an Observation search, typed: serialised straight to the wire by
+/// `fhir::ObservationSearchset` (no `Value` tree per Observation).
+pub struct ObservationPage {
+    pub obs: Vec<Observation>,
+    pub total: usize,
+    pub next: Option<String>,
+    codes: BTreeMap<Id, Code>,
+    users: BTreeMap<Id, Option<Id>>,
+    missing: Code,
+    /// The consent facts the search loaded and the catalogue as listed, for `grants`.
+    facts: Facts,
+    catalogue: Vec<Code>,
+}
+
+impl ObservationPage {
+    /// The code (empty if no longer in the catalogue) and the patient's user id of an observation.
+    pub fn lookup(&self, o: &Observation) -> (&Code, Option<Id>) {
+        (self.codes.get(&o.code_id).unwrap_or(&self.missing), self.users.get(&o.patient_id).copied().flatten())
+    }
+    /// The Bundle of this page, ready to serialise.
+    pub fn searchset<'a>(
+        &'a self,
+        base: &'a str,
+        links: &'a [(&'a str, String)],
+    ) -> fhir::ObservationSearchset<'a, impl Fn(&'a Observation) -> (&'a Code, Option<Id>)> {
+        fhir::ObservationSearchset {
+            base,
+            total: Some(self.total),
+            links,
+            entries: &self.obs,
+            lookup: move |o: &'a Observation| self.lookup(o),
+        }
+    }
+    /// The (patient, code) pairs shown, for the audit record.
+    pub fn shown(&self) -> BTreeSet<(Id, String)> {
+        self.obs.iter().map(|o| (o.patient_id, self.lookup(o).0.coding_code.clone())).collect()
+    }
+    /// `grants` of the pairs shown, with the catalogue and facts this search already read.
+    pub async fn grants(
+        &mut self,
+        repo: &Repo,
+        c: &Caller,
+        pairs: &BTreeSet<(Id, String)>,
+    ) -> Result<(BTreeSet<Id>, BTreeSet<String>)> {
+        // In catalogue order, as `grants` builds it (the last of equal codes wins).
+        let codes = self.catalogue.iter().map(|c| (c.coding_code.clone(), c.id)).collect();
+        grants_with(repo, c, pairs, &codes, &mut self.facts).await
+    }
+}
+
+pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery) -> Result<ObservationPage> {
     let codes = repo.list_codes().await?;
-    let (obs, total, next) = search_with(repo, c, q, &codes).await?;
-    let r = Renderer::new(&codes);
+    let mut facts = Facts::default();
+    let (obs, total, next) = search_with(repo, c, q, &codes, &mut facts).await?;
     let mut users: BTreeMap<Id, Option<Id>> = BTreeMap::new();
-    let mut resources = Vec::with_capacity(obs.len());
     for o in &obs {
         if let std::collections::btree_map::Entry::Vacant(e) = users.entry(o.patient_id) {
-            e.insert(repo.patient(o.patient_id).await?.and_then(|p| p.user_id));
+            e.insert(facts.patient(repo, o.patient_id).await?.and_then(|f| f.user_id));
         }
-        resources.push(fhir::observation(o, &r.code(o.code_id), users.get(&o.patient_id).copied().flatten()));
     }
-    Ok(Found { resources, total, next })
+    Ok(ObservationPage {
+        obs,
+        total,
+        next,
+        codes: codes.iter().map(|c| (c.id, c.clone())).collect(),
+        users,
+        missing: Code { id: 0, coding_system: String::new(), coding_code: String::new(), text: String::new() },
+        facts,
+        catalogue: codes,
+    })
 }
 
 /// One observation, if the caller may read it (404 otherwise: hidden data is not revealed).
@@ -342,6 +405,7 @@ pub async fn admin_observations(
         return Err(Error::not_found());
     }
     let codes = repo.list_codes().await?;
+    let mut facts = Facts::default();
     let mut q = q.clone();
     q.common.count = page_size;
     q.common.cursor = None;
@@ -349,7 +413,7 @@ pub async fn admin_observations(
     let mut rows = Vec::new();
     let mut total;
     loop {
-        let (obs, t, next) = search_with(repo, c, &q, &codes).await?;
+        let (obs, t, next) = search_with(repo, c, &q, &codes, &mut facts).await?;
         total = t;
         if skipped + obs.len() > (page - 1) * page_size {
             rows = obs.into_iter().skip((page - 1) * page_size - skipped).collect();
@@ -363,8 +427,13 @@ pub async fn admin_observations(
     }
     let r = Renderer::new(&codes);
     let mut out = Vec::new();
+    // A page holds few patients: read each once.
+    let mut patients: BTreeMap<Id, Option<super::model::Patient>> = BTreeMap::new();
     for o in rows {
-        let p = repo.patient(o.patient_id).await?;
+        if let std::collections::btree_map::Entry::Vacant(e) = patients.entry(o.patient_id) {
+            e.insert(repo.patient(o.patient_id).await?);
+        }
+        let p = patients.get(&o.patient_id).and_then(Option::as_ref);
         let code = r.code(o.code_id);
         let omh: Value = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, o.data.as_bytes())
             .ok()
@@ -372,9 +441,9 @@ pub async fn admin_observations(
             .unwrap_or(Value::Null);
         out.push(json!({
             "id": o.id, "subjectPatientId": o.patient_id,
-            "patientNameFamily": p.as_ref().and_then(|p| p.name_family.clone()),
-            "patientNameGiven": p.as_ref().and_then(|p| p.name_given.clone()),
-            "jheUserId": p.as_ref().and_then(|p| p.user_id),
+            "patientNameFamily": p.and_then(|p| p.name_family.clone()),
+            "patientNameGiven": p.and_then(|p| p.name_given.clone()),
+            "jheUserId": p.and_then(|p| p.user_id),
             "codeableConceptId": code.id, "codingSystem": code.coding_system, "codingCode": code.coding_code, "codingText": code.text,
             "dataSourceId": o.data_source_id, "status": o.status,
             "effectiveDateTime": o.effective_start.map(fhir::ts_ms),
@@ -520,7 +589,7 @@ pub async fn search_other(repo: &Repo, c: &Caller, resource: &str, common: &Comm
     let after = common.cursor.map(|c| c.id).unwrap_or(i64::MIN);
     let rest: Vec<(Id, Value)> = items.into_iter().filter(|(id, _)| *id > after).collect();
     let next = if rest.len() > common.count {
-        rest.get(common.count - 1).map(|(id, _)| Cursor { patient: 0, at: 0, id: *id }.encode())
+        rest.get(common.count - 1).map(|(id, _)| Cursor { patient: 0, at: 0, id: *id, total: None }.encode())
     } else {
         None
     };
@@ -542,7 +611,17 @@ pub async fn grants(
     pairs: &BTreeSet<(Id, String)>,
 ) -> Result<(BTreeSet<Id>, BTreeSet<String>)> {
     let codes: BTreeMap<String, Id> = repo.list_codes().await?.into_iter().map(|c| (c.coding_code, c.id)).collect();
-    let mut facts = Facts::default();
+    grants_with(repo, c, pairs, &codes, &mut Facts::default()).await
+}
+
+/// `grants` with the catalogue (code -> id) and a facts cache already at hand.
+async fn grants_with(
+    repo: &Repo,
+    c: &Caller,
+    pairs: &BTreeSet<(Id, String)>,
+    codes: &BTreeMap<String, Id>,
+    facts: &mut Facts,
+) -> Result<(BTreeSet<Id>, BTreeSet<String>)> {
     let mut studies = BTreeSet::new();
     let mut consents = BTreeSet::new();
     for (p, code) in pairs {

@@ -128,29 +128,7 @@ pub fn device(d: &DataSource) -> Value {
 
 /// An Observation as stored, rendered. `valueAttachment.data` is the uploaded base64, verbatim.
 pub fn observation(o: &Observation, code: &Code, user_id: Option<Id>) -> Value {
-    let effective = match (o.effective_start, o.effective_end) {
-        (Some(s), Some(e)) => json!({"effectivePeriod": {"start": ts_ms(s), "end": ts_ms(e)}}),
-        (Some(s), None) => json!({"effectiveDateTime": ts_ms(s)}),
-        _ => json!({}),
-    };
-    let mut v = json!({
-        "resourceType": "Observation",
-        "id": o.id.to_string(),
-        "meta": meta(Some(ts_ms(o.last_updated))),
-        "identifier": o.identifiers.iter().map(|(s, v)| json!({"system": s, "value": v})).collect::<Vec<_>>(),
-        "status": o.status,
-        "code": {"coding": [{"system": code.coding_system, "code": code.coding_code, "display": code.text}]},
-        "subject": {
-            "reference": format!("Patient/{}", o.patient_id),
-            "identifier": user_id.map(|u| json!({"system": USER_ID_SYSTEM, "value": u.to_string()})),
-        },
-        "device": o.data_source_id.map(|d| json!({"reference": format!("Device/{d}")})),
-        "valueAttachment": {"contentType": "application/json", "data": o.data},
-    });
-    if let (Value::Object(m), Value::Object(e)) = (&mut v, effective) {
-        m.extend(e);
-    }
-    prune(v)
+    serde_json::to_value(ObservationView { obs: o, code, user_id }).unwrap_or(Value::Null)
 }
 
 /// A searchset Bundle; `base` is the FHIR base URL (entries get absolute `fullUrl`s).
@@ -303,4 +281,404 @@ pub fn smart_configuration(base: &str) -> Value {
         "scopes_supported": ["openid", "email"],
         "capabilities": ["launch-standalone", "client-public", "client-confidential-symmetric"],
     })
+}
+
+// ------------------------------------------------------------------- typed rendering
+//
+// The hot read path serialises Observations and their searchset Bundle straight to JSON, with no
+// `Value` tree in between. The output is what `prune`d `Value`s serialise to: object keys in
+// byte order (serde_json's map without `preserve_order` is a `BTreeMap`), and no null, empty
+// string, empty array or empty object anywhere. `tests::typed_rendering_matches_values` holds the
+// two forms to the same bytes.
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+
+/// A `Display` value serialised as a JSON string (no intermediate `String` for the serialiser).
+struct Text<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Text<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// `{"coding": [{"code", "display", "system"}]}` with empty strings left out (and the whole
+/// object when all three are empty, as `prune` does).
+struct CodeView<'a>(&'a Code);
+
+impl CodeView<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.coding_system.is_empty() && self.0.coding_code.is_empty() && self.0.text.is_empty()
+    }
+}
+
+impl Serialize for CodeView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Coding<'a>(&'a Code);
+        impl Serialize for Coding<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(None)?;
+                for (k, v) in
+                    [("code", &self.0.coding_code), ("display", &self.0.text), ("system", &self.0.coding_system)]
+                {
+                    if !v.is_empty() {
+                        m.serialize_entry(k, v)?;
+                    }
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("coding", &[Coding(self.0)])?;
+        m.end()
+    }
+}
+
+/// A list of `{"system", "value"}` with empty strings (and then empty objects) left out.
+struct IdentifiersView<'a>(&'a [(String, String)]);
+
+impl IdentifiersView<'_> {
+    fn kept(&self) -> impl Iterator<Item = &(String, String)> {
+        self.0.iter().filter(|(s, v)| !s.is_empty() || !v.is_empty())
+    }
+}
+
+impl Serialize for IdentifiersView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct One<'a>(&'a str, &'a str);
+        impl Serialize for One<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(None)?;
+                if !self.0.is_empty() {
+                    m.serialize_entry("system", self.0)?;
+                }
+                if !self.1.is_empty() {
+                    m.serialize_entry("value", self.1)?;
+                }
+                m.end()
+            }
+        }
+        let mut seq = s.serialize_seq(None)?;
+        for (sys, val) in self.kept() {
+            seq.serialize_element(&One(sys, val))?;
+        }
+        seq.end()
+    }
+}
+
+/// A stored Observation rendered for the wire, serialised directly: the same JSON as
+/// `observation()` (which is now built from it).
+pub struct ObservationView<'a> {
+    pub obs: &'a Observation,
+    pub code: &'a Code,
+    pub user_id: Option<Id>,
+}
+
+impl Serialize for ObservationView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let o = self.obs;
+        // Keys in byte order, as a serialised `Value` map has them.
+        let mut m = s.serialize_map(None)?;
+        let code = CodeView(self.code);
+        if !code.is_empty() {
+            m.serialize_entry("code", &code)?;
+        }
+        if let Some(d) = o.data_source_id {
+            m.serialize_entry("device", &Reference("Device", d))?;
+        }
+        match (o.effective_start, o.effective_end) {
+            (Some(st), Some(e)) => {
+                let p = Period(ts_ms(st), ts_ms(e));
+                if !p.0.is_empty() || !p.1.is_empty() {
+                    m.serialize_entry("effectivePeriod", &p)?;
+                }
+            }
+            (Some(st), None) => {
+                let t = ts_ms(st);
+                if !t.is_empty() {
+                    m.serialize_entry("effectiveDateTime", &t)?;
+                }
+            }
+            _ => {}
+        }
+        m.serialize_entry("id", &Text(o.id))?;
+        let ids = IdentifiersView(&o.identifiers);
+        if ids.kept().next().is_some() {
+            m.serialize_entry("identifier", &ids)?;
+        }
+        m.serialize_entry("meta", &Meta(ts_ms(o.last_updated)))?;
+        m.serialize_entry("resourceType", "Observation")?;
+        if !o.status.is_empty() {
+            m.serialize_entry("status", &o.status)?;
+        }
+        m.serialize_entry("subject", &Subject(o.patient_id, self.user_id))?;
+        m.serialize_entry("valueAttachment", &Attachment(&o.data))?;
+        m.end()
+    }
+}
+
+struct Reference(&'static str, Id);
+
+impl Serialize for Reference {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("reference", &Text(format_args!("{}/{}", self.0, self.1)))?;
+        m.end()
+    }
+}
+
+/// (start, end), rendered.
+struct Period(String, String);
+
+impl Serialize for Period {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if !self.1.is_empty() {
+            m.serialize_entry("end", &self.1)?;
+        }
+        if !self.0.is_empty() {
+            m.serialize_entry("start", &self.0)?;
+        }
+        m.end()
+    }
+}
+
+struct Meta(String);
+
+impl Serialize for Meta {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        if !self.0.is_empty() {
+            m.serialize_entry("lastUpdated", &self.0)?;
+        }
+        m.serialize_entry("source", JHE_SOURCE)?;
+        m.end()
+    }
+}
+
+struct Subject(Id, Option<Id>);
+
+impl Serialize for Subject {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct UserId(Id);
+        impl Serialize for UserId {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("system", USER_ID_SYSTEM)?;
+                m.serialize_entry("value", &Text(self.0))?;
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(None)?;
+        if let Some(u) = self.1 {
+            m.serialize_entry("identifier", &UserId(u))?;
+        }
+        m.serialize_entry("reference", &Text(format_args!("Patient/{}", self.0)))?;
+        m.end()
+    }
+}
+
+struct Attachment<'a>(&'a str);
+
+impl Serialize for Attachment<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("contentType", "application/json")?;
+        if !self.0.is_empty() {
+            m.serialize_entry("data", self.0)?;
+        }
+        m.end()
+    }
+}
+
+/// A searchset Bundle of Observations, serialised directly: the same JSON as `searchset()` of
+/// their `observation()` renderings. `base` is the FHIR base URL.
+pub struct ObservationSearchset<'a, F> {
+    pub base: &'a str,
+    pub total: Option<usize>,
+    pub links: &'a [(&'a str, String)],
+    pub entries: &'a [Observation],
+    /// The code and the patient's user id of an observation.
+    pub lookup: F,
+}
+
+impl<'a, F> Serialize for ObservationSearchset<'a, F>
+where
+    F: Fn(&'a Observation) -> (&'a Code, Option<Id>),
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Entries<'b, 'a, F>(&'b ObservationSearchset<'a, F>);
+        impl<'a, F> Serialize for Entries<'_, 'a, F>
+        where
+            F: Fn(&'a Observation) -> (&'a Code, Option<Id>),
+        {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let b = self.0;
+                let mut seq = s.serialize_seq(Some(b.entries.len()))?;
+                for o in b.entries {
+                    let (code, user_id) = (b.lookup)(o);
+                    seq.serialize_element(&Entry {
+                        full_url: Text(format_args!("{}/Observation/{}", b.base, o.id)),
+                        resource: ObservationView { obs: o, code, user_id },
+                    })?;
+                }
+                seq.end()
+            }
+        }
+        struct Entry<T, R> {
+            full_url: Text<T>,
+            resource: R,
+        }
+        impl<T: std::fmt::Display, R: Serialize> Serialize for Entry<T, R> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("fullUrl", &self.full_url)?;
+                m.serialize_entry("resource", &self.resource)?;
+                m.serialize_entry("search", &SearchMode)?;
+                m.end()
+            }
+        }
+        struct SearchMode;
+        impl Serialize for SearchMode {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("mode", "match")?;
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(None)?;
+        if !self.entries.is_empty() {
+            m.serialize_entry("entry", &Entries(self))?;
+        }
+        if self.links.iter().any(|(rel, url)| !rel.is_empty() || !url.is_empty()) {
+            m.serialize_entry("link", &Links(self.links))?;
+        }
+        m.serialize_entry("resourceType", "Bundle")?;
+        if let Some(t) = self.total {
+            m.serialize_entry("total", &t)?;
+        }
+        m.serialize_entry("type", "searchset")?;
+        m.end()
+    }
+}
+
+struct Links<'a>(&'a [(&'a str, String)]);
+
+impl Serialize for Links<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Link<'a>(&'a str, &'a str);
+        impl Serialize for Link<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(None)?;
+                if !self.0.is_empty() {
+                    m.serialize_entry("relation", self.0)?;
+                }
+                if !self.1.is_empty() {
+                    m.serialize_entry("url", self.1)?;
+                }
+                m.end()
+            }
+        }
+        let mut seq = s.serialize_seq(None)?;
+        for (rel, url) in self.0 {
+            if !rel.is_empty() || !url.is_empty() {
+                seq.serialize_element(&Link(rel, url))?;
+            }
+        }
+        seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `Value`-tree rendering the typed one replaced: the reference it must match. `valueAttachment.data` is the uploaded base64, verbatim.
+    fn observation_tree(o: &Observation, code: &Code, user_id: Option<Id>) -> Value {
+        let effective = match (o.effective_start, o.effective_end) {
+            (Some(s), Some(e)) => json!({"effectivePeriod": {"start": ts_ms(s), "end": ts_ms(e)}}),
+            (Some(s), None) => json!({"effectiveDateTime": ts_ms(s)}),
+            _ => json!({}),
+        };
+        let mut v = json!({
+            "resourceType": "Observation",
+            "id": o.id.to_string(),
+            "meta": meta(Some(ts_ms(o.last_updated))),
+            "identifier": o.identifiers.iter().map(|(s, v)| json!({"system": s, "value": v})).collect::<Vec<_>>(),
+            "status": o.status,
+            "code": {"coding": [{"system": code.coding_system, "code": code.coding_code, "display": code.text}]},
+            "subject": {
+                "reference": format!("Patient/{}", o.patient_id),
+                "identifier": user_id.map(|u| json!({"system": USER_ID_SYSTEM, "value": u.to_string()})),
+            },
+            "device": o.data_source_id.map(|d| json!({"reference": format!("Device/{d}")})),
+            "valueAttachment": {"contentType": "application/json", "data": o.data},
+        });
+        if let (Value::Object(m), Value::Object(e)) = (&mut v, effective) {
+            m.extend(e);
+        }
+        prune(v)
+    }
+
+    fn code(system: &str, code: &str, text: &str) -> Code {
+        Code { id: 50001, coding_system: system.into(), coding_code: code.into(), text: text.into() }
+    }
+
+    fn obs(i: i64) -> Observation {
+        Observation {
+            id: 60_000 + i,
+            patient_id: 40001,
+            code_id: 50001,
+            data_source_id: (i % 2 == 0).then_some(70002),
+            status: if i % 5 == 4 { String::new() } else { "final".into() },
+            identifiers: match i % 4 {
+                0 => vec![],
+                1 => vec![("https://x.example/ids".into(), format!("bg-{i}"))],
+                2 => vec![("a".into(), "1".into()), (String::new(), String::new()), ("b\"q".into(), "ü\n2".into())],
+                _ => vec![(String::new(), "only-value".into())],
+            },
+            effective_start: (i % 3 != 0).then_some(1_728_000_000_000 + i * 300_123),
+            effective_end: (i % 3 == 2).then_some(1_728_000_900_000 + i * 300_000),
+            last_updated: 1_728_000_000_000 + i,
+            data: if i == 7 { String::new() } else { format!("eyJhIjo{i}fQ==") },
+            uuid: format!("u-{i}"),
+            archive: String::new(),
+        }
+    }
+
+    #[test]
+    fn typed_rendering_matches_values() {
+        let codes = [
+            code(OMH_SYSTEM, "omh:blood-glucose:4.0", "Blood glucose"),
+            code(OMH_SYSTEM, "omh:heart-rate:2.0", ""),
+            code("", "", ""),
+        ];
+        let page: Vec<Observation> = (0..24).map(obs).collect();
+        let lookup = |o: &Observation| (&codes[(o.id % 3) as usize], (o.id % 2 == 1).then_some(10_000 + o.id));
+        for o in &page {
+            let (c, u) = lookup(o);
+            let typed = serde_json::to_vec(&ObservationView { obs: o, code: c, user_id: u }).expect("typed");
+            let tree = serde_json::to_vec(&observation_tree(o, c, u)).expect("tree");
+            assert_eq!(String::from_utf8_lossy(&typed), String::from_utf8_lossy(&tree), "observation {}", o.id);
+            assert_eq!(observation(o, c, u), observation_tree(o, c, u));
+        }
+        let base = "http://127.0.0.1:8000/FHIR/R5";
+        let links = [("self", format!("{base}/Observation?a=1")), ("next", format!("{base}/Observation?_cursor=x"))];
+        for (entries, total, links) in
+            [(&page[..], Some(25_920), &links[..]), (&page[..0], Some(0), &links[..1]), (&page[..3], None, &links[..0])]
+        {
+            let typed =
+                serde_json::to_vec(&ObservationSearchset { base, total, links, entries, lookup }).expect("typed");
+            let values = entries
+                .iter()
+                .map(|o| {
+                    let (c, u) = lookup(o);
+                    observation_tree(o, c, u)
+                })
+                .collect();
+            let tree = serde_json::to_vec(&searchset(base, values, total, links)).expect("tree");
+            assert_eq!(String::from_utf8_lossy(&typed), String::from_utf8_lossy(&tree));
+        }
+    }
 }

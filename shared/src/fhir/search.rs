@@ -93,31 +93,42 @@ pub fn parse_date(v: &str) -> Result<TimeRange, String> {
     })
 }
 
-/// The position after the last entry of a page: (patient, sort value, id).
+/// The position after the last entry of a page: (patient, sort value, id), and the search's
+/// total as counted for its first page (`None` in cursors of searches that carry no total).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     pub patient: Id,
     pub at: i64,
     pub id: Id,
+    /// Counted once, on the first page, and carried from page to page: counting a time window
+    /// again on every page cost as much as reading the page.
+    pub total: Option<usize>,
 }
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        crate::auth::crypto::b64url(format!("v1.{}.{}.{}", self.patient, self.at, self.id).as_bytes())
+        let text = match self.total {
+            Some(n) => format!("v2.{}.{}.{}.{n}", self.patient, self.at, self.id),
+            None => format!("v1.{}.{}.{}", self.patient, self.at, self.id),
+        };
+        crate::auth::crypto::b64url(text.as_bytes())
     }
     pub fn decode(s: &str) -> Result<Self, String> {
         let bad = || "_cursor is not a cursor this server issued".to_string();
         let raw = crate::auth::crypto::b64url_decode(s).ok_or_else(bad)?;
         let text = String::from_utf8(raw).map_err(|_| bad())?;
         let parts: Vec<&str> = text.split('.').collect();
-        match parts.as_slice() {
-            ["v1", p, t, i] => Ok(Cursor {
-                patient: p.parse().map_err(|_| bad())?,
-                at: t.parse().map_err(|_| bad())?,
-                id: i.parse().map_err(|_| bad())?,
-            }),
-            _ => Err(bad()),
-        }
+        let (p, t, i, total) = match parts.as_slice() {
+            ["v1", p, t, i] => (p, t, i, None),
+            ["v2", p, t, i, n] => (p, t, i, Some(n.parse().map_err(|_| bad())?)),
+            _ => return Err(bad()),
+        };
+        Ok(Cursor {
+            patient: p.parse().map_err(|_| bad())?,
+            at: t.parse().map_err(|_| bad())?,
+            id: i.parse().map_err(|_| bad())?,
+            total,
+        })
     }
 }
 
@@ -385,8 +396,14 @@ mod tests {
         ] {
             assert!(parse_observation_query(&p(&bad)).is_err(), "{bad:?} must be refused");
         }
-        let c = Cursor { patient: 40001, at: -5, id: 60001 };
+        let c = Cursor { patient: 40001, at: -5, id: 60001, total: None };
         assert_eq!(Cursor::decode(&c.encode()), Ok(c));
+        let c = Cursor { total: Some(25_920), ..c };
+        assert_eq!(Cursor::decode(&c.encode()), Ok(c));
+        // Cursors issued before totals were carried still work.
+        let v1 = crate::auth::crypto::b64url(b"v1.40001.-5.60001");
+        assert_eq!(Cursor::decode(&v1), Ok(Cursor { total: None, ..c }));
+        assert!(Cursor::decode(&crate::auth::crypto::b64url(b"v2.40001.-5.60001.x")).is_err());
     }
 
     #[test]

@@ -27,6 +27,15 @@ fn fhir_response(status: StatusCode, body: Value) -> Response {
     r
 }
 
+/// A body serialised straight from typed values (no `Value` tree).
+fn fhir_serialized(status: StatusCode, body: &impl serde::Serialize, size_hint: usize) -> Result<Response, FhirError> {
+    let mut buf = Vec::with_capacity(size_hint);
+    serde_json::to_writer(&mut buf, body).map_err(|e| FhirError(Error::Internal(e.to_string())))?;
+    let mut r = (status, buf).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    Ok(r)
+}
+
 /// A domain error as an OperationOutcome.
 pub struct FhirError(pub Error);
 
@@ -177,19 +186,34 @@ async fn run_search(
 ) -> FhirResult {
     check_type(rtype)?;
     let bad = |m: String| FhirError(Error::BadRequest(m));
-    let found = if rtype == "Observation" {
-        let q = parse_observation_query(&params).map_err(bad)?;
-        reads::observation_bundle(&s.repo, c, &q).await?
-    } else {
-        let (common, q) = parse_other_query(rtype, &params).map_err(bad)?;
-        reads::search_other(&s.repo, c, rtype, &common, &q).await?
+    let links = |next: &Option<String>| {
+        let mut links = vec![("self", url.full())];
+        if let Some(n) = next {
+            links.push(("next", url.with_param("_cursor", n)));
+        }
+        links
     };
-    note_results(s, c, slot, rtype, &found.resources, Some(found.total)).await?;
-    let self_url = url.full();
-    let mut links = vec![("self", self_url)];
-    if let Some(n) = &found.next {
-        links.push(("next", url.with_param("_cursor", n)));
+    if rtype == "Observation" {
+        let q = parse_observation_query(&params).map_err(bad)?;
+        let mut page = reads::observation_bundle(&s.repo, c, &q).await?;
+        let pairs = page.shown();
+        let (studies, consents) = page.grants(&s.repo, c, &pairs).await?;
+        note(slot, |n| {
+            n.resource_type = Some(rtype.to_string());
+            n.count = Some(page.total);
+            n.patients.extend(pairs.iter().map(|(p, _)| *p));
+            n.studies.extend(studies);
+            n.consents.extend(consents);
+        });
+        let links = links(&page.next);
+        let base = format!("{}/FHIR/R5", url.origin);
+        // About 1.2 kB per Observation.
+        return fhir_serialized(StatusCode::OK, &page.searchset(&base, &links), 512 + 1280 * page.obs.len());
     }
+    let (common, q) = parse_other_query(rtype, &params).map_err(bad)?;
+    let found = reads::search_other(&s.repo, c, rtype, &common, &q).await?;
+    note_results(s, c, slot, rtype, &found.resources, Some(found.total)).await?;
+    let links = links(&found.next);
     Ok(fhir_response(
         StatusCode::OK,
         fhir::searchset(&format!("{}/FHIR/R5", url.origin), found.resources, Some(found.total), &links),
@@ -310,17 +334,22 @@ fn fail_response(f: &ingest::Fail) -> Response {
     fhir_response(StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST), f.outcome())
 }
 
+/// The patients an upload's resources name as their subject.
+fn upload_subjects(resources: &[Option<Value>]) -> Vec<i64> {
+    resources
+        .iter()
+        .flatten()
+        .filter_map(|r| {
+            r["subject"]["reference"].as_str().and_then(|x| x.strip_prefix("Patient/")).and_then(|x| x.parse().ok())
+        })
+        .collect()
+}
+
 /// Notes the subjects, created ids and refusals of an upload.
-fn note_upload(slot: &Slot, resources: &[Option<Value>], outcomes: &[EntryOutcome]) {
+fn note_upload(slot: &Slot, subjects: Vec<i64>, outcomes: &[EntryOutcome]) {
     note(slot, |n| {
         n.resource_type = Some("Observation".into());
-        for r in resources.iter().flatten() {
-            if let Some(p) =
-                r["subject"]["reference"].as_str().and_then(|x| x.strip_prefix("Patient/")).and_then(|x| x.parse().ok())
-            {
-                n.patients.insert(p);
-            }
-        }
+        n.patients.extend(subjects);
         let mut refused: std::collections::BTreeMap<u16, usize> = Default::default();
         for o in outcomes {
             match o {
@@ -362,8 +391,9 @@ async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: 
         }
     }
     let resources = vec![Some(resource)];
-    let outcome = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources.clone(), true).await?;
-    note_upload(&slot, &resources, &outcome);
+    let subjects = upload_subjects(&resources);
+    let outcome = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources, true).await?;
+    note_upload(&slot, subjects, &outcome);
     match outcome.into_iter().next() {
         Some(EntryOutcome::Created(v)) => {
             let mut r = fhir_response(StatusCode::CREATED, v.clone());
@@ -380,16 +410,18 @@ async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: 
 
 async fn batch(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl, body: Bytes) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
-    let (raw, bundle) = match ingest::parse_body(&body) {
+    let (raw, mut bundle) = match ingest::parse_body(&body) {
         Ok(x) => x,
         Err(f) => return Ok(fail_response(&f)),
     };
-    let (resources, pre) = match ingest::batch_entries(&bundle) {
+    let (resources, pre) = match ingest::batch_entries(&mut bundle) {
         Ok(x) => x,
         Err(f) => return Ok(fail_response(&f)),
     };
-    let outcomes = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources.clone(), false).await?;
-    note_upload(&slot, &resources, &outcomes);
+    drop(bundle);
+    let subjects = upload_subjects(&resources);
+    let outcomes = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources, false).await?;
+    note_upload(&slot, subjects, &outcomes);
     let entries: Vec<Value> = outcomes
         .into_iter()
         .zip(pre)

@@ -26,6 +26,8 @@ use crate::ports::{Cond, Index, Item, Key, Query, SkRange, Write};
 
 /// Shifts times before 1970 (down to year -1200) into non-negative key space.
 pub const T_OFFSET: i64 = 100_000_000_000_000;
+/// Observation ids a `Repo` takes from the counter at a time.
+const OBS_ID_BLOCK: usize = 1000;
 /// Writes one observation takes at most (item, id pointer, 3 identifiers, uuid) plus its counter.
 const WRITES_PER_OBSERVATION: usize = 7;
 
@@ -159,11 +161,20 @@ impl Repo {
         }
         let q =
             Query { index, pk, range: SkRange::Between(lo, hi), forward: !desc, limit: limit.clamp(1, 1000), cursor };
-        let page = self.table.query(&q).await?;
+        // Decoded straight from the stored bytes (no `Value` in between).
+        #[derive(Deserialize)]
+        struct Stored {
+            data: Observation,
+        }
+        let page = self.table.query_raw(&q).await?;
         let obs = page
             .items
-            .into_iter()
-            .map(|i| serde_json::from_value(i.data).map_err(|e| Error::Internal(format!("corrupt observation: {e}"))))
+            .iter()
+            .map(|b| {
+                serde_json::from_slice::<Stored>(b)
+                    .map(|s| s.data)
+                    .map_err(|e| Error::Internal(format!("corrupt observation: {e}")))
+            })
             .collect::<Result<Vec<Observation>>>()?;
         Ok((obs, page.next))
     }
@@ -182,8 +193,24 @@ impl Repo {
         Ok(self.table.count(&Query { index, pk, range: SkRange::Between(lo, hi), ..Query::partition("x") }).await?)
     }
 
-    /// Reserves `n` consecutive observation ids; returns the first.
+    /// Reserves `n` consecutive observation ids; returns the first. Ids come from a block this
+    /// `Repo` took from the counter (`OBS_ID_BLOCK` at a time, one counter write per block
+    /// instead of one per upload); the ids left in a block when the process ends are never used.
     pub async fn reserve_observation_ids(&self, n: usize) -> Result<Id> {
+        let mut block = self.obs_ids.lock().await;
+        let (next, end) = *block;
+        if end - next >= n as i64 {
+            block.0 += n as i64;
+            return Ok(next);
+        }
+        let take = n.max(OBS_ID_BLOCK);
+        let first = self.reserve_observation_id_block(take).await?;
+        *block = (first + n as i64, first + take as i64);
+        Ok(first)
+    }
+
+    /// Takes `n` consecutive ids from the counter item; returns the first.
+    async fn reserve_observation_id_block(&self, n: usize) -> Result<Id> {
         let key = Key::new("COUNTER", "observation");
         for _ in 0..64 {
             let cur = self.table.get(&key).await?;
@@ -249,6 +276,8 @@ impl Repo {
     }
 
     async fn index_chunk(&self, chunk: &[Observation]) -> Result<Vec<Indexed>> {
+        // Other processes on the same table may still race (the conditions catch it: retry).
+        let _one_at_a_time = self.index_lock.lock().await;
         for _attempt in 0..8 {
             let mut verdicts = Vec::with_capacity(chunk.len());
             let mut fresh: Vec<&Observation> = Vec::new();

@@ -35,3 +35,21 @@ async fn a_second_process_cannot_open_the_same_store() {
     let _first = EmbeddedTable::open(&path).expect("open");
     assert!(EmbeddedTable::open(&path).is_err(), "the store file is locked by its owner");
 }
+
+#[tokio::test]
+async fn deferred_writes_are_visible_at_once_and_durable_after_flush() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.redb");
+    {
+        let t = EmbeddedTable::open(&path).expect("open");
+        let bulk = t.deferred().expect("the embedded engine has a deferred mode");
+        for i in 0..20 {
+            bulk.put(Item::new("B#1", format!("{i:02}"), json!({"i": i})), Cond::Absent).await.expect("put");
+        }
+        assert!(bulk.put(Item::new("B#1", "00", json!({})), Cond::Absent).await.is_err(), "conditions hold as usual");
+        assert_eq!(t.count(&jhe::ports::Query::partition("B#1")).await.expect("count"), 20, "visible at once");
+        bulk.flush().await.expect("flush");
+    }
+    let t = EmbeddedTable::open(&path).expect("reopen");
+    assert_eq!(t.count(&jhe::ports::Query::partition("B#1")).await.expect("count"), 20, "durable after flush");
+}
