@@ -11,7 +11,8 @@
 //! first pull of an event (ready) is printed for each function.
 //!
 //! The binaries are taken from the test binary's own target folder (`target/debug`), or from
-//! `JHE_LAMBDA_BIN_DIR` (e.g. `target/release`, to measure release start-up times).
+//! `JHE_LAMBDA_BIN_DIR` (an absolute path, e.g. `$PWD/target/release`, to measure release
+//! start-up times).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
