@@ -70,6 +70,35 @@ pub fn open(data_dir: &Path, settings: Settings) -> Result<LocalServer> {
     Ok(server)
 }
 
+/// `open`, then the demo data into an empty store (when `seed`), with a first start's signing key
+/// generated meanwhile on another thread: the RSA-2048 key and the seed (an argon2 hash, the
+/// records, one commit) each take tens of milliseconds, and a first start is ready after the
+/// longer of the two rather than after both. Returns the server and whether it seeded.
+pub async fn open_and_seed(data_dir: &Path, settings: Settings, seed: bool) -> Result<(LocalServer, bool)> {
+    std::fs::create_dir_all(data_dir).map_err(|e| io(e, data_dir))?;
+    let key_path = data_dir.join(KEY_FILE);
+    let keygen =
+        (!key_path.exists()).then(|| tokio::task::spawn_blocking(|| SigningKey::generate().and_then(|k| k.to_pkcs8())));
+    let table = EmbeddedTable::open(&data_dir.join(STORE_FILE))
+        .map_err(|e| Error::Internal(format!("opening the store: {e}")))?;
+    let blobs = Arc::new(crate::adapters::files::FileBlobs::new(&data_dir.join(BLOB_DIR)));
+    let mut seeded = false;
+    if seed {
+        let repo = Repo::new(Arc::new(table.clone()));
+        if repo.org(crate::domain::model::ROOT_ORG_ID).await?.is_none() {
+            crate::seed::seed(&repo, &settings, &*blobs).await?;
+            seeded = true;
+        }
+    }
+    if let Some(k) = keygen {
+        let der = k.await.map_err(|e| Error::Internal(format!("key generation: {e}")))??;
+        write_private(&key_path, &der)?;
+    }
+    let mut server = open_with(data_dir, settings, Arc::new(table.clone()), blobs)?;
+    server.table = Some(table);
+    Ok((server, seeded))
+}
+
 /// Builds the application state on given stores (e.g. DynamoDB and S3), with the built-in
 /// issuer's key and cookie secret in the data folder.
 pub fn open_with(

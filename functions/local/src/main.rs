@@ -124,8 +124,13 @@ async fn serve(
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let settings = Settings::from_env(&format!("http://{local}"));
     let site = settings.site_url.clone();
-    let server = open(backend, &data_dir, settings).await?;
-    let seeded = if seed { server.seed_if_empty().await.map_err(|e| format!("seeding: {e:?}"))? } else { false };
+    let (server, seeded) = if backend == "local" {
+        jhe::local::open_and_seed(&data_dir, settings, seed).await.map_err(|e| format!("{e}: {e:?}"))?
+    } else {
+        let server = open(backend, &data_dir, settings).await?;
+        let seeded = if seed { server.seed_if_empty().await.map_err(|e| format!("seeding: {e:?}"))? } else { false };
+        (server, seeded)
+    };
     let mut app = jhe::http::app(server.state.clone());
     if static_dir.is_dir() {
         let dir = static_dir.clone();
