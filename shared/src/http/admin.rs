@@ -150,13 +150,30 @@ async fn pract_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: 
     Ok(Json(page(users::list_practitioners(&s.repo, &c).await?, &q, &url, Some(1000))?))
 }
 async fn pract_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
-    let v = users::create_practitioner(&s.repo, &c, &b).await?;
+    let v = match users::create_practitioner(&s.repo, &c, &b).await {
+        Ok(v) => v,
+        Err(e) => return Err(heal_and_fail(&s, &b, e).await),
+    };
     if let Some(p) = v.get("id").and_then(Value::as_i64)
         && let Some(p) = s.repo.practitioner(p).await?
     {
         provision(&s, p.user_id).await?;
     }
     Ok(created(v))
+}
+
+/// A create that failed because the email is taken may be the retry of one whose record was
+/// stored but whose provisioning failed (the provider was down): provision that user now (it is
+/// idempotent), then answer the original error.
+async fn heal_and_fail(s: &AppState, b: &crate::domain::admin::input::Body, e: crate::error::Error) -> ApiError {
+    if s.issuer.is_delegating()
+        && let Ok(Some(email)) = b.opt_str("telecom_email")
+        && let Ok(Some(u)) = s.repo.user_by_email(email.trim().to_lowercase().as_str()).await
+        && let Err(pe) = s.issuer.provision(&u).await
+    {
+        tracing::warn!(error = ?pe, user = u.id, "provisioning an existing user failed again");
+    }
+    e.into()
 }
 
 /// Makes a user created here known to the identity provider (a Cognito user pool in the cloud).
@@ -205,7 +222,10 @@ async fn pat_list(State(s): State<AppState>, slot: Slot, c: Caller, Query(q): Qu
     Ok(Json(page(items, &q, &url, None)?))
 }
 async fn pat_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
-    let v = patients::create(&s.repo, &c, &b).await?;
+    let v = match patients::create(&s.repo, &c, &b).await {
+        Ok(v) => v,
+        Err(e) => return Err(heal_and_fail(&s, &b, e).await),
+    };
     if let Some(p) = v.get("id").and_then(Value::as_i64)
         && let Some(p) = s.repo.patient(p).await?
         && let Some(u) = p.user_id

@@ -15,6 +15,7 @@ use base64::Engine;
 use jhe::adapters::aws::{cognito_client, dynamo_client, local_sdk_config, s3_client};
 use jhe::adapters::cognito::{CognitoAccounts, CognitoIdentity, create_pool};
 use jhe::config::CognitoSettings;
+use jhe::ports::{Accounts, SignInFor};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -32,6 +33,11 @@ pub(crate) struct PoolApp {
 
 /// The server on a fresh table, bucket and user pool, with the demo data.
 pub(crate) async fn pool_app(url: &str) -> PoolApp {
+    pool_app_with(url, |a| Arc::new(a)).await
+}
+
+/// `pool_app` with the accounts port wrapped (e.g. to make it fail).
+async fn pool_app_with(url: &str, wrap: impl FnOnce(CognitoAccounts) -> Arc<dyn Accounts> + Send + 'static) -> PoolApp {
     let conf = local_sdk_config(url).await;
     let dynamo = dynamo_client(&conf);
     let name = unique("cognito");
@@ -48,7 +54,7 @@ pub(crate) async fn pool_app(url: &str) -> PoolApp {
             Arc::new(jhe::adapters::dynamo::DynamoTable::new(dynamo, n.clone())),
             Arc::new(jhe::adapters::s3::S3Blobs::new(s3, n, "")),
             Arc::new(CognitoIdentity::new(p.clone())),
-            Arc::new(CognitoAccounts::new(c, p)),
+            wrap(CognitoAccounts::new(c, p)),
         )
         .expect("cloud state");
         jhe::seed::seed(&state.repo, &state.settings, &*state.blobs).await.expect("seed");
@@ -363,4 +369,49 @@ async fn login_pages_discovery_and_settings_point_at_the_pool() {
         .await
         .expect("post");
     assert!(r.status().is_redirection() && set_cookie(&r, "jhe_session").is_none());
+}
+
+/// The pool refuses the next `provision` (as if Cognito were down), then works again.
+struct FlakyPool {
+    inner: CognitoAccounts,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl Accounts for FlakyPool {
+    async fn provision(&self, user: &jhe::domain::model::User) -> Result<(), String> {
+        if self.down.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err("the pool is down".into());
+        }
+        self.inner.provision(user).await
+    }
+    async fn sign_in(
+        &self,
+        user: &jhe::domain::model::User,
+        purpose: SignInFor<'_>,
+    ) -> Result<jhe::auth::issuer::TokenResponse, String> {
+        self.inner.sign_in(user, purpose).await
+    }
+    async fn refresh(&self, t: &str, c: Option<&str>) -> Result<Option<jhe::auth::issuer::TokenResponse>, String> {
+        self.inner.refresh(t, c).await
+    }
+}
+
+#[tokio::test]
+async fn a_practitioner_stored_while_the_pool_was_down_is_provisioned_when_the_create_is_retried() {
+    let Some(url) = moto() else { return };
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = down.clone();
+    let p = pool_app_with(&url, move |inner| Arc::new(FlakyPool { inner, down: d })).await;
+    let admin = p.practitioner("admin@example.com").await;
+    let body = json!({"telecom_email": "late.doc@example.com", "name_family": "Late"});
+    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (s, e) = p.app.post("/api/v1/practitioners", &admin, body.clone()).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    let user = p.app.repo().user_by_email("late.doc@example.com").await.expect("read").expect("stored");
+    assert_eq!(p.pool_user(&user.id.to_string()).await, None, "not in the pool yet");
+    // The client retries: the email is taken now (the original answer), and the user is provisioned.
+    let (s, e) = p.app.post("/api/v1/practitioners", &admin, body).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(p.pool_user(&user.id.to_string()).await.as_deref(), Some("late.doc@example.com"), "healed");
 }
