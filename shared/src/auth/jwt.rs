@@ -91,6 +91,17 @@ pub struct AccessClaims {
     pub grant: String,
 }
 
+/// The key among `keys` that signed `token`, if its header pins RS256 and names a known key id
+/// (checked before any signature work; the caller then verifies signature and claims).
+fn rs256_key<'a>(keys: &'a [(String, DecodingKey)], token: &str) -> std::result::Result<&'a DecodingKey, String> {
+    let header = decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
+    if header.alg != Algorithm::RS256 {
+        return Err("token algorithm not accepted".into());
+    }
+    let kid = header.kid.ok_or("token has no key id")?;
+    keys.iter().find(|(k, _)| *k == kid).map(|(_, k)| k).ok_or_else(|| "token signed by an unknown key".into())
+}
+
 /// Verifies access tokens against a fixed set of public keys.
 pub struct Verifier {
     keys: Vec<(String, DecodingKey)>,
@@ -110,12 +121,7 @@ impl Verifier {
 
     /// The claims of a valid access token, or why it is not valid.
     pub fn verify(&self, token: &str) -> std::result::Result<AccessClaims, String> {
-        let header = decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
-        if header.alg != Algorithm::RS256 {
-            return Err("token algorithm not accepted".into());
-        }
-        let kid = header.kid.ok_or("token has no key id")?;
-        let key = self.keys.iter().find(|(k, _)| *k == kid).map(|(_, k)| k).ok_or("token signed by an unknown key")?;
+        let key = rs256_key(&self.keys, token)?;
         let data = decode::<AccessClaims>(token, key, &self.validation).map_err(|e| format!("invalid token: {e}"))?;
         if data.claims.token_use != "access" {
             return Err("not an access token".into());
@@ -179,12 +185,7 @@ impl PoolVerifier {
 
     /// The claims of a valid access token, or why it is not valid.
     pub fn verify(&self, token: &str) -> std::result::Result<PoolClaims, String> {
-        let header = decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
-        if header.alg != Algorithm::RS256 {
-            return Err("token algorithm not accepted".into());
-        }
-        let kid = header.kid.ok_or("token has no key id")?;
-        let key = self.keys.iter().find(|(k, _)| *k == kid).map(|(_, k)| k).ok_or("token signed by an unknown key")?;
+        let key = rs256_key(&self.keys, token)?;
         let data = decode::<PoolClaims>(token, key, &self.validation).map_err(|e| format!("invalid token: {e}"))?;
         if data.claims.token_use != "access" {
             return Err("not an access token".into());
