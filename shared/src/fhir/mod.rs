@@ -346,22 +346,9 @@ impl IdentifiersView<'_> {
 
 impl Serialize for IdentifiersView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct One<'a>(&'a str, &'a str);
-        impl Serialize for One<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(None)?;
-                if !self.0.is_empty() {
-                    m.serialize_entry("system", self.0)?;
-                }
-                if !self.1.is_empty() {
-                    m.serialize_entry("value", self.1)?;
-                }
-                m.end()
-            }
-        }
         let mut seq = s.serialize_seq(None)?;
         for (sys, val) in self.kept() {
-            seq.serialize_element(&One(sys, val))?;
+            seq.serialize_element(&Pair([("system", sys), ("value", val)]))?;
         }
         seq.end()
     }
@@ -563,27 +550,29 @@ where
     }
 }
 
+/// Two named strings as a JSON object, leaving out the empty ones (an identifier, a link).
+struct Pair<'a>([(&'static str, &'a str); 2]);
+
+impl Serialize for Pair<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in self.0 {
+            if !v.is_empty() {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
+    }
+}
+
 struct Links<'a>(&'a [(&'a str, String)]);
 
 impl Serialize for Links<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Link<'a>(&'a str, &'a str);
-        impl Serialize for Link<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(None)?;
-                if !self.0.is_empty() {
-                    m.serialize_entry("relation", self.0)?;
-                }
-                if !self.1.is_empty() {
-                    m.serialize_entry("url", self.1)?;
-                }
-                m.end()
-            }
-        }
         let mut seq = s.serialize_seq(None)?;
         for (rel, url) in self.0 {
             if !rel.is_empty() || !url.is_empty() {
-                seq.serialize_element(&Link(rel, url))?;
+                seq.serialize_element(&Pair([("relation", rel), ("url", url)]))?;
             }
         }
         seq.end()
