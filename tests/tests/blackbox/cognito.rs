@@ -308,21 +308,7 @@ async fn invitation_refresh_and_api_key_flows_hand_out_pool_tokens() {
     let (s, key) = p.app.post("/api/v1/practitioner_clients", &mary, json!({"label": "notebook"})).await;
     assert_eq!(s, StatusCode::CREATED, "{key}");
     let basic = key["key"].as_str().expect("key").to_string();
-    let grant_key = |basic: String| {
-        let app = &p.app;
-        async move {
-            let r = app
-                .http
-                .post(app.url("/o/token/"))
-                .header("authorization", format!("Basic {basic}"))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .expect("token");
-            (r.status(), r.json::<Value>().await.expect("json"))
-        }
-    };
-    let (s, kt) = grant_key(basic.clone()).await;
+    let (s, kt) = p.app.client_credentials(&basic).await;
     assert_eq!(s, StatusCode::OK, "{kt}");
     assert!(kt.get("refresh_token").is_none() && kt.get("id_token").is_none(), "{kt}");
     let key_token = kt["access_token"].as_str().expect("access").to_string();
@@ -338,7 +324,7 @@ async fn invitation_refresh_and_api_key_flows_hand_out_pool_tokens() {
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = p.app.get("/api/v1/users/profile", &key_token).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a deleted key's pool tokens stop working at once");
-    let (s, _) = grant_key(basic).await;
+    let (s, _) = p.app.client_credentials(&basic).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a deleted key gets no new tokens");
 }
 

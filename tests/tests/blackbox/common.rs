@@ -200,6 +200,20 @@ impl TestApp {
         Ok(format!("jhe_session={session}"))
     }
 
+    /// `POST /o/token/` with `grant_type=client_credentials` and an API key as HTTP Basic.
+    pub async fn client_credentials(&self, basic: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url("/o/token/"))
+            .header("authorization", format!("Basic {basic}"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token");
+        let status = r.status();
+        (status, r.json().await.expect("json"))
+    }
+
     pub async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
         let resp = self.http.post(self.url("/o/token/")).form(form).send().await.expect("token request");
         let s = resp.status();

@@ -232,22 +232,7 @@ async fn api_keys_give_client_credentials_tokens_until_revoked() {
     let (_, listed) = app.get("/api/v1/practitioner_clients", &mary).await;
     assert_eq!(listed["results"][0]["key"], Value::Null, "the key is shown only once");
 
-    let get_token = |basic: String| {
-        let app = &app;
-        async move {
-            let resp = app
-                .http
-                .post(app.url("/o/token/"))
-                .header("authorization", format!("Basic {basic}"))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .expect("token");
-            let s = resp.status();
-            (s, resp.json::<Value>().await.expect("json"))
-        }
-    };
-    let (s, tok) = get_token(basic.clone()).await;
+    let (s, tok) = app.client_credentials(&basic).await;
     assert_eq!(s, StatusCode::OK, "{tok}");
     assert!(tok.get("refresh_token").is_none() && tok.get("id_token").is_none());
     let token = tok["access_token"].as_str().expect("access").to_string();
@@ -257,14 +242,14 @@ async fn api_keys_give_client_credentials_tokens_until_revoked() {
 
     let (bad_id, _) = decoded.split_once(':').expect("pair");
     let wrong = base64::engine::general_purpose::STANDARD.encode(format!("{bad_id}:{}", random_alnum(32)));
-    let (s, err) = get_token(wrong).await;
+    let (s, err) = app.client_credentials(&wrong).await;
     assert_eq!((s, err["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
 
     let (s, _) = app.delete(&format!("/api/v1/practitioner_clients/{}", key["id"]), &mary, None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = app.get("/api/v1/users/profile", &token).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a revoked key's tokens stop working at once");
-    let (s, _) = get_token(basic).await;
+    let (s, _) = app.client_credentials(&basic).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a revoked key gets no new tokens");
 }
 
