@@ -401,3 +401,21 @@ async fn a_practitioner_stored_while_the_pool_was_down_is_provisioned_when_the_c
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     assert_eq!(p.pool_user(&user.id.to_string()).await.as_deref(), Some("late.doc@example.com"), "healed");
 }
+
+#[tokio::test]
+async fn when_the_pools_keys_cannot_be_fetched_every_token_is_refused() {
+    use jhe::ports::Identity;
+    let Some(url) = moto() else { return };
+    let p = pool_app(&url).await;
+    let token = p.practitioner("manager_mary@example.com").await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}/jwks.json", l.local_addr().expect("addr"))
+    };
+    let mut s = p.pool.clone();
+    s.jwks_url = dead;
+    let e = CognitoIdentity::new(s).verify(&token).await.expect_err("no keys, no trust");
+    assert!(e.contains("fetching the pool's keys"), "{e}");
+    let v = CognitoIdentity::new(p.pool.clone()).verify(&token).await.expect("the same token with the keys");
+    assert_eq!(v.api_key, None);
+}
