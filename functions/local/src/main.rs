@@ -72,14 +72,18 @@ async fn main() {
     }
 }
 
-/// Opens the stores of the chosen backend.
+/// Opens the stores of the chosen backend and, when `seed`, loads the demo data into an empty
+/// store; returns the server and whether it seeded.
+// Built without `aws`, every backend but `local` is an error: the seeding below is then unreachable.
+#[cfg_attr(not(feature = "aws"), allow(unreachable_code, unused_variables))]
 async fn open(
     backend: &str,
     data_dir: &std::path::Path,
     settings: Settings,
-) -> Result<jhe::local::LocalServer, String> {
-    match backend {
-        "local" => jhe::local::open(data_dir, settings).map_err(|e| format!("{e}: {e:?}")),
+    seed: bool,
+) -> Result<(jhe::local::LocalServer, bool), String> {
+    let server: jhe::local::LocalServer = match backend {
+        "local" => return jhe::local::open_and_seed(data_dir, settings, seed).await.map_err(|e| format!("{e}: {e:?}")),
         #[cfg(feature = "aws")]
         "aws" => {
             use jhe::adapters::{aws, dynamo::DynamoTable, s3::S3Blobs};
@@ -98,19 +102,24 @@ async fn open(
             if settings.cognito.is_some() {
                 // Users signed in by the Cognito user pool, as in the Lambda functions.
                 let state = jhe::cloud::state(settings, &conf)?;
-                return Ok(jhe::local::LocalServer { state, table: None, data_dir: data_dir.to_path_buf() });
+                jhe::local::LocalServer { state, table: None, data_dir: data_dir.to_path_buf() }
+            } else {
+                let t = std::sync::Arc::new(DynamoTable::new(dynamo, table));
+                let b = std::sync::Arc::new(S3Blobs::new(s3, bucket, ""));
+                jhe::local::open_with(data_dir, settings, t, b).map_err(|e| format!("{e}: {e:?}"))?
             }
-            let t = std::sync::Arc::new(DynamoTable::new(dynamo, table));
-            let b = std::sync::Arc::new(S3Blobs::new(s3, bucket, ""));
-            jhe::local::open_with(data_dir, settings, t, b).map_err(|e| format!("{e}: {e:?}"))
         }
         #[cfg(not(feature = "aws"))]
         "aws" => {
-            Err("this jhe was built without AWS support: cargo run -p jhe-local --features aws -- serve --backend aws"
-                .into())
+            return Err(
+                "this jhe was built without AWS support: cargo run -p jhe-local --features aws -- serve --backend aws"
+                    .into(),
+            );
         }
-        other => Err(format!("unknown backend {other:?} (local or aws)")),
-    }
+        other => return Err(format!("unknown backend {other:?} (local or aws)")),
+    };
+    let seeded = if seed { server.seed_if_empty().await.map_err(|e| format!("seeding: {e:?}"))? } else { false };
+    Ok((server, seeded))
 }
 
 async fn serve(
@@ -124,13 +133,7 @@ async fn serve(
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let settings = Settings::from_env(&format!("http://{local}"));
     let site = settings.site_url.clone();
-    let (server, seeded) = if backend == "local" {
-        jhe::local::open_and_seed(&data_dir, settings, seed).await.map_err(|e| format!("{e}: {e:?}"))?
-    } else {
-        let server = open(backend, &data_dir, settings).await?;
-        let seeded = if seed { server.seed_if_empty().await.map_err(|e| format!("seeding: {e:?}"))? } else { false };
-        (server, seeded)
-    };
+    let (server, seeded) = open(backend, &data_dir, settings, seed).await?;
     let mut app = jhe::http::app(server.state.clone());
     if static_dir.is_dir() {
         let dir = static_dir.clone();
