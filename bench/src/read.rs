@@ -58,21 +58,28 @@ pub struct Pull {
     pub wall_s: f64,
 }
 
+/// One timed GET of a page: its body and the milliseconds from request to last byte; an error
+/// for an answer that is not a success.
+async fn get_page(api: &Api, token: &Token, url: &str) -> Res<(impl std::ops::Deref<Target = [u8]> + use<>, f64)> {
+    let tok = token.get().await?;
+    let t = Instant::now();
+    let resp = api.http.get(url).bearer_auth(tok).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    if !status.is_success() {
+        return Err(format!("GET {url}: {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])));
+    }
+    Ok((body, ms))
+}
+
 /// Follows a search from `first` to its last page.
 pub async fn pull(api: &Api, token: &Token, first: &str, pb: Option<&ProgressBar>) -> Res<Pull> {
     let started = Instant::now();
     let mut out = Pull::default();
     let mut url = first.to_string();
     loop {
-        let tok = token.get().await?;
-        let t = Instant::now();
-        let resp = api.http.get(&url).bearer_auth(tok).send().await.map_err(|e| format!("GET {url}: {e}"))?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
-        let ms = t.elapsed().as_secs_f64() * 1000.0;
-        if !status.is_success() {
-            return Err(format!("GET {url}: {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])));
-        }
+        let (body, ms) = get_page(api, token, &url).await?;
         let page: Page = serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))?;
         out.pages += 1;
         out.observations += page.entry.len();
@@ -183,15 +190,8 @@ pub async fn admin_list(api: &Api, token: &Token, path: &str, max_pages: usize) 
     let mut out = ListRead { path: path.to_string(), ..ListRead::default() };
     let mut url = api.url(path);
     loop {
-        let tok = token.get().await?;
-        let t = Instant::now();
-        let resp = api.http.get(&url).bearer_auth(tok).send().await.map_err(|e| format!("GET {url}: {e}"))?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
-        out.page_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        if !status.is_success() {
-            return Err(format!("GET {url}: {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])));
-        }
+        let (body, ms) = get_page(api, token, &url).await?;
+        out.page_ms.push(ms);
         let page: ListPage = serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))?;
         out.pages += 1;
         out.items += page.results.len();
