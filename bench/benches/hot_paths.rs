@@ -157,7 +157,7 @@ fn fhir(c: &mut Criterion) {
                 total: Some(25_920),
                 links: &links,
                 entries: black_box(&page),
-                lookup: |_: &Observation| (&code, Some(10005)),
+                lookup: |_, _| (&code, Some(10005)),
             };
             let mut buf = Vec::with_capacity(512 + 1280 * page.len());
             serde_json::to_writer(&mut buf, &bundle).expect("json");

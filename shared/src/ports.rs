@@ -135,10 +135,12 @@ pub struct Page {
 }
 
 /// A page of a query with each item as its JSON form (an `Item` serialised: `pk`, `sk`, ...,
-/// `data`), for hot reads that decode `data` straight into a typed record.
+/// `data`), for hot reads that decode `data` straight into a typed record, and each item's key
+/// in the index queried (what a reader can order by without decoding the item).
 #[derive(Debug, Clone, Default)]
 pub struct RawPage {
     pub items: Vec<Vec<u8>>,
+    pub keys: Vec<Key>,
     pub next: Option<String>,
 }
 
@@ -198,7 +200,17 @@ pub trait Table: Send + Sync + 'static {
             .iter()
             .map(|i| serde_json::to_vec(i).map_err(|e| StoreError::Backend(e.to_string())))
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(RawPage { items, next: page.next })
+        let keys = page
+            .items
+            .iter()
+            .map(|i| match query.index {
+                Index::Primary => Some(i.key()),
+                Index::Gsi1 => i.gsi1.clone(),
+                Index::Gsi2 => i.gsi2.clone(),
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| StoreError::Backend("index entry without its key".into()))?;
+        Ok(RawPage { items, keys, next: page.next })
     }
     /// All writes happen or none does. At most [`Table::max_transact_items`] writes, each to a
     /// distinct key.

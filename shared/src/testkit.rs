@@ -54,6 +54,12 @@ pub async fn query_raw_matches_query(t: &dyn Table) {
             let parsed: Vec<Item> =
                 raw.items.iter().map(|b| serde_json::from_slice(b).expect("an Item as JSON")).collect();
             assert_eq!(parsed, page.items, "query_raw holds the items query returns");
+            let keys: Vec<Key> = page
+                .items
+                .iter()
+                .map(|i| if q.index == Index::Gsi1 { i.gsi1.clone().expect("gsi1") } else { i.key() })
+                .collect();
+            assert_eq!(raw.keys, keys, "with each item's key in the index queried");
             assert_eq!(raw.next, page.next, "and the same cursor");
             match page.next {
                 Some(c) => q.cursor = Some(c),

@@ -118,7 +118,7 @@ impl EmbeddedTable {
     async fn scan<T: Send + 'static>(
         &self,
         q: &Query,
-        each: fn(&[u8]) -> StoreResult<T>,
+        each: fn(&[u8], &[u8]) -> StoreResult<T>,
     ) -> StoreResult<(Vec<T>, Option<String>)> {
         if q.limit == 0 || q.limit > 10_000 {
             return Err(StoreError::Invalid(format!("limit {} out of range", q.limit)));
@@ -163,11 +163,11 @@ impl EmbeddedTable {
                     break;
                 }
                 let item = if q.index == Index::Primary {
-                    each(v.value())?
+                    each(k.value(), v.value())?
                 } else {
                     let got = main.get(v.value()).map_err(backend)?;
                     match got {
-                        Some(m) => each(m.value())?,
+                        Some(m) => each(k.value(), m.value())?,
                         None => return Err(StoreError::Backend("index entry without item".into())),
                     }
                 };
@@ -244,6 +244,20 @@ impl EmbeddedTable {
             }
         }
     }
+}
+
+/// The index's own key of an entry (`pk 0x00 sk`, followed in a secondary index by `0x00` and
+/// the main key).
+fn index_entry_key(k: &[u8]) -> StoreResult<Key> {
+    let mut parts = k.split(|b| *b == 0);
+    let mut part = || {
+        parts
+            .next()
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Backend("malformed index key".into()))
+    };
+    Ok(Key { pk: part()?, sk: part()? })
 }
 
 /// The byte range of one partition of an index, narrowed by the sort-key condition.
@@ -386,12 +400,13 @@ impl Table for EmbeddedTable {
     }
 
     async fn query(&self, q: &Query) -> StoreResult<Page> {
-        let (items, next) = self.scan(q, decode).await?;
+        let (items, next) = self.scan(q, |_, v| decode(v)).await?;
         Ok(Page { items, next })
     }
 
     async fn query_raw(&self, q: &Query) -> StoreResult<RawPage> {
-        let (items, next) = self.scan(q, |b| Ok(b.to_vec())).await?;
-        Ok(RawPage { items, next })
+        let (pairs, next) = self.scan(q, |k, v| Ok((index_entry_key(k)?, v.to_vec()))).await?;
+        let (keys, items) = pairs.into_iter().unzip();
+        Ok(RawPage { items, keys, next })
     }
 }

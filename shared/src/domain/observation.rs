@@ -1,7 +1,10 @@
 //! Observations as stored: an Open mHealth data point uploaded as a FHIR Observation, kept with
 //! the uploaded base64 verbatim, plus what reads are keyed and filtered by.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::model::Id;
 
@@ -42,5 +45,111 @@ impl Observation {
         let mut k = self.identifiers.clone();
         k.push(("urn:omh:header.uuid".into(), self.uuid.to_lowercase()));
         k
+    }
+}
+
+/// A string read from JSON: borrowed from the JSON text when it holds no escapes (the usual
+/// case), unescaped into its own buffer otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonStr<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for JsonStr<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = JsonStr<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// The uploaded base64 (`valueAttachment.data`): as its JSON string literal in a stored document,
+/// written out unchanged (no escaping pass over the largest field), or as a plain string.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    Literal(&'a RawValue),
+    Text(&'a str),
+}
+
+impl Payload<'_> {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Payload::Literal(r) => r.get() == "\"\"",
+            Payload::Text(t) => t.is_empty(),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Payload<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'a RawValue>::deserialize(d).map(Payload::Literal)
+    }
+}
+
+impl Serialize for Payload<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Payload::Literal(r) => r.serialize(s),
+            Payload::Text(t) => s.serialize_str(t),
+        }
+    }
+}
+
+/// An Observation as rendering needs it, borrowed: from a stored JSON document (strings point
+/// into it, the payload stays its JSON literal) or from an `Observation`.
+#[derive(Debug, Deserialize)]
+pub struct ObservationRef<'a> {
+    pub id: Id,
+    pub patient_id: Id,
+    pub code_id: Id,
+    #[serde(default)]
+    pub data_source_id: Option<Id>,
+    #[serde(borrow)]
+    pub status: JsonStr<'a>,
+    #[serde(default, borrow)]
+    pub identifiers: Vec<(JsonStr<'a>, JsonStr<'a>)>,
+    #[serde(default)]
+    pub effective_start: Option<i64>,
+    #[serde(default)]
+    pub effective_end: Option<i64>,
+    pub last_updated: i64,
+    #[serde(borrow)]
+    pub data: Payload<'a>,
+}
+
+impl<'a> From<&'a Observation> for ObservationRef<'a> {
+    fn from(o: &'a Observation) -> Self {
+        let s = |v: &'a String| JsonStr(Cow::Borrowed(v.as_str()));
+        ObservationRef {
+            id: o.id,
+            patient_id: o.patient_id,
+            code_id: o.code_id,
+            data_source_id: o.data_source_id,
+            status: s(&o.status),
+            identifiers: o.identifiers.iter().map(|(a, b)| (s(a), s(b))).collect(),
+            effective_start: o.effective_start,
+            effective_end: o.effective_end,
+            last_updated: o.last_updated,
+            data: Payload::Text(&o.data),
+        }
     }
 }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::fhir::search::{Common, Cursor, ObservationQuery, OtherQuery, SortBy, TimeRange};
 use crate::fhir::{self};
 use crate::repo::Repo;
-use crate::repo::observations::{ObsOrder, ObsScan};
+use crate::repo::observations::{ObsOrder, ObsScan, StoredObs};
 
 /// One page of results: the resources, the total, and the cursor of the next page.
 pub struct Found {
@@ -131,10 +131,11 @@ async fn readable(
     Ok(out)
 }
 
-fn sort_value(o: &Observation, by: SortBy) -> i64 {
+/// The store's order for a sort.
+fn order(by: SortBy) -> ObsOrder {
     match by {
-        SortBy::Date => o.date_key(),
-        SortBy::LastUpdated => o.last_updated,
+        SortBy::Date => ObsOrder::Date,
+        SortBy::LastUpdated => ObsOrder::LastUpdated,
     }
 }
 
@@ -156,11 +157,8 @@ async fn scan(
     code: Id,
     seek: Option<(i64, Id)>,
     need: usize,
-) -> Result<Vec<Observation>> {
-    let (order, range) = match q.sort {
-        SortBy::Date => (ObsOrder::Date, q.date),
-        SortBy::LastUpdated => (ObsOrder::LastUpdated, q.last_updated),
-    };
+) -> Result<Vec<StoredObs>> {
+    let (order, range) = (order(q.sort), q.window());
     if range.is_empty() {
         return Ok(vec![]);
     }
@@ -171,7 +169,11 @@ async fn scan(
         let scan = ObsScan { patient: p, code, order, range, seek, descending: q.descending, limit: need.min(1000) };
         let (page, next) = repo.observations_page(&scan, cursor).await?;
         for o in page {
-            if post.is_none_or(|(by, r)| r.contains(sort_value(&o, by))) {
+            let keep = match post {
+                Some((by, r)) => r.contains(o.time(self::order(by))?),
+                None => true,
+            };
+            if keep {
                 out.push(o);
             }
         }
@@ -193,10 +195,7 @@ async fn total(repo: &Repo, q: &ObservationQuery, readable: &[(Id, Vec<Id>)]) ->
         }
         return Ok(n);
     }
-    let (order, range) = match q.sort {
-        SortBy::Date => (ObsOrder::Date, q.date),
-        SortBy::LastUpdated => (ObsOrder::LastUpdated, q.last_updated),
-    };
+    let (order, range) = (order(q.sort), q.window());
     if range.is_empty() {
         return Ok(0);
     }
@@ -234,7 +233,8 @@ pub async fn search_observations(
     c: &Caller,
     q: &ObservationQuery,
 ) -> Result<(Vec<Observation>, usize, Option<String>)> {
-    search_with(repo, c, q, &repo.list_codes().await?, &mut Facts::default()).await
+    let (found, total, next) = search_with(repo, c, q, &repo.list_codes().await?, &mut Facts::default()).await?;
+    Ok((found.iter().map(StoredObs::decode).collect::<Result<_>>()?, total, next))
 }
 
 /// `search_observations` with the scope-code catalogue already read and the consent facts
@@ -245,7 +245,7 @@ async fn search_with(
     q: &ObservationQuery,
     codes: &[Code],
     facts: &mut Facts,
-) -> Result<(Vec<Observation>, usize, Option<String>)> {
+) -> Result<(Vec<StoredObs>, usize, Option<String>)> {
     if q.common.foreign_source {
         return Ok((vec![], 0, None));
     }
@@ -253,10 +253,10 @@ async fn search_with(
     if let Some(ids) = &q.common.ids {
         let mut found = Vec::new();
         for id in ids {
-            if let Some(o) = repo.observation(*id).await?
+            if let Some(o) = repo.stored_observation(*id).await?
                 && readable.iter().any(|(p, codes)| *p == o.patient_id && codes.contains(&o.code_id))
-                && q.date.contains(o.date_key())
-                && q.last_updated.contains(o.last_updated)
+                && q.date.contains(o.time(ObsOrder::Date)?)
+                && q.last_updated.contains(o.time(ObsOrder::LastUpdated)?)
             {
                 found.push(o);
             }
@@ -273,7 +273,7 @@ async fn search_with(
         return Ok((vec![], total, None));
     }
     let limit = q.common.count;
-    let mut out: Vec<Observation> = Vec::new();
+    let mut out: Vec<StoredObs> = Vec::new();
     let mut more = false;
     for (p, codes) in &readable {
         if let Some(cur) = q.common.cursor
@@ -287,10 +287,13 @@ async fn search_with(
         for code in codes {
             merged.extend(scan(repo, q, *p, *code, seek, need).await?);
         }
-        merged.sort_by_key(|o| (sort_value(o, q.sort), o.id));
+        let mut merged =
+            merged.into_iter().map(|o| Ok((o.time(order(q.sort))?, o.id, o))).collect::<Result<Vec<_>>>()?;
+        merged.sort_by_key(|(at, id, _)| (*at, *id));
         if q.descending {
             merged.reverse();
         }
+        let mut merged: Vec<StoredObs> = merged.into_iter().map(|(_, _, o)| o).collect();
         merged.truncate(need);
         out.extend(merged);
         if out.len() > limit {
@@ -300,8 +303,12 @@ async fn search_with(
         }
     }
     let next = if more {
-        out.last()
-            .map(|o| Cursor { patient: o.patient_id, at: sort_value(o, q.sort), id: o.id, total: Some(total) }.encode())
+        match out.last() {
+            Some(o) => Some(
+                Cursor { patient: o.patient_id, at: o.time(order(q.sort))?, id: o.id, total: Some(total) }.encode(),
+            ),
+            None => None,
+        }
     } else {
         None
     };
@@ -311,7 +318,7 @@ async fn search_with(
 /// One page of an Observation search, typed: serialised straight to the wire by
 /// `fhir::ObservationSearchset` (no `Value` tree per Observation).
 pub struct ObservationPage {
-    pub obs: Vec<Observation>,
+    pub obs: Vec<StoredObs>,
     pub total: usize,
     pub next: Option<String>,
     codes: BTreeMap<Id, Code>,
@@ -324,26 +331,26 @@ pub struct ObservationPage {
 
 impl ObservationPage {
     /// The code (empty if no longer in the catalogue) and the patient's user id of an observation.
-    pub fn lookup(&self, o: &Observation) -> (&Code, Option<Id>) {
-        (self.codes.get(&o.code_id).unwrap_or(&self.missing), self.users.get(&o.patient_id).copied().flatten())
+    pub fn lookup(&self, patient: Id, code: Id) -> (&Code, Option<Id>) {
+        (self.codes.get(&code).unwrap_or(&self.missing), self.users.get(&patient).copied().flatten())
     }
     /// The Bundle of this page, ready to serialise.
     pub fn searchset<'a>(
         &'a self,
         base: &'a str,
         links: &'a [(&'a str, String)],
-    ) -> fhir::ObservationSearchset<'a, impl Fn(&'a Observation) -> (&'a Code, Option<Id>)> {
+    ) -> fhir::ObservationSearchset<'a, StoredObs, impl Fn(Id, Id) -> (&'a Code, Option<Id>)> {
         fhir::ObservationSearchset {
             base,
             total: Some(self.total),
             links,
             entries: &self.obs,
-            lookup: move |o: &'a Observation| self.lookup(o),
+            lookup: move |patient, code| self.lookup(patient, code),
         }
     }
     /// The (patient, code) pairs shown, for the audit record.
     pub fn shown(&self) -> BTreeSet<(Id, String)> {
-        self.obs.iter().map(|o| (o.patient_id, self.lookup(o).0.coding_code.clone())).collect()
+        self.obs.iter().map(|o| (o.patient_id, self.lookup(o.patient_id, o.code_id).0.coding_code.clone())).collect()
     }
     /// `grants` of the pairs shown, with the catalogue and facts this search already read.
     pub async fn grants(
@@ -430,6 +437,7 @@ pub async fn admin_observations(
     // A page holds few patients: read each once.
     let mut patients: BTreeMap<Id, Option<super::model::Patient>> = BTreeMap::new();
     for o in rows {
+        let o = o.decode()?;
         if let std::collections::btree_map::Entry::Vacant(e) = patients.entry(o.patient_id) {
             e.insert(repo.patient(o.patient_id).await?);
         }

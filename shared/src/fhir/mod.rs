@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::domain::model::*;
-use crate::domain::observation::Observation;
+use crate::domain::observation::{JsonStr, Observation, ObservationRef, Payload};
 
 pub const FHIR_VERSION: &str = "5.0.0";
 pub const JHE_SOURCE: &str = "https://jupyterhealth.org/jhe";
@@ -128,7 +128,7 @@ pub fn device(d: &DataSource) -> Value {
 
 /// An Observation as stored, rendered. `valueAttachment.data` is the uploaded base64, verbatim.
 pub fn observation(o: &Observation, code: &Code, user_id: Option<Id>) -> Value {
-    serde_json::to_value(ObservationView { obs: o, code, user_id }).unwrap_or(Value::Null)
+    serde_json::to_value(ObservationView { obs: &o.into(), code, user_id }).unwrap_or(Value::Null)
 }
 
 /// A searchset Bundle; `base` is the FHIR base URL (entries get absolute `fullUrl`s).
@@ -336,10 +336,10 @@ impl Serialize for CodeView<'_> {
 }
 
 /// A list of `{"system", "value"}` with empty strings (and then empty objects) left out.
-struct IdentifiersView<'a>(&'a [(String, String)]);
+struct IdentifiersView<'a>(&'a [(JsonStr<'a>, JsonStr<'a>)]);
 
 impl IdentifiersView<'_> {
-    fn kept(&self) -> impl Iterator<Item = &(String, String)> {
+    fn kept(&self) -> impl Iterator<Item = &(JsonStr<'_>, JsonStr<'_>)> {
         self.0.iter().filter(|(s, v)| !s.is_empty() || !v.is_empty())
     }
 }
@@ -357,7 +357,7 @@ impl Serialize for IdentifiersView<'_> {
 /// A stored Observation rendered for the wire, serialised directly: the same JSON as
 /// `observation()` (which is now built from it).
 pub struct ObservationView<'a> {
-    pub obs: &'a Observation,
+    pub obs: &'a ObservationRef<'a>,
     pub code: &'a Code,
     pub user_id: Option<Id>,
 }
@@ -397,10 +397,10 @@ impl Serialize for ObservationView<'_> {
         m.serialize_entry("meta", &Meta(ts_ms(o.last_updated)))?;
         m.serialize_entry("resourceType", "Observation")?;
         if !o.status.is_empty() {
-            m.serialize_entry("status", &o.status)?;
+            m.serialize_entry("status", &*o.status)?;
         }
         m.serialize_entry("subject", &Subject(o.patient_id, self.user_id))?;
-        m.serialize_entry("valueAttachment", &Attachment(&o.data))?;
+        m.serialize_entry("valueAttachment", &Attachment(o.data))?;
         m.end()
     }
 }
@@ -466,48 +466,63 @@ impl Serialize for Subject {
     }
 }
 
-struct Attachment<'a>(&'a str);
+struct Attachment<'a>(Payload<'a>);
 
 impl Serialize for Attachment<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("contentType", "application/json")?;
         if !self.0.is_empty() {
-            m.serialize_entry("data", self.0)?;
+            m.serialize_entry("data", &self.0)?;
         }
         m.end()
     }
 }
 
+/// Something an Observation can be rendered from: an `Observation`, or a stored document read
+/// for a page (decoded only while its entry is written).
+pub trait ObservationSource {
+    fn observation(&self) -> Result<ObservationRef<'_>, String>;
+}
+
+impl ObservationSource for Observation {
+    fn observation(&self) -> Result<ObservationRef<'_>, String> {
+        Ok(self.into())
+    }
+}
+
 /// A searchset Bundle of Observations, serialised directly: the same JSON as `searchset()` of
 /// their `observation()` renderings. `base` is the FHIR base URL.
-pub struct ObservationSearchset<'a, F> {
+pub struct ObservationSearchset<'a, E, F> {
     pub base: &'a str,
     pub total: Option<usize>,
     pub links: &'a [(&'a str, String)],
-    pub entries: &'a [Observation],
-    /// The code and the patient's user id of an observation.
+    pub entries: &'a [E],
+    /// The code and the patient's user id of an observation, by (patient id, code id).
     pub lookup: F,
 }
 
-impl<'a, F> Serialize for ObservationSearchset<'a, F>
+impl<'a, E, F> Serialize for ObservationSearchset<'a, E, F>
 where
-    F: Fn(&'a Observation) -> (&'a Code, Option<Id>),
+    E: ObservationSource,
+    F: Fn(Id, Id) -> (&'a Code, Option<Id>),
 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Entries<'b, 'a, F>(&'b ObservationSearchset<'a, F>);
-        impl<'a, F> Serialize for Entries<'_, 'a, F>
+        struct Entries<'b, 'a, E, F>(&'b ObservationSearchset<'a, E, F>);
+        impl<'a, E, F> Serialize for Entries<'_, 'a, E, F>
         where
-            F: Fn(&'a Observation) -> (&'a Code, Option<Id>),
+            E: ObservationSource,
+            F: Fn(Id, Id) -> (&'a Code, Option<Id>),
         {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let b = self.0;
                 let mut seq = s.serialize_seq(Some(b.entries.len()))?;
-                for o in b.entries {
-                    let (code, user_id) = (b.lookup)(o);
+                for e in b.entries {
+                    let o = e.observation().map_err(serde::ser::Error::custom)?;
+                    let (code, user_id) = (b.lookup)(o.patient_id, o.code_id);
                     seq.serialize_element(&Entry {
                         full_url: Text(format_args!("{}/Observation/{}", b.base, o.id)),
-                        resource: ObservationView { obs: o, code, user_id },
+                        resource: ObservationView { obs: &o, code, user_id },
                     })?;
                 }
                 seq.end()
@@ -582,6 +597,7 @@ impl Serialize for Links<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::repo::observations::StoredObs;
 
     /// The `Value`-tree rendering the typed one replaced: the reference it must match. `valueAttachment.data` is the uploaded base64, verbatim.
     fn observation_tree(o: &Observation, code: &Code, user_id: Option<Id>) -> Value {
@@ -617,8 +633,8 @@ mod tests {
     fn obs(i: i64) -> Observation {
         Observation {
             id: 60_000 + i,
-            patient_id: 40001,
-            code_id: 50001,
+            patient_id: 40_000 + i % 2,
+            code_id: 50_000 + i % 3,
             data_source_id: (i % 2 == 0).then_some(70002),
             status: if i % 5 == 4 { String::new() } else { "final".into() },
             identifiers: match i % 4 {
@@ -644,13 +660,23 @@ mod tests {
             code("", "", ""),
         ];
         let page: Vec<Observation> = (0..24).map(obs).collect();
-        let lookup = |o: &Observation| (&codes[(o.id % 3) as usize], (o.id % 2 == 1).then_some(10_000 + o.id));
-        for o in &page {
-            let (c, u) = lookup(o);
-            let typed = serde_json::to_vec(&ObservationView { obs: o, code: c, user_id: u }).expect("typed");
+        // Stored documents as a page reads them (the payload copied out as its JSON literal).
+        let stored: Vec<StoredObs> = page
+            .iter()
+            .map(|o| {
+                StoredObs::from_item(&crate::repo::item("OBS#x", o.id.to_string(), o).expect("item")).expect("doc")
+            })
+            .collect();
+        let lookup = |p: Id, c: Id| (&codes[(c - 50_000) as usize], (p % 2 == 1).then_some(10_000 + p));
+        for (o, st) in page.iter().zip(&stored) {
+            let (c, u) = lookup(o.patient_id, o.code_id);
+            let typed = serde_json::to_vec(&ObservationView { obs: &o.into(), code: c, user_id: u }).expect("typed");
             let tree = serde_json::to_vec(&observation_tree(o, c, u)).expect("tree");
             assert_eq!(String::from_utf8_lossy(&typed), String::from_utf8_lossy(&tree), "observation {}", o.id);
             assert_eq!(observation(o, c, u), observation_tree(o, c, u));
+            let from_doc = serde_json::to_vec(&ObservationView { obs: &st.view().expect("view"), code: c, user_id: u });
+            assert_eq!(String::from_utf8_lossy(&from_doc.expect("doc")), String::from_utf8_lossy(&tree));
+            assert_eq!(&st.decode().expect("decode"), o);
         }
         let base = "http://127.0.0.1:8000/FHIR/R5";
         let links = [("self", format!("{base}/Observation?a=1")), ("next", format!("{base}/Observation?_cursor=x"))];
@@ -659,15 +685,19 @@ mod tests {
         {
             let typed =
                 serde_json::to_vec(&ObservationSearchset { base, total, links, entries, lookup }).expect("typed");
+            let entries_stored = &stored[..entries.len()];
+            let from_docs =
+                serde_json::to_vec(&ObservationSearchset { base, total, links, entries: entries_stored, lookup });
             let values = entries
                 .iter()
                 .map(|o| {
-                    let (c, u) = lookup(o);
+                    let (c, u) = lookup(o.patient_id, o.code_id);
                     observation_tree(o, c, u)
                 })
                 .collect();
             let tree = serde_json::to_vec(&searchset(base, values, total, links)).expect("tree");
             assert_eq!(String::from_utf8_lossy(&typed), String::from_utf8_lossy(&tree));
+            assert_eq!(String::from_utf8_lossy(&from_docs.expect("docs")), String::from_utf8_lossy(&tree));
         }
     }
 }

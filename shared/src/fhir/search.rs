@@ -166,6 +166,16 @@ pub struct ObservationQuery {
     pub descending: bool,
 }
 
+impl ObservationQuery {
+    /// The time window on the sort's own time (the one a scan in that order is bounded by).
+    pub fn window(&self) -> TimeRange {
+        match self.sort {
+            SortBy::Date => self.date,
+            SortBy::LastUpdated => self.last_updated,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct OtherQuery {
     pub identifier: Option<(Option<String>, String)>,

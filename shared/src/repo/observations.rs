@@ -19,7 +19,7 @@ use serde_json::json;
 use super::keys::{A, pad};
 use super::{Repo, Tx, item, parse};
 use crate::domain::model::Id;
-use crate::domain::observation::Observation;
+use crate::domain::observation::{Observation, ObservationRef};
 use crate::error::{Error, Result};
 use crate::fhir::search::TimeRange;
 use crate::ports::{Cond, Index, Item, Key, Query, SkRange, Write};
@@ -68,6 +68,123 @@ struct IdPointer {
 #[derive(Serialize, Deserialize)]
 struct KeyPointer {
     id: Id,
+}
+
+/// A stored observation as a search reads it: its stored JSON document (the `Item`, as
+/// `Table::query_raw` gives it) and what the search orders and pages by, taken from the index
+/// key it was found under, so that a page decodes nothing before it is written out. The rest is
+/// decoded when needed: a time the key does not hold (`time`), the fields borrowed for rendering
+/// (`view`), or the whole observation (`decode`).
+#[derive(Debug, Clone)]
+pub struct StoredObs {
+    pub id: Id,
+    pub patient_id: Id,
+    pub code_id: Id,
+    /// `date_key()` and `last_updated`, when known without decoding the document.
+    date: Option<i64>,
+    last_updated: Option<i64>,
+    doc: Vec<u8>,
+}
+
+fn corrupt(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("corrupt observation: {e}"))
+}
+
+/// The times of a stored document.
+#[derive(Deserialize)]
+struct Times {
+    #[serde(default)]
+    effective_start: Option<i64>,
+    last_updated: i64,
+}
+
+/// The time and id at the end of an observation's sort key (`...{time}#{id}`).
+fn time_and_id(sk: &str) -> Result<(i64, Id)> {
+    let mut parts = sk.rsplitn(3, '#');
+    let id = parts.next().and_then(|p| p.parse::<Id>().ok());
+    let at = parts.next().and_then(|p| p.parse::<i64>().ok());
+    match (at, id) {
+        (Some(at), Some(id)) => Ok((at - T_OFFSET, id)),
+        _ => Err(corrupt(format!("sort key {sk}"))),
+    }
+}
+
+impl StoredObs {
+    /// A document found by a scan of one patient and code, under `key` in the scan's index.
+    fn scanned(patient: Id, code: Id, order: ObsOrder, key: &Key, doc: Vec<u8>) -> Result<Self> {
+        let (at, id) = time_and_id(&key.sk)?;
+        let (date, last_updated) = match order {
+            ObsOrder::Date => (Some(at), None),
+            ObsOrder::LastUpdated => (None, Some(at)),
+        };
+        Ok(Self { id, patient_id: patient, code_id: code, date, last_updated, doc })
+    }
+    pub(crate) fn from_item(item: &Item) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Doc {
+            data: Meta,
+        }
+        #[derive(Deserialize)]
+        struct Meta {
+            id: Id,
+            patient_id: Id,
+            code_id: Id,
+            #[serde(flatten)]
+            times: Times,
+        }
+        let doc = serde_json::to_vec(item).map_err(|e| Error::Internal(e.to_string()))?;
+        let m = serde_json::from_slice::<Doc>(&doc).map_err(corrupt)?.data;
+        Ok(Self {
+            id: m.id,
+            patient_id: m.patient_id,
+            code_id: m.code_id,
+            date: Some(m.times.effective_start.unwrap_or(0)),
+            last_updated: Some(m.times.last_updated),
+            doc,
+        })
+    }
+    /// Its time in this order (the date key, as `Observation::date_key`, or its last update).
+    pub fn time(&self, order: ObsOrder) -> Result<i64> {
+        let known = match order {
+            ObsOrder::Date => self.date,
+            ObsOrder::LastUpdated => self.last_updated,
+        };
+        if let Some(t) = known {
+            return Ok(t);
+        }
+        #[derive(Deserialize)]
+        struct Doc {
+            data: Times,
+        }
+        let t = serde_json::from_slice::<Doc>(&self.doc).map_err(corrupt)?.data;
+        Ok(match order {
+            ObsOrder::Date => t.effective_start.unwrap_or(0),
+            ObsOrder::LastUpdated => t.last_updated,
+        })
+    }
+    /// The observation borrowed from the stored document.
+    pub fn view(&self) -> Result<ObservationRef<'_>> {
+        #[derive(Deserialize)]
+        struct Doc<'a> {
+            #[serde(borrow)]
+            data: ObservationRef<'a>,
+        }
+        Ok(serde_json::from_slice::<Doc>(&self.doc).map_err(corrupt)?.data)
+    }
+    /// The whole observation.
+    pub fn decode(&self) -> Result<Observation> {
+        #[derive(Deserialize)]
+        struct Doc {
+            data: Observation,
+        }
+        Ok(serde_json::from_slice::<Doc>(&self.doc).map_err(corrupt)?.data)
+    }
+}
+
+impl crate::fhir::ObservationSource for StoredObs {
+    fn observation(&self) -> std::result::Result<ObservationRef<'_>, String> {
+        self.view().map_err(|e| e.to_string())
+    }
 }
 
 /// Which order a scan reads in.
@@ -136,6 +253,16 @@ impl Repo {
         }
     }
 
+    /// `observation`, as its stored document.
+    pub async fn stored_observation(&self, id: Id) -> Result<Option<StoredObs>> {
+        let p: Option<IdPointer> = self.get(&id_key(id), A).await?;
+        let Some(p) = p else { return Ok(None) };
+        match self.table.get(&Key::new(obs_pk(p.patient), p.sk)).await? {
+            Some(item) => StoredObs::from_item(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The id of the observation holding a natural key, if any.
     pub async fn observation_by_key(&self, system: &str, value: &str) -> Result<Option<Id>> {
         let p: Option<KeyPointer> = self.get(&nat_key(system, value), A).await?;
@@ -148,7 +275,7 @@ impl Repo {
         &self,
         s: &ObsScan,
         cursor: Option<String>,
-    ) -> Result<(Vec<Observation>, Option<String>)> {
+    ) -> Result<(Vec<StoredObs>, Option<String>)> {
         let (patient, code, order, range, seek, desc, limit) =
             (s.patient, s.code, s.order, s.range, s.seek, s.descending, s.limit);
         let (index, pk, prefix) = match order {
@@ -161,21 +288,14 @@ impl Repo {
         }
         let q =
             Query { index, pk, range: SkRange::Between(lo, hi), forward: !desc, limit: limit.clamp(1, 1000), cursor };
-        // Decoded straight from the stored bytes (no `Value` in between).
-        #[derive(Deserialize)]
-        struct Stored {
-            data: Observation,
-        }
+        // Kept as the stored bytes: what the search orders by comes from the keys.
         let page = self.table.query_raw(&q).await?;
         let obs = page
             .items
-            .iter()
-            .map(|b| {
-                serde_json::from_slice::<Stored>(b)
-                    .map(|s| s.data)
-                    .map_err(|e| Error::Internal(format!("corrupt observation: {e}")))
-            })
-            .collect::<Result<Vec<Observation>>>()?;
+            .into_iter()
+            .zip(&page.keys)
+            .map(|(doc, key)| StoredObs::scanned(patient, code, order, key, doc))
+            .collect::<Result<Vec<_>>>()?;
         Ok((obs, page.next))
     }
 
