@@ -47,10 +47,10 @@ fn main_key(pk: &str, sk: &str) -> Vec<u8> {
     k
 }
 
-fn index_key(g: &Key, pk: &str, sk: &str) -> Vec<u8> {
+fn index_key(g: &Key, mk: &[u8]) -> Vec<u8> {
     let mut k = main_key(&g.pk, &g.sk);
     k.push(0);
-    k.extend_from_slice(&main_key(pk, sk));
+    k.extend_from_slice(mk);
     k
 }
 
@@ -66,7 +66,7 @@ fn decode(bytes: &[u8]) -> StoreResult<Item> {
     serde_json::from_slice(bytes).map_err(backend)
 }
 
-fn cond_holds(current: Option<&Item>, cond: Cond) -> bool {
+fn cond_holds(current: Option<&Head>, cond: Cond) -> bool {
     match cond {
         Cond::None => true,
         Cond::Absent => current.is_none(),
@@ -181,50 +181,40 @@ impl EmbeddedTable {
         .await
     }
 
-    fn apply(tx: &redb::WriteTransaction, writes: Vec<Write>) -> StoreResult<()> {
+    /// Applies encoded writes inside the write transaction. A put is inserted first and its
+    /// condition checked against the value it replaced (one B-tree walk, not two): a failed
+    /// condition fails the whole transaction, which the caller then aborts.
+    fn apply(tx: &redb::WriteTransaction, writes: Vec<Encoded>) -> StoreResult<()> {
         let mut main = tx.open_table(MAIN).map_err(backend)?;
         let mut g1 = tx.open_table(GSI1).map_err(backend)?;
         let mut g2 = tx.open_table(GSI2).map_err(backend)?;
         for (index, w) in writes.into_iter().enumerate() {
-            let (pk, sk, cond) = match &w {
-                Write::Put { item, cond } => (item.pk.clone(), item.sk.clone(), *cond),
-                Write::Delete { key, cond } | Write::Check { key, cond } => (key.pk.clone(), key.sk.clone(), *cond),
+            let old = match &w.op {
+                Op::Put { bytes, .. } => main.insert(w.mk.as_slice(), bytes.as_slice()).map_err(backend)?,
+                Op::Delete => main.remove(w.mk.as_slice()).map_err(backend)?,
+                Op::Check => main.get(w.mk.as_slice()).map_err(backend)?,
             };
-            let mk = main_key(&pk, &sk);
-            let current = match main.get(mk.as_slice()).map_err(backend)? {
-                Some(v) => Some(decode(v.value())?),
+            let old = match old {
+                Some(v) => Some(head(v.value())?),
                 None => None,
             };
-            if !cond_holds(current.as_ref(), cond) {
+            if !cond_holds(old.as_ref(), w.cond) {
                 return Err(StoreError::ConditionFailed { index });
             }
-            let remove_old_indexes = |g1: &mut redb::Table<&[u8], &[u8]>, g2: &mut redb::Table<&[u8], &[u8]>| {
-                if let Some(old) = &current {
-                    if let Some(g) = &old.gsi1 {
-                        g1.remove(index_key(g, &pk, &sk).as_slice()).map_err(backend)?;
-                    }
-                    if let Some(g) = &old.gsi2 {
-                        g2.remove(index_key(g, &pk, &sk).as_slice()).map_err(backend)?;
-                    }
+            if let (Some(old), Op::Put { .. } | Op::Delete) = (&old, &w.op) {
+                if let Some(g) = &old.gsi1 {
+                    g1.remove(index_key(g, &w.mk).as_slice()).map_err(backend)?;
                 }
-                Ok::<(), StoreError>(())
-            };
-            match w {
-                Write::Check { .. } => {}
-                Write::Delete { .. } => {
-                    remove_old_indexes(&mut g1, &mut g2)?;
-                    main.remove(mk.as_slice()).map_err(backend)?;
+                if let Some(g) = &old.gsi2 {
+                    g2.remove(index_key(g, &w.mk).as_slice()).map_err(backend)?;
                 }
-                Write::Put { item, .. } => {
-                    remove_old_indexes(&mut g1, &mut g2)?;
-                    let bytes = serde_json::to_vec(&item).map_err(backend)?;
-                    main.insert(mk.as_slice(), bytes.as_slice()).map_err(backend)?;
-                    if let Some(g) = &item.gsi1 {
-                        g1.insert(index_key(g, &pk, &sk).as_slice(), mk.as_slice()).map_err(backend)?;
-                    }
-                    if let Some(g) = &item.gsi2 {
-                        g2.insert(index_key(g, &pk, &sk).as_slice(), mk.as_slice()).map_err(backend)?;
-                    }
+            }
+            if let Op::Put { gsi1, gsi2, .. } = &w.op {
+                if let Some(k) = gsi1 {
+                    g1.insert(k.as_slice(), w.mk.as_slice()).map_err(backend)?;
+                }
+                if let Some(k) = gsi2 {
+                    g2.insert(k.as_slice(), w.mk.as_slice()).map_err(backend)?;
                 }
             }
         }
@@ -232,6 +222,8 @@ impl EmbeddedTable {
     }
 
     fn write(db: &Database, writes: Vec<Write>, deferred: bool) -> StoreResult<()> {
+        // Encoded before the transaction: only one writer runs at a time.
+        let writes = writes.into_iter().map(Encoded::new).collect::<StoreResult<Vec<_>>>()?;
         let mut tx = db.begin_write().map_err(backend)?;
         if deferred {
             tx.set_durability(Durability::None).map_err(backend)?;
@@ -244,6 +236,50 @@ impl EmbeddedTable {
             }
         }
     }
+}
+
+/// One write, encoded for the engine: its main key, and for a put the stored bytes and index keys.
+struct Encoded {
+    mk: Vec<u8>,
+    cond: Cond,
+    op: Op,
+}
+
+enum Op {
+    Put { bytes: Vec<u8>, gsi1: Option<Vec<u8>>, gsi2: Option<Vec<u8>> },
+    Delete,
+    Check,
+}
+
+impl Encoded {
+    fn new(w: Write) -> StoreResult<Self> {
+        Ok(match w {
+            Write::Put { item, cond } => {
+                let mk = main_key(&item.pk, &item.sk);
+                let gsi1 = item.gsi1.as_ref().map(|g| index_key(g, &mk));
+                let gsi2 = item.gsi2.as_ref().map(|g| index_key(g, &mk));
+                let bytes = serde_json::to_vec(&item).map_err(backend)?;
+                Encoded { mk, cond, op: Op::Put { bytes, gsi1, gsi2 } }
+            }
+            Write::Delete { key, cond } => Encoded { mk: main_key(&key.pk, &key.sk), cond, op: Op::Delete },
+            Write::Check { key, cond } => Encoded { mk: main_key(&key.pk, &key.sk), cond, op: Op::Check },
+        })
+    }
+}
+
+/// What a write needs of the item it replaces: its version and index keys (not its data).
+#[derive(serde::Deserialize)]
+struct Head {
+    #[serde(default)]
+    gsi1: Option<Key>,
+    #[serde(default)]
+    gsi2: Option<Key>,
+    #[serde(default)]
+    version: u64,
+}
+
+fn head(bytes: &[u8]) -> StoreResult<Head> {
+    serde_json::from_slice(bytes).map_err(backend)
 }
 
 /// The index's own key of an entry (`pk 0x00 sk`, followed in a secondary index by `0x00` and
