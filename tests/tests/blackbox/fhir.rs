@@ -454,3 +454,60 @@ async fn ten_thousand_observations_page_by_cursor_without_gaps_or_repeats() {
     let first = w["entry"][0]["resource"]["effectiveDateTime"].as_str().expect("t");
     assert_eq!(first, "2025-01-02T00:00:00Z");
 }
+
+/// Follows `next` links from `url` to the end; the ids in order, and each page's `total`.
+async fn pull_ids(app: &TestApp, token: &str, url: &str) -> (Vec<String>, Vec<u64>) {
+    let (mut url, mut all, mut totals) = (url.to_string(), Vec::new(), Vec::new());
+    loop {
+        let (s, b) = app.get(&url, token).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        totals.push(b["total"].as_u64().expect("total"));
+        all.extend(ids(&b));
+        match b["link"].as_array().and_then(|l| l.iter().find(|l| l["relation"] == "next")) {
+            Some(next) => url = next["url"].as_str().expect("url").trim_start_matches(&app.base).to_string(),
+            None => return (all, totals),
+        }
+    }
+}
+
+#[tokio::test]
+async fn last_updated_order_and_filters_page_with_the_other_time_filtered() {
+    let app = spawn_app().await;
+    let mark = app.access("manager_mark@example.com").await;
+    // Three uploads, in this order, of readings on day 3, then day 1, then day 2: upload order
+    // (lastUpdated) differs from date order.
+    let mut batches: Vec<(Vec<String>, String)> = Vec::new();
+    for day in [3, 1, 2] {
+        let resources = (0..5).map(|i| observation(40005, BG, 70002, &format!("2030-01-0{day}T0{i}:00:00Z"))).collect();
+        let (s, resp) = app.post("/FHIR/R5/", &mark, batch(resources)).await;
+        assert_eq!(s, StatusCode::OK, "{resp}");
+        let entries = resp["entry"].as_array().expect("entries");
+        let ids: Vec<String> = entries.iter().map(|e| e["resource"]["id"].as_str().expect("id").to_string()).collect();
+        let updated = entries[0]["resource"]["meta"]["lastUpdated"].as_str().expect("lastUpdated").to_string();
+        assert_eq!(ids.len(), 5);
+        batches.push((ids, updated));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (a, b, c) = (&batches[0], &batches[1], &batches[2]);
+    assert!(a.1 < b.1 && b.1 < c.1, "the uploads have distinct lastUpdated times");
+    let base = format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}");
+    // lastUpdated order, a date window (the seeded reading is outside it), pages of 4.
+    let (got, totals) =
+        pull_ids(&app, &mark, &format!("{base}&date=ge2030-01-01&date=lt2030-01-04&_sort=_lastUpdated&_count=4")).await;
+    let want: Vec<String> = [&a.0, &b.0, &c.0].into_iter().flatten().cloned().collect();
+    assert_eq!(got, want, "oldest upload first, by id within an upload, across 4 pages");
+    assert_eq!(totals, vec![15; 4]);
+    // Newest first, with the date window narrowed to day 1: only the second upload.
+    let (got, totals) =
+        pull_ids(&app, &mark, &format!("{base}&date=ge2030-01-01&date=lt2030-01-02&_sort=-_lastUpdated&_count=2"))
+            .await;
+    let mut want = b.0.clone();
+    want.reverse();
+    assert_eq!(got, want);
+    assert_eq!(totals, vec![5; 3]);
+    // Date order, filtered by lastUpdated from the second upload on: day 1 then day 2.
+    let (got, totals) = pull_ids(&app, &mark, &format!("{base}&_lastUpdated=ge{}&_sort=date&_count=3", b.1)).await;
+    let want: Vec<String> = [&b.0, &c.0].into_iter().flatten().cloned().collect();
+    assert_eq!(got, want, "the first upload (day 3) is filtered out by its lastUpdated");
+    assert_eq!(totals, vec![10; 4]);
+}
