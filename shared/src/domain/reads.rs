@@ -207,22 +207,28 @@ async fn total(repo: &Repo, q: &ObservationQuery, readable: &[(Id, Vec<Id>)]) ->
     Ok(n)
 }
 
+/// The scope-code catalogue by id, for rendering observations.
 struct Renderer {
     codes: BTreeMap<Id, Code>,
+    /// What a code no longer in the catalogue renders as (empty: left out of the resource).
+    missing: Code,
 }
 
 impl Renderer {
     fn new(codes: &[Code]) -> Self {
-        Self { codes: codes.iter().map(|c| (c.id, c.clone())).collect() }
+        Self {
+            codes: codes.iter().map(|c| (c.id, c.clone())).collect(),
+            missing: Code { id: 0, coding_system: String::new(), coding_code: String::new(), text: String::new() },
+        }
     }
-    fn code(&self, id: Id) -> Code {
-        self.codes.get(&id).cloned().unwrap_or(Code {
-            id,
-            coding_system: String::new(),
-            coding_code: String::new(),
-            text: String::new(),
-        })
+    fn code(&self, id: Id) -> &Code {
+        self.codes.get(&id).unwrap_or(&self.missing)
     }
+}
+
+/// The catalogue as `code -> id`, built in catalogue order (the last of equal codes wins).
+fn ids_by_code(codes: &[Code]) -> BTreeMap<String, Id> {
+    codes.iter().map(|c| (c.coding_code.clone(), c.id)).collect()
 }
 
 /// Observation search: patients in id order; within a patient, by the sort (newest first by
@@ -321,9 +327,8 @@ pub struct ObservationPage {
     pub obs: Vec<StoredObs>,
     pub total: usize,
     pub next: Option<String>,
-    codes: BTreeMap<Id, Code>,
+    codes: Renderer,
     users: BTreeMap<Id, Option<Id>>,
-    missing: Code,
     /// The consent facts the search loaded and the catalogue as listed, for `grants`.
     facts: Facts,
     catalogue: Vec<Code>,
@@ -332,7 +337,7 @@ pub struct ObservationPage {
 impl ObservationPage {
     /// The code (empty if no longer in the catalogue) and the patient's user id of an observation.
     pub fn lookup(&self, patient: Id, code: Id) -> (&Code, Option<Id>) {
-        (self.codes.get(&code).unwrap_or(&self.missing), self.users.get(&patient).copied().flatten())
+        (self.codes.code(code), self.users.get(&patient).copied().flatten())
     }
     /// The Bundle of this page, ready to serialise.
     pub fn searchset<'a>(
@@ -359,9 +364,7 @@ impl ObservationPage {
         c: &Caller,
         pairs: &BTreeSet<(Id, String)>,
     ) -> Result<(BTreeSet<Id>, BTreeSet<String>)> {
-        // In catalogue order, as `grants` builds it (the last of equal codes wins).
-        let codes = self.catalogue.iter().map(|c| (c.coding_code.clone(), c.id)).collect();
-        grants_with(repo, c, pairs, &codes, &mut self.facts).await
+        grants_with(repo, c, pairs, &ids_by_code(&self.catalogue), &mut self.facts).await
     }
 }
 
@@ -375,16 +378,7 @@ pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery) -
             e.insert(facts.patient(repo, o.patient_id).await?.and_then(|f| f.user_id));
         }
     }
-    Ok(ObservationPage {
-        obs,
-        total,
-        next,
-        codes: codes.iter().map(|c| (c.id, c.clone())).collect(),
-        users,
-        missing: Code { id: 0, coding_system: String::new(), coding_code: String::new(), text: String::new() },
-        facts,
-        catalogue: codes,
-    })
+    Ok(ObservationPage { obs, total, next, codes: Renderer::new(&codes), users, facts, catalogue: codes })
 }
 
 /// One observation, if the caller may read it (404 otherwise: hidden data is not revealed).
@@ -452,7 +446,7 @@ pub async fn admin_observations(
             "patientNameFamily": p.and_then(|p| p.name_family.clone()),
             "patientNameGiven": p.and_then(|p| p.name_given.clone()),
             "jheUserId": p.and_then(|p| p.user_id),
-            "codeableConceptId": code.id, "codingSystem": code.coding_system, "codingCode": code.coding_code, "codingText": code.text,
+            "codeableConceptId": o.code_id, "codingSystem": code.coding_system, "codingCode": code.coding_code, "codingText": code.text,
             "dataSourceId": o.data_source_id, "status": o.status,
             "effectiveDateTime": o.effective_start.map(fhir::ts_ms),
             "lastUpdated": fhir::ts_ms(o.last_updated),
@@ -618,8 +612,7 @@ pub async fn grants(
     c: &Caller,
     pairs: &BTreeSet<(Id, String)>,
 ) -> Result<(BTreeSet<Id>, BTreeSet<String>)> {
-    let codes: BTreeMap<String, Id> = repo.list_codes().await?.into_iter().map(|c| (c.coding_code, c.id)).collect();
-    grants_with(repo, c, pairs, &codes, &mut Facts::default()).await
+    grants_with(repo, c, pairs, &ids_by_code(&repo.list_codes().await?), &mut Facts::default()).await
 }
 
 /// `grants` with the catalogue (code -> id) and a facts cache already at hand.

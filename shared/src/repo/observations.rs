@@ -98,6 +98,16 @@ struct Times {
     last_updated: i64,
 }
 
+impl Times {
+    /// The time an order reads by (the date key as `Observation::date_key` has it).
+    fn at(&self, order: ObsOrder) -> i64 {
+        match order {
+            ObsOrder::Date => self.effective_start.unwrap_or(0),
+            ObsOrder::LastUpdated => self.last_updated,
+        }
+    }
+}
+
 /// The time and id at the end of an observation's sort key (`...{time}#{id}`).
 fn time_and_id(sk: &str) -> Result<(i64, Id)> {
     let mut parts = sk.rsplitn(3, '#');
@@ -138,8 +148,8 @@ impl StoredObs {
             id: m.id,
             patient_id: m.patient_id,
             code_id: m.code_id,
-            date: Some(m.times.effective_start.unwrap_or(0)),
-            last_updated: Some(m.times.last_updated),
+            date: Some(m.times.at(ObsOrder::Date)),
+            last_updated: Some(m.times.at(ObsOrder::LastUpdated)),
             doc,
         })
     }
@@ -156,11 +166,7 @@ impl StoredObs {
         struct Doc {
             data: Times,
         }
-        let t = serde_json::from_slice::<Doc>(&self.doc).map_err(corrupt)?.data;
-        Ok(match order {
-            ObsOrder::Date => t.effective_start.unwrap_or(0),
-            ObsOrder::LastUpdated => t.last_updated,
-        })
+        Ok(serde_json::from_slice::<Doc>(&self.doc).map_err(corrupt)?.data.at(order))
     }
     /// The observation borrowed from the stored document.
     pub fn view(&self) -> Result<ObservationRef<'_>> {
@@ -246,11 +252,7 @@ fn bounds(prefix: &str, range: TimeRange, seek: Option<(i64, Id)>, desc: bool) -
 
 impl Repo {
     pub async fn observation(&self, id: Id) -> Result<Option<Observation>> {
-        let p: Option<IdPointer> = self.get(&id_key(id), A).await?;
-        match p {
-            Some(p) => self.get(&obs_pk(p.patient), &p.sk).await,
-            None => Ok(None),
-        }
+        self.stored_observation(id).await?.map(|s| s.decode()).transpose()
     }
 
     /// `observation`, as its stored document.
