@@ -77,13 +77,23 @@ pub struct Derived {
     pub code: Code,
 }
 
-fn reference(v: &Value, field: &str, ty: &str, msg: &str) -> std::result::Result<Id, Fail> {
+/// The id in `v[field].reference` when it reads `{ty}/{id}`.
+fn reference_id(v: &Value, field: &str, ty: &str) -> Option<Id> {
     v.get(field)
         .and_then(|r| r.get("reference"))
         .and_then(Value::as_str)
-        .and_then(|r| r.strip_prefix(&format!("{ty}/")))
+        .and_then(|r| r.strip_prefix(ty))
+        .and_then(|r| r.strip_prefix('/'))
         .and_then(|id| id.parse().ok())
-        .ok_or_else(|| fail(400, "required", msg))
+}
+
+fn reference(v: &Value, field: &str, ty: &str, msg: &str) -> std::result::Result<Id, Fail> {
+    reference_id(v, field, ty).ok_or_else(|| fail(400, "required", msg))
+}
+
+/// The patient an uploaded resource names as its subject, if it names one.
+pub fn subject(r: &Value) -> Option<Id> {
+    reference_id(r, "subject", "Patient")
 }
 
 /// The catalogue entries an upload needs, each read once per upload (not once per entry).
@@ -381,30 +391,30 @@ pub async fn ingest(
             None => kept.push((i, d)),
         }
     }
-    let mut ready = kept;
-    if !ready.is_empty() {
+    if !kept.is_empty() {
+        let (slots, derived): (Vec<usize>, Vec<Derived>) = kept.into_iter().unzip();
+        let (mut obs, codes): (Vec<Observation>, Vec<Code>) = derived.into_iter().map(|d| (d.obs, d.code)).unzip();
         let now = OffsetDateTime::now_utc();
-        let first = repo.reserve_observation_ids(ready.len()).await?;
+        let first = repo.reserve_observation_ids(obs.len()).await?;
         let key = archive_key(now, first);
-        for (n, (_, d)) in ready.iter_mut().enumerate() {
-            d.obs.id = first + n as Id;
-            d.obs.last_updated = ms(now);
-            d.obs.archive = key.clone();
+        for (n, o) in obs.iter_mut().enumerate() {
+            o.id = first + n as Id;
+            o.last_updated = ms(now);
+            o.archive = key.clone();
         }
-        let accepted: Vec<(usize, &Observation)> = ready.iter().map(|(i, d)| (*i, &d.obs)).collect();
+        let accepted: Vec<(usize, &Observation)> = slots.iter().copied().zip(&obs).collect();
         let env = envelope(ms(now), c.id(), single, raw, &accepted);
         // The upload is durable in the archive before anything is indexed or answered.
         blobs
             .put_new(&key, serde_json::to_vec(&env).map_err(|e| Error::Internal(e.to_string()))?)
             .await
             .map_err(|e| Error::Unavailable(format!("archiving the upload failed: {e}")))?;
-        let obs: Vec<Observation> = ready.iter().map(|(_, d)| d.obs.clone()).collect();
         let verdicts = repo.index_observations(&obs).await?;
-        for ((i, d), v) in ready.into_iter().zip(verdicts) {
+        for (((i, o), code), v) in slots.into_iter().zip(&obs).zip(&codes).zip(verdicts) {
             outcomes[i] = Some(match v {
                 Indexed::Inserted | Indexed::AlreadyPresent => {
-                    let user = facts.patient(repo, d.obs.patient_id).await?.and_then(|f| f.user_id);
-                    EntryOutcome::Created(fhir::observation(&d.obs, &d.code, user))
+                    let user = facts.patient(repo, o.patient_id).await?.and_then(|f| f.user_id);
+                    EntryOutcome::Created(fhir::observation(o, code, user))
                 }
                 Indexed::Duplicate(m) => EntryOutcome::Failed(fail(409, "duplicate", m)),
             });

@@ -336,13 +336,7 @@ fn fail_response(f: &ingest::Fail) -> Response {
 
 /// The patients an upload's resources name as their subject.
 fn upload_subjects(resources: &[Option<Value>]) -> Vec<i64> {
-    resources
-        .iter()
-        .flatten()
-        .filter_map(|r| {
-            r["subject"]["reference"].as_str().and_then(|x| x.strip_prefix("Patient/")).and_then(|x| x.parse().ok())
-        })
-        .collect()
+    resources.iter().flatten().filter_map(ingest::subject).collect()
 }
 
 /// Notes the subjects, created ids and refusals of an upload.
