@@ -78,12 +78,13 @@ fn user(id: Id, email: &str, last: &str, hash: &str, kind: UserType) -> User {
 /// Loads the demo data into an empty store.
 pub async fn seed(repo: &Repo, settings: &Settings, blobs: &dyn crate::ports::BlobStore) -> Result<()> {
     // Dozens of small records, made durable together at the end instead of one fsync'd commit
-    // each (the first start is answered only after this returns). Should the process die
-    // before, the store is found empty on the next start and seeded again.
+    // each (the first start is answered only after this returns). A seed that fails is not made
+    // durable: should the process die before the end, the store is found empty on the next
+    // start and seeded again.
     let bulk = repo.deferred();
-    let seeded = seed_records(&bulk, settings, blobs).await;
+    seed_records(&bulk, settings, blobs).await?;
     bulk.table.flush().await?;
-    seeded
+    Ok(())
 }
 
 async fn seed_records(repo: &Repo, settings: &Settings, blobs: &dyn crate::ports::BlobStore) -> Result<()> {
