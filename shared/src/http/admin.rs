@@ -154,7 +154,8 @@ async fn pract_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBod
         Ok(v) => v,
         Err(e) => return Err(heal_and_fail(&s, &b, e).await),
     };
-    if let Some(p) = v.get("id").and_then(Value::as_i64)
+    if s.issuer.is_delegating()
+        && let Some(p) = v.get("id").and_then(Value::as_i64)
         && let Some(p) = s.repo.practitioner(p).await?
     {
         provision(&s, p.user_id).await?;
@@ -164,9 +165,11 @@ async fn pract_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBod
 
 /// A create that failed because the email is taken may be the retry of one whose record was
 /// stored but whose provisioning failed (the provider was down): provision that user now (it is
-/// idempotent), then answer the original error.
+/// idempotent), then answer the original error. Only for a refused input (the email-taken
+/// answers are 400s), never for a caller who may not create at all.
 async fn heal_and_fail(s: &AppState, b: &crate::domain::admin::input::Body, e: crate::error::Error) -> ApiError {
     if s.issuer.is_delegating()
+        && matches!(e, crate::error::Error::BadRequest(_))
         && let Ok(Some(email)) = b.opt_str("telecom_email")
         && let Ok(Some(u)) = s.repo.user_by_email(email.trim().to_lowercase().as_str()).await
         && let Err(pe) = s.issuer.provision(&u).await
@@ -226,7 +229,8 @@ async fn pat_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody)
         Ok(v) => v,
         Err(e) => return Err(heal_and_fail(&s, &b, e).await),
     };
-    if let Some(p) = v.get("id").and_then(Value::as_i64)
+    if s.issuer.is_delegating()
+        && let Some(p) = v.get("id").and_then(Value::as_i64)
         && let Some(p) = s.repo.patient(p).await?
         && let Some(u) = p.user_id
     {

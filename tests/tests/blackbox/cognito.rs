@@ -396,6 +396,11 @@ async fn a_practitioner_stored_while_the_pool_was_down_is_provisioned_when_the_c
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{e}");
     let user = p.app.repo().user_by_email("late.doc@example.com").await.expect("read").expect("stored");
     assert_eq!(p.pool_user(&user.id.to_string()).await, None, "not in the pool yet");
+    // A caller who may not create practitioners is refused, and provisions nobody.
+    let mark = p.practitioner("manager_mark@example.com").await;
+    let (s, e) = p.app.post("/api/v1/practitioners", &mark, body.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
+    assert_eq!(p.pool_user(&user.id.to_string()).await, None, "a refused create provisions nobody");
     // The client retries: the email is taken now (the original answer), and the user is provisioned.
     let (s, e) = p.app.post("/api/v1/practitioners", &admin, body).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
