@@ -14,7 +14,7 @@ use crate::auth::issuer::{Issuer, IssuerSettings};
 use crate::config::Settings;
 use crate::domain::audit::AuditRecord;
 use crate::http::AppState;
-use crate::ports::{Accounts, AuditLog, AuditQuery, BlobError, BlobStore, Identity, Table};
+use crate::ports::{Accounts, AuditLog, AuditQuery, BlobStore, Identity, Table};
 use crate::repo::Repo;
 
 /// The table (`JHE_TABLE`) and bundle bucket (`JHE_BUNDLE_BUCKET`) names.
@@ -66,11 +66,8 @@ impl AuditLog for CopiedAudit {
         let key = Self::key(r);
         let (logged, copied) = tokio::join!(self.log.append(r), self.copies.put_new(&key, body));
         logged?;
-        match copied {
-            // Written before (a retried append): the copy is the same record.
-            Ok(()) | Err(BlobError::Exists(_)) => Ok(()),
-            Err(e) => Err(format!("copying audit record {key}: {e}")),
-        }
+        // Every record has a fresh id: a copy already under its key is not this record's.
+        copied.map_err(|e| format!("copying audit record {key}: {e}"))
     }
 
     async fn query(&self, q: &AuditQuery) -> Result<(Vec<AuditRecord>, Option<String>), String> {

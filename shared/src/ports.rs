@@ -383,11 +383,7 @@ pub trait Accounts: Send + Sync + 'static {
         purpose: SignInFor<'_>,
     ) -> Result<crate::auth::issuer::TokenResponse, String>;
     /// A refresh-token grant; `Ok(None)` when the provider does not know the token.
-    async fn refresh(
-        &self,
-        refresh_token: &str,
-        client_id: Option<&str>,
-    ) -> Result<Option<crate::auth::issuer::TokenResponse>, String>;
+    async fn refresh(&self, refresh_token: &str) -> Result<Option<crate::auth::issuer::TokenResponse>, String>;
 }
 
 /// The audit port: append-only. There is deliberately no update or delete.

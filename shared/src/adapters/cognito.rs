@@ -225,10 +225,11 @@ impl Accounts for CognitoAccounts {
         }
     }
 
-    async fn refresh(&self, refresh_token: &str, _client_id: Option<&str>) -> Result<Option<TokenResponse>, String> {
+    async fn refresh(&self, refresh_token: &str) -> Result<Option<TokenResponse>, String> {
         // Only patient apps refresh here (API keys have no refresh tokens; the web UI refreshes at
         // the pool's own token endpoint). The client id a patient app sends is its JHE client's,
-        // not a pool app client's: the pool tells whether the token is one of its patient client.
+        // not a pool app client's, so it is not passed on: the pool tells whether the token is one
+        // of its patient client.
         let client = &self.settings.patient_client_id;
         let out = self
             .client

@@ -297,7 +297,7 @@ impl Issuer {
     async fn refresh(&self, repo: &Repo, req: TokenRequest) -> std::result::Result<TokenResponse, OAuthError> {
         let token = req.refresh_token.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
         if let Some(a) = &self.accounts {
-            return match a.refresh(&token, req.client_id.as_deref()).await {
+            return match a.refresh(&token).await {
                 Ok(Some(t)) => Ok(t),
                 Ok(None) => Err(OAuthError::invalid_grant("refresh token is invalid, expired or revoked")),
                 Err(e) => Err(OAuthError::server(Error::Unavailable(e))),

@@ -430,4 +430,5 @@ async fn audit_records_are_copied_write_once_and_a_failed_copy_fails_the_append(
     let q = AuditQuery { patient: Some(40001), limit: 10, ..Default::default() };
     let (found, _) = audit.query(&q).await.expect("query");
     assert!(found.iter().any(|x| x.id == r.id), "reads come from the table");
+    assert!(found.iter().any(|x| x.id == r2.id), "the table took the record whose copy failed");
 }

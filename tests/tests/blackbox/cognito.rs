@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use aws_sdk_cognitoidentityprovider::Client as Cognito;
 use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
-use base64::Engine;
 use jhe::adapters::aws::{cognito_client, dynamo_client, local_sdk_config, s3_client};
 use jhe::adapters::cognito::{CognitoAccounts, CognitoIdentity, create_pool};
 use jhe::config::CognitoSettings;
@@ -110,8 +109,7 @@ impl PoolApp {
 
 fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("payload");
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("b64"))
-        .expect("json")
+    serde_json::from_slice(&jhe::auth::crypto::b64url_decode(payload).expect("b64")).expect("json")
 }
 
 /// `claims` signed with moto's pool key (kid `dummy`), by moto's own Python.
@@ -205,6 +203,11 @@ async fn tokens_of_another_pool_or_client_expired_tampered_or_of_the_wrong_kind_
         .expect("user in the other pool");
     let foreign = p.sign_in(&other, &uid).await["AccessToken"].as_str().expect("t").to_string();
     assert_eq!(profile(foreign).await, StatusCode::UNAUTHORIZED, "another pool's token");
+    // ... which also carries that pool's client id: the issuer alone, on a token otherwise good.
+    let mut c = good.clone();
+    c["iss"] = json!(other.issuer);
+    c["exp"] = json!(now + 600);
+    assert_eq!(profile(moto_signed(&c)).await, StatusCode::UNAUTHORIZED, "another pool's issuer");
 
     // Tampered: the payload names another user, the signature is the original one.
     let mut parts: Vec<String> = mary.split('.').map(String::from).collect();
@@ -216,6 +219,11 @@ async fn tokens_of_another_pool_or_client_expired_tampered_or_of_the_wrong_kind_
     // An ID token is not an access token.
     let id = p.sign_in(&p.pool, &uid).await["IdToken"].as_str().expect("id").to_string();
     assert_eq!(profile(id).await, StatusCode::UNAUTHORIZED, "ID token");
+    // (moto's ID tokens also lack the access token's claims:) only `token_use` differs here.
+    let mut c = good.clone();
+    c["token_use"] = json!("id");
+    c["exp"] = json!(now + 600);
+    assert_eq!(profile(moto_signed(&c)).await, StatusCode::UNAUTHORIZED, "token_use id");
 
     // An app client of the pool that is not this deployment's.
     let mut c = good.clone();
@@ -378,8 +386,8 @@ impl Accounts for FlakyPool {
     ) -> Result<jhe::auth::issuer::TokenResponse, String> {
         self.inner.sign_in(user, purpose).await
     }
-    async fn refresh(&self, t: &str, c: Option<&str>) -> Result<Option<jhe::auth::issuer::TokenResponse>, String> {
-        self.inner.refresh(t, c).await
+    async fn refresh(&self, t: &str) -> Result<Option<jhe::auth::issuer::TokenResponse>, String> {
+        self.inner.refresh(t).await
     }
 }
 
