@@ -39,25 +39,36 @@ pub async fn query_raw_matches_query(t: &dyn Table) {
         .map(|i| {
             Item::new(format!("{n}#R"), format!("x{i:03}"), json!({"i": i, "s": "q\"u"}))
                 .with_gsi1(format!("{n}#RG"), format!("{i}"))
+                .with_gsi2(format!("{n}#RH"), format!("t{:03}", 10 - i))
         })
         .collect();
     t.put_many(items).await.expect("put_many");
-    for q in [
+    let between = |lo: &str, hi: &str| SkRange::Between(lo.into(), hi.into());
+    for mut q in [
         Query::partition(format!("{n}#R")).limit(3),
         Query::partition(format!("{n}#R")).limit(3).reverse(),
         Query::partition(format!("{n}#RG")).on(Index::Gsi1).limit(4),
+        // As observation pages read: the second index, a sort-key window, both directions.
+        Query { range: between("t005", "t009"), ..Query::partition(format!("{n}#RH")).on(Index::Gsi2).limit(2) },
+        Query { range: between("t005", "t009"), ..Query::partition(format!("{n}#RH")).on(Index::Gsi2).limit(2) }
+            .reverse(),
     ] {
-        let mut q = q;
+        let mut seen = 0;
         loop {
             let page = t.query(&q).await.expect("query");
             let raw = t.query_raw(&q).await.expect("query_raw");
+            seen += raw.items.len();
             let parsed: Vec<Item> =
                 raw.items.iter().map(|b| serde_json::from_slice(b).expect("an Item as JSON")).collect();
             assert_eq!(parsed, page.items, "query_raw holds the items query returns");
             let keys: Vec<Key> = page
                 .items
                 .iter()
-                .map(|i| if q.index == Index::Gsi1 { i.gsi1.clone().expect("gsi1") } else { i.key() })
+                .map(|i| match q.index {
+                    Index::Primary => i.key(),
+                    Index::Gsi1 => i.gsi1.clone().expect("gsi1"),
+                    Index::Gsi2 => i.gsi2.clone().expect("gsi2"),
+                })
                 .collect();
             assert_eq!(raw.keys, keys, "with each item's key in the index queried");
             assert_eq!(raw.next, page.next, "and the same cursor");
@@ -66,6 +77,8 @@ pub async fn query_raw_matches_query(t: &dyn Table) {
                 None => break,
             }
         }
+        let want = if q.index == Index::Gsi2 { 5 } else { 7 };
+        assert_eq!(seen, want, "every item of the query, once");
     }
 }
 

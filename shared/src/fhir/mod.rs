@@ -653,6 +653,30 @@ mod tests {
     }
 
     #[test]
+    fn a_page_holding_a_corrupt_stored_document_fails_instead_of_rendering_part_of_it() {
+        let good = StoredObs::from_item(&crate::repo::item("OBS#x", "1", &obs(1)).expect("item")).expect("doc");
+        // Ordered and paged by (its id and times are there), but it cannot be rendered.
+        let partial = json!({"id": 2, "patient_id": 40_000, "code_id": 50_000, "last_updated": 0});
+        let bad = StoredObs::from_item(&crate::repo::item("OBS#x", "2", &partial).expect("item")).expect("doc");
+        assert!(bad.view().is_err() && bad.decode().is_err());
+        let code = code(OMH_SYSTEM, "omh:blood-glucose:4.0", "Blood glucose");
+        let page = [good, bad];
+        let bundle = ObservationSearchset {
+            base: "http://h/FHIR/R5",
+            total: Some(2),
+            links: &[],
+            entries: &page[..],
+            lookup: |_, _| (&code, None),
+        };
+        let err = serde_json::to_vec(&bundle).expect_err("a serialisation error, not a half page");
+        assert!(err.to_string().contains("corrupt observation"), "{err}");
+        assert!(
+            serde_json::to_vec(&ObservationSearchset { entries: &page[..1], ..bundle }).is_ok(),
+            "the good one alone"
+        );
+    }
+
+    #[test]
     fn typed_rendering_matches_values() {
         let codes = [
             code(OMH_SYSTEM, "omh:blood-glucose:4.0", "Blood glucose"),

@@ -189,7 +189,11 @@ impl StoredObs {
 
 impl crate::fhir::ObservationSource for StoredObs {
     fn observation(&self) -> std::result::Result<ObservationRef<'_>, String> {
-        self.view().map_err(|e| e.to_string())
+        // The detail, not the generic text an internal error shows its callers.
+        self.view().map_err(|e| match e {
+            Error::Internal(m) => m,
+            e => e.to_string(),
+        })
     }
 }
 

@@ -48,8 +48,19 @@ async fn deferred_writes_are_visible_at_once_and_durable_after_flush() {
         }
         assert!(bulk.put(Item::new("B#1", "00", json!({})), Cond::Absent).await.is_err(), "conditions hold as usual");
         assert_eq!(t.count(&jhe::ports::Query::partition("B#1")).await.expect("count"), 20, "visible at once");
+        // What is durable is what a copy of the file holds while the store is still open (closing
+        // it cleanly would make everything durable, flushed or not).
+        let on_disk = |name: &str| {
+            let copy = dir.path().join(name);
+            std::fs::copy(&path, &copy).expect("copy");
+            copy
+        };
+        let before = EmbeddedTable::open(&on_disk("before.redb")).expect("open the copy");
+        assert_eq!(before.count(&jhe::ports::Query::partition("B#1")).await.expect("count"), 0, "not durable yet");
         bulk.flush().await.expect("flush");
+        let after = EmbeddedTable::open(&on_disk("after.redb")).expect("open the copy");
+        assert_eq!(after.count(&jhe::ports::Query::partition("B#1")).await.expect("count"), 20, "durable after flush");
     }
     let t = EmbeddedTable::open(&path).expect("reopen");
-    assert_eq!(t.count(&jhe::ports::Query::partition("B#1")).await.expect("count"), 20, "durable after flush");
+    assert_eq!(t.count(&jhe::ports::Query::partition("B#1")).await.expect("count"), 20, "and after a restart");
 }
