@@ -2,12 +2,11 @@
 # Checks the SAM template offline: `sam validate --lint`, `cfn-lint`, then scripts/template_check.py
 # (the template against the route table of target/debug/jhe, the events and the function crates).
 #
-#   bash scripts/sam-check.sh [--no-binaries] [other template_check.py options]
+#   bash scripts/sam-check.sh [template_check.py options]
 #
 # Creates .venv-sam at the repository root on first use (the pinned scripts/requirements-sam.txt;
 # reinstalled when that file changes). Needs no AWS account, credentials or network beyond PyPI.
-# Arguments go to template_check.py: --no-binaries skips the functions/<group>/Cargo.toml checks
-# while those crates are not written. Ends with `template: N passed, M failed` (one per stage);
+# Arguments go to template_check.py. Ends with `template: N passed, M failed` (one per stage);
 # exits non-zero if a stage failed.
 set -uo pipefail
 

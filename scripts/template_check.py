@@ -2,7 +2,7 @@
 """Checks infra/template.yaml against the app's route table and the repository.
 
     python scripts/template_check.py [--jhe target/debug/jhe] [--routes-json FILE]
-                                     [--template infra/template.yaml] [--no-binaries]
+                                     [--template infra/template.yaml]
 
 The route table comes from `jhe routes` (JSON: [{"group", "method", "path"}], axum `{param}`
 syntax), or from --routes-json. Checks, each printed as a PASS or FAIL line:
@@ -17,8 +17,7 @@ syntax), or from --routes-json. Checks, each printed as a PASS or FAIL line:
 - no IAM Allow statement names a "*" resource, and the read-only / no-data functions hold no write
   actions (apart from audit appends);
 - CloudFront forwards every route's path to the API;
-- every function has functions/<group>/Cargo.toml declaring package or [[bin]] `jhe-<group>`
-  (skipped with --no-binaries, while those crates are not written yet);
+- every function has functions/<group>/Cargo.toml declaring package or [[bin]] `jhe-<group>`;
 - every function has at least one event under events/<group>/, each a payload 2.0 event whose
   route key is one of that function's routes, listed in events/expected-status.json.
 
@@ -74,9 +73,6 @@ class Report:
             self.failed += 1
             print(f"FAIL {what}" + (f": {why}" if why else ""))
         return ok
-
-    def skip(self, what: str, why: str) -> None:
-        print(f"SKIP {what}: {why}")
 
 
 # ------------------------------------------------------------------------------------- loading
@@ -197,8 +193,6 @@ def main() -> int:
     ap.add_argument("--template", default=str(ROOT / "infra" / "template.yaml"))
     ap.add_argument("--jhe", default="target/debug/jhe", help="the jhe binary (default target/debug/jhe)")
     ap.add_argument("--routes-json", help="read the route table from this file instead of `jhe routes`")
-    ap.add_argument("--no-binaries", action="store_true",
-                    help="skip the functions/<group>/Cargo.toml checks (crates not written yet)")
     args = ap.parse_args()
 
     try:
@@ -341,9 +335,6 @@ def main() -> int:
     # -- binaries
     for lid, group in sorted(functions.items(), key=lambda kv: kv[1]):
         what = f"{lid}: functions/{group}/Cargo.toml declares jhe-{group}"
-        if args.no_binaries:
-            r.skip(what, "--no-binaries")
-            continue
         cargo = ROOT / "functions" / group / "Cargo.toml"
         if not cargo.exists():
             r.check(False, what, "no such file")
