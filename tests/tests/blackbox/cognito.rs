@@ -15,7 +15,7 @@ use jhe::adapters::aws::{cognito_client, dynamo_client, local_sdk_config, s3_cli
 use jhe::adapters::cognito::{CognitoAccounts, CognitoIdentity, create_pool};
 use jhe::config::CognitoSettings;
 use jhe::ports::{Accounts, SignInFor};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::aws::{moto, unique};
@@ -254,34 +254,16 @@ async fn invitation_refresh_and_api_key_flows_hand_out_pool_tokens() {
     let (s, inv) = p.app.post("/api/v1/invitation", &mary, json!({"patient_id": 40001, "client_id": 2})).await;
     assert_eq!(s, StatusCode::CREATED, "{inv}");
     let token = inv["token"].as_str().expect("token").to_string();
-    let (s, grant) = p.app.call(Method::POST, &format!("/api/v1/invitation/{token}"), None, None).await;
+    let (s, grant) = p.app.redeem(&token).await;
     assert_eq!(s, StatusCode::OK, "{grant}");
-    let g = &grant["grant"];
     let wrong_verifier = jhe::auth::crypto::b64url(b"not-the-invitation-token-000000");
-    let (s, e) = p
-        .app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", g["code"].as_str().expect("code")),
-            ("redirect_uri", g["redirect_uri"].as_str().expect("redirect")),
-            ("client_id", g["client_id"].as_str().expect("client")),
-            ("code_verifier", &wrong_verifier),
-        ])
-        .await;
+    let (s, e) = p.app.exchange(&grant["grant"], &wrong_verifier).await;
     assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "PKCE is checked");
 
     // The failed attempt used the code up: redeem again (within the window) for a fresh one.
-    let (s, grant) = p.app.call(Method::POST, &format!("/api/v1/invitation/{token}"), None, None).await;
+    let (s, grant) = p.app.redeem(&token).await;
     assert_eq!(s, StatusCode::OK, "{grant}");
-    let g = &grant["grant"];
-    let good = [
-        ("grant_type", "authorization_code"),
-        ("code", g["code"].as_str().expect("code")),
-        ("redirect_uri", g["redirect_uri"].as_str().expect("redirect")),
-        ("client_id", g["client_id"].as_str().expect("client")),
-        ("code_verifier", &jhe::auth::crypto::b64url(token.as_bytes())),
-    ];
-    let (s, tok) = p.app.token(&good).await;
+    let (s, tok) = p.app.exchange(&grant["grant"], &jhe::auth::crypto::b64url(token.as_bytes())).await;
     assert_eq!(s, StatusCode::OK, "{tok}");
     let access = tok["access_token"].as_str().expect("access").to_string();
     let c = claims(&access);

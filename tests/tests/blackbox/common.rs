@@ -333,21 +333,28 @@ impl TestApp {
             self.post("/api/v1/invitation", practitioner, json!({"patient_id": patient, "client_id": client})).await;
         assert_eq!(s, StatusCode::CREATED, "{inv}");
         let token = inv["token"].as_str().expect("token").to_string();
-        let (s, grant) = self.call(Method::POST, &format!("/api/v1/invitation/{token}"), None, None).await;
+        let (s, grant) = self.redeem(&token).await;
         assert_eq!(s, StatusCode::OK, "{grant}");
-        let g = &grant["grant"];
-        let verifier = jhe::auth::crypto::b64url(token.as_bytes());
-        let (s, tok) = self
-            .token(&[
-                ("grant_type", "authorization_code"),
-                ("code", g["code"].as_str().expect("code")),
-                ("redirect_uri", g["redirect_uri"].as_str().expect("redirect")),
-                ("client_id", g["client_id"].as_str().expect("client")),
-                ("code_verifier", &verifier),
-            ])
-            .await;
+        let (s, tok) = self.exchange(&grant["grant"], &jhe::auth::crypto::b64url(token.as_bytes())).await;
         assert_eq!(s, StatusCode::OK, "{tok}");
         tok["access_token"].as_str().expect("access").to_string()
+    }
+
+    /// `POST /api/v1/invitation/{token}`: what the app gets for an invitation link.
+    pub async fn redeem(&self, token: &str) -> (StatusCode, Value) {
+        self.call(Method::POST, &format!("/api/v1/invitation/{token}"), None, None).await
+    }
+
+    /// The app's token request for an invitation's grant (`redeem`'s `grant`), with a PKCE verifier.
+    pub async fn exchange(&self, grant: &Value, verifier: &str) -> (StatusCode, Value) {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", grant["code"].as_str().expect("code")),
+            ("redirect_uri", grant["redirect_uri"].as_str().expect("redirect")),
+            ("client_id", grant["client_id"].as_str().expect("client")),
+            ("code_verifier", verifier),
+        ])
+        .await
     }
 
     /// POSTs a raw body with a content type.

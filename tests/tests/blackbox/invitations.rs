@@ -15,10 +15,6 @@ async fn issue(app: &TestApp, token: &str, patient: i64, client: i64) -> Value {
     inv
 }
 
-async fn redeem(app: &TestApp, token: &str) -> (StatusCode, Value) {
-    app.call(reqwest::Method::POST, &format!("/api/v1/invitation/{token}"), None, None).await
-}
-
 #[tokio::test]
 async fn an_invitation_link_gives_the_patient_a_token_for_themself_only() {
     let app = spawn_app().await;
@@ -40,22 +36,12 @@ async fn an_invitation_link_gives_the_patient_a_token_for_themself_only() {
     assert_eq!(inv["invitationLink"], format!("https://carex.ai/invitation/{host}_{token}"));
     assert_eq!(inv["tokenHash"], sha256_b64url(token.as_bytes()));
 
-    let (s, grant) = redeem(&app, &token).await;
+    let (s, grant) = app.redeem(&token).await;
     assert_eq!(s, StatusCode::OK, "{grant}");
     assert_eq!(grant["grant"]["grant_type"], "authorization_code");
     assert_eq!(grant["grant"]["client_id"], carex["clientId"]);
     assert_eq!(grant["token_endpoint"], format!("{}/o/token/", app.base));
-    let g = &grant["grant"];
-    let verifier = b64url(token.as_bytes());
-    let (s, tok) = app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", g["code"].as_str().expect("code")),
-            ("redirect_uri", g["redirect_uri"].as_str().expect("redirect")),
-            ("client_id", g["client_id"].as_str().expect("client")),
-            ("code_verifier", &verifier),
-        ])
-        .await;
+    let (s, tok) = app.exchange(&grant["grant"], &b64url(token.as_bytes())).await;
     assert_eq!(s, StatusCode::OK, "{tok}");
     let patient = tok["access_token"].as_str().expect("access").to_string();
     let (_, me) = app.get("/api/v1/users/profile", &patient).await;
@@ -79,15 +65,15 @@ async fn redeeming_again_works_within_the_window_then_answers_409() {
     let mary = app.access("manager_mary@example.com").await;
     let inv = issue(&app, &mary, 40001, 2).await;
     let token = inv["token"].as_str().expect("token");
-    assert_eq!(redeem(&app, token).await.0, StatusCode::OK);
-    assert_eq!(redeem(&app, token).await.0, StatusCode::OK, "a retry within the window is allowed");
+    assert_eq!(app.redeem(token).await.0, StatusCode::OK);
+    assert_eq!(app.redeem(token).await.0, StatusCode::OK, "a retry within the window is allowed");
     // Move the last redemption 13 hours into the past.
     let repo = app.repo();
     let mut stored =
         repo.invitation_by_token_hash(&sha256_b64url(token.as_bytes())).await.expect("get").expect("stored");
     stored.redeemed_at = Some(time::OffsetDateTime::now_utc() - time::Duration::hours(13));
     repo.save_invitation(&stored).await.expect("save");
-    let (s, body) = redeem(&app, token).await;
+    let (s, body) = app.redeem(token).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(body["detail"], "Invitation has already been used.");
 }
@@ -103,9 +89,9 @@ async fn an_old_invitation_expires_with_410() {
         repo.invitation_by_token_hash(&sha256_b64url(token.as_bytes())).await.expect("get").expect("stored");
     stored.created -= time::Duration::days(8);
     repo.save_invitation(&stored).await.expect("save");
-    let (s, body) = redeem(&app, token).await;
+    let (s, body) = app.redeem(token).await;
     assert_eq!((s, body["detail"].as_str()), (StatusCode::GONE, Some("Invitation has expired.")));
-    assert_eq!(redeem(&app, token).await.0, StatusCode::GONE, "stays expired");
+    assert_eq!(app.redeem(token).await.0, StatusCode::GONE, "stays expired");
     let stored = repo.invitation_by_token_hash(&sha256_b64url(token.as_bytes())).await.expect("get").expect("stored");
     assert_eq!(stored.status.as_str(), "expired");
 }
@@ -116,15 +102,15 @@ async fn a_reissued_invitation_replaces_the_earlier_one() {
     let mary = app.access("manager_mary@example.com").await;
     let first = issue(&app, &mary, 40001, 2).await;
     let second = issue(&app, &mary, 40001, 2).await;
-    assert_eq!(redeem(&app, first["token"].as_str().expect("t")).await.0, StatusCode::CONFLICT);
-    assert_eq!(redeem(&app, second["token"].as_str().expect("t")).await.0, StatusCode::OK);
+    assert_eq!(app.redeem(first["token"].as_str().expect("t")).await.0, StatusCode::CONFLICT);
+    assert_eq!(app.redeem(second["token"].as_str().expect("t")).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn unknown_or_malformed_tokens_are_not_found() {
     let app = spawn_app().await;
     for t in ["A".repeat(32), "short".to_string(), "x".repeat(33), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-".to_string()] {
-        let (s, body) = redeem(&app, &t).await;
+        let (s, body) = app.redeem(&t).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{t}");
         assert_eq!(body["detail"], "Invitation not found or already used.");
     }
