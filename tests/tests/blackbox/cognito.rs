@@ -330,6 +330,18 @@ async fn login_pages_discovery_and_settings_point_at_the_pool() {
     );
     let r = p.app.http.get(p.app.url("/o/.well-known/jwks.json")).send().await.expect("get");
     assert_eq!(location(&r).as_deref(), Some(p.pool.jwks_url.as_str()));
+    let r = p.app.http.get(p.app.url("/o/.well-known/openid-configuration")).send().await.expect("get");
+    let discovery = format!("{}/.well-known/openid-configuration", p.pool.issuer);
+    assert_eq!(location(&r).as_deref(), Some(discovery.as_str()));
+    // Logging out ends the pool's session too, and comes back to JHE.
+    let r = p.app.http.get(p.app.url("/accounts/logout/")).send().await.expect("get");
+    let back = format!("{}/", p.app.base);
+    let logout = reqwest::Url::parse_with_params(
+        &format!("{}/logout", p.pool.domain),
+        [("client_id", p.pool.spa_client_id.as_str()), ("logout_uri", back.as_str())],
+    )
+    .expect("url");
+    assert_eq!(location(&r).as_deref(), Some(logout.as_str()));
     let r = p.app.http.get(p.app.url("/common/server-settings.js")).send().await.expect("get");
     let js = r.text().await.expect("text");
     assert!(js.contains(&format!("const authority = \"{}\"", p.pool.issuer)), "{js}");
@@ -345,6 +357,7 @@ async fn login_pages_discovery_and_settings_point_at_the_pool() {
         .await
         .expect("post");
     assert!(r.status().is_redirection() && set_cookie(&r, "jhe_session").is_none());
+    assert_eq!(location(&r).as_deref(), Some("/"), "sent home, where the web UI signs in at the pool");
 }
 
 /// The pool refuses the next `provision` (as if Cognito were down), then works again.
