@@ -61,13 +61,37 @@ pub struct LocalServer {
 
 /// Opens (or creates) the data folder and builds the application state on the embedded store.
 pub fn open(data_dir: &Path, settings: Settings) -> Result<LocalServer> {
+    let (table, blobs) = open_stores(data_dir)?;
+    on_stores(data_dir, settings, table, blobs)
+}
+
+/// The data folder's embedded store and blob folder (created if need be).
+fn open_stores(data_dir: &Path) -> Result<(EmbeddedTable, Arc<crate::adapters::files::FileBlobs>)> {
     std::fs::create_dir_all(data_dir).map_err(|e| io(e, data_dir))?;
     let table = EmbeddedTable::open(&data_dir.join(STORE_FILE))
         .map_err(|e| Error::Internal(format!("opening the store: {e}")))?;
-    let blobs = Arc::new(crate::adapters::files::FileBlobs::new(&data_dir.join(BLOB_DIR)));
+    Ok((table, Arc::new(crate::adapters::files::FileBlobs::new(&data_dir.join(BLOB_DIR)))))
+}
+
+/// `open_with` on the data folder's own stores.
+fn on_stores(
+    data_dir: &Path,
+    settings: Settings,
+    table: EmbeddedTable,
+    blobs: Arc<crate::adapters::files::FileBlobs>,
+) -> Result<LocalServer> {
     let mut server = open_with(data_dir, settings, Arc::new(table.clone()), blobs)?;
     server.table = Some(table);
     Ok(server)
+}
+
+/// Loads the demo data if the store is empty (no root organization yet); `true` if it did.
+async fn seed_if_empty(repo: &Repo, settings: &Settings, blobs: &dyn crate::ports::BlobStore) -> Result<bool> {
+    if repo.org(crate::domain::model::ROOT_ORG_ID).await?.is_some() {
+        return Ok(false);
+    }
+    crate::seed::seed(repo, settings, blobs).await?;
+    Ok(true)
 }
 
 /// `open`, then the demo data into an empty store (when `seed`), with a first start's signing key
@@ -75,28 +99,16 @@ pub fn open(data_dir: &Path, settings: Settings) -> Result<LocalServer> {
 /// records, one commit) each take tens of milliseconds, and a first start is ready after the
 /// longer of the two rather than after both. Returns the server and whether it seeded.
 pub async fn open_and_seed(data_dir: &Path, settings: Settings, seed: bool) -> Result<(LocalServer, bool)> {
-    std::fs::create_dir_all(data_dir).map_err(|e| io(e, data_dir))?;
+    let (table, blobs) = open_stores(data_dir)?;
     let key_path = data_dir.join(KEY_FILE);
     let keygen =
         (!key_path.exists()).then(|| tokio::task::spawn_blocking(|| SigningKey::generate().and_then(|k| k.to_pkcs8())));
-    let table = EmbeddedTable::open(&data_dir.join(STORE_FILE))
-        .map_err(|e| Error::Internal(format!("opening the store: {e}")))?;
-    let blobs = Arc::new(crate::adapters::files::FileBlobs::new(&data_dir.join(BLOB_DIR)));
-    let mut seeded = false;
-    if seed {
-        let repo = Repo::new(Arc::new(table.clone()));
-        if repo.org(crate::domain::model::ROOT_ORG_ID).await?.is_none() {
-            crate::seed::seed(&repo, &settings, &*blobs).await?;
-            seeded = true;
-        }
-    }
+    let seeded = seed && seed_if_empty(&Repo::new(Arc::new(table.clone())), &settings, &*blobs).await?;
     if let Some(k) = keygen {
         let der = k.await.map_err(|e| Error::Internal(format!("key generation: {e}")))??;
         write_private(&key_path, &der)?;
     }
-    let mut server = open_with(data_dir, settings, Arc::new(table.clone()), blobs)?;
-    server.table = Some(table);
-    Ok((server, seeded))
+    Ok((on_stores(data_dir, settings, table, blobs)?, seeded))
 }
 
 /// Builds the application state on given stores (e.g. DynamoDB and S3), with the built-in
@@ -132,10 +144,6 @@ pub fn open_with(
 impl LocalServer {
     /// Loads the demo seed if the store is empty; `true` if it did.
     pub async fn seed_if_empty(&self) -> Result<bool> {
-        if self.state.repo.org(crate::domain::model::ROOT_ORG_ID).await?.is_some() {
-            return Ok(false);
-        }
-        crate::seed::seed(&self.state.repo, &self.state.settings, &*self.state.blobs).await?;
-        Ok(true)
+        seed_if_empty(&self.state.repo, &self.state.settings, &*self.state.blobs).await
     }
 }

@@ -64,3 +64,28 @@ async fn deferred_writes_are_visible_at_once_and_durable_after_flush() {
     let t = EmbeddedTable::open(&path).expect("reopen");
     assert_eq!(t.count(&jhe::ports::Query::partition("B#1")).await.expect("count"), 20, "and after a restart");
 }
+
+/// The start `jhe serve` makes: the first one seeds and writes a signing key (made beside the
+/// seed); later ones find both and keep them.
+#[tokio::test]
+async fn the_first_start_seeds_and_writes_the_key_and_later_starts_keep_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = || crate::common::settings("http://127.0.0.1:8000");
+    let kid = |s: &jhe::local::LocalServer| s.state.issuer.jwks()["keys"][0]["kid"].as_str().expect("kid").to_string();
+    let (first, seeded) = jhe::local::open_and_seed(dir.path(), settings(), true).await.expect("first start");
+    assert!(seeded, "a fresh folder is seeded");
+    assert!(dir.path().join(jhe::local::KEY_FILE).exists(), "and gets its signing key");
+    let org = first.state.repo.org(jhe::domain::model::ROOT_ORG_ID).await.expect("read");
+    assert!(org.is_some(), "the demo data is there");
+    let key = kid(&first);
+    drop(first);
+    let (again, seeded) = jhe::local::open_and_seed(dir.path(), settings(), true).await.expect("restart");
+    assert!(!seeded, "an existing store is not seeded again");
+    assert_eq!(kid(&again), key, "the same signing key");
+    drop(again);
+    // Without the seed, on a fresh folder: a key, no data.
+    let bare = tempfile::tempdir().expect("tempdir");
+    let (s, seeded) = jhe::local::open_and_seed(bare.path(), settings(), false).await.expect("no seed");
+    assert!(!seeded && bare.path().join(jhe::local::KEY_FILE).exists());
+    assert!(s.state.repo.org(jhe::domain::model::ROOT_ORG_ID).await.expect("read").is_none());
+}
