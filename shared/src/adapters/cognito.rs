@@ -187,6 +187,7 @@ impl CognitoAccounts {
                         scope: "openid email".into(),
                         refresh_token: r.refresh_token,
                         id_token: r.id_token,
+                        user_id: None,
                     });
                 }
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_not_authorized_exception()) => {
@@ -251,6 +252,7 @@ impl Accounts for CognitoAccounts {
                     scope: "openid email".into(),
                     refresh_token: Some(r.refresh_token.unwrap_or_else(|| refresh_token.to_string())),
                     id_token: r.id_token,
+                    user_id: None,
                 }))
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_authorized_exception()) => Ok(None),

@@ -78,6 +78,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The user the tokens are for, when the grant says (not sent: for the audit record).
+    #[serde(skip)]
+    pub user_id: Option<Id>,
 }
 
 /// A `POST /o/token/` request, already parsed from its form and Basic credentials.
@@ -162,7 +165,9 @@ impl Issuer {
         if let Some(a) = &self.accounts {
             let purpose =
                 if grant == "client_credentials" { SignInFor::ApiKey(client_id) } else { SignInFor::PatientApp };
-            return a.sign_in(user, purpose).await.map_err(Error::Unavailable);
+            let mut t = a.sign_in(user, purpose).await.map_err(Error::Unavailable)?;
+            t.user_id = Some(user.id);
+            return Ok(t);
         }
         let key = self.key()?;
         let t = now();
@@ -206,6 +211,7 @@ impl Issuer {
             scope: scope.into(),
             refresh_token,
             id_token,
+            user_id: Some(user.id),
         })
     }
 

@@ -49,7 +49,8 @@ pub async fn resolve_caller(state: &AppState, headers: &HeaderMap) -> Result<Cal
     };
     let user = state.repo.user(uid).await?.ok_or_else(|| unauthorized("Invalid or expired token."))?;
     let roles: BTreeMap<_, _> = state.repo.user_roles(uid).await?.into_iter().collect();
-    Ok(Caller { user, roles, client_id: vt.client_id })
+    // An API key's own client id (the pool issues every key's tokens to one app client).
+    Ok(Caller { user, roles, client_id: vt.api_key.unwrap_or(vt.client_id) })
 }
 
 impl FromRequestParts<AppState> for Caller {

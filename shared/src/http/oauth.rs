@@ -249,13 +249,17 @@ async fn token(State(s): State<AppState>, slot: Slot, headers: HeaderMap, body: 
     });
     match s.issuer.token(&s.repo, req).await {
         Ok(t) => {
-            if let Ok(v) = s.identity.verify(&t.access_token).await {
-                note(&slot, |n| {
-                    if let Some(a) = n.agent.as_mut() {
-                        a.user_id = v.subject.parse().ok();
-                    }
-                });
-            }
+            // Whom the grant was for; only a refresh through the pool does not say, and then the
+            // new access token does.
+            let user = match t.user_id {
+                Some(u) => Some(u),
+                None => s.identity.verify(&t.access_token).await.ok().and_then(|v| v.subject.parse().ok()),
+            };
+            note(&slot, |n| {
+                if let Some(a) = n.agent.as_mut() {
+                    a.user_id = user;
+                }
+            });
             let mut resp = Json(t).into_response();
             resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             resp

@@ -309,6 +309,30 @@ async fn invitation_refresh_and_api_key_flows_hand_out_pool_tokens() {
     );
     let (s, me2) = p.app.get("/api/v1/users/profile", &key_token).await;
     assert_eq!((s, &me2["id"]), (StatusCode::OK, &me["id"]), "the key acts as its practitioner");
+    // The audit trail names the key (its client id), not the pool's one API-key app client.
+    let key_client = {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD.decode(&basic).expect("b64");
+        String::from_utf8(raw).expect("utf8").split(':').next().expect("client id").to_string()
+    };
+    let (s, _) = p.app.get("/FHIR/R5/Patient?_count=1", &key_token).await;
+    assert_eq!(s, StatusCode::OK);
+    let admin = p.practitioner("admin@example.com").await;
+    let (s, b) = p.app.get(&format!("/FHIR/R5/AuditEvent?agent={}&_count=50", me["id"]), &admin).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let clients: Vec<&str> = b["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["code"]["text"] == "GET /FHIR/R5/Patient")
+        .filter_map(|r| r["agent"][0]["extension"][0]["valueString"].as_str())
+        .collect();
+    assert!(clients.contains(&key_client.as_str()), "{clients:?} names {key_client}");
+    // ... and the key's token request is recorded as the practitioner's.
+    let grants =
+        b["entry"].as_array().expect("entries").iter().filter(|e| e["resource"]["code"]["text"] == "POST /o/token/");
+    assert!(grants.count() >= 1, "the client-credentials grant is on the practitioner's record");
 
     let (s, _) = p.app.delete(&format!("/api/v1/practitioner_clients/{}", key["id"]), &mary, None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
