@@ -102,6 +102,35 @@ fn rs256_key<'a>(keys: &'a [(String, DecodingKey)], token: &str) -> std::result:
     keys.iter().find(|(k, _)| *k == kid).map(|(_, k)| k).ok_or_else(|| "token signed by an unknown key".into())
 }
 
+/// The checks every access token gets: pinned RS256, this issuer, expiry and not-before (30 s
+/// leeway). Callers add what their tokens carry (audience, required claims).
+fn rs256_validation(issuer: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[issuer]);
+    validation.leeway = 30;
+    validation.validate_nbf = true;
+    validation
+}
+
+/// Claims that say what kind of token they are.
+trait TokenUse {
+    fn token_use(&self) -> &str;
+}
+
+/// `token` verified with its key among `keys` under `validation`, and an access token.
+fn decode_access<T: serde::de::DeserializeOwned + TokenUse>(
+    keys: &[(String, DecodingKey)],
+    token: &str,
+    validation: &Validation,
+) -> std::result::Result<T, String> {
+    let key = rs256_key(keys, token)?;
+    let claims = decode::<T>(token, key, validation).map_err(|e| format!("invalid token: {e}"))?.claims;
+    if claims.token_use() != "access" {
+        return Err("not an access token".into());
+    }
+    Ok(claims)
+}
+
 /// Verifies access tokens against a fixed set of public keys.
 pub struct Verifier {
     keys: Vec<(String, DecodingKey)>,
@@ -110,36 +139,37 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(keys: Vec<(String, DecodingKey)>, issuer: &str, audience: &str) -> Self {
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[issuer]);
+        let mut validation = rs256_validation(issuer);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
-        validation.validate_nbf = true;
         Self { keys, validation }
     }
 
     /// The claims of a valid access token, or why it is not valid.
     pub fn verify(&self, token: &str) -> std::result::Result<AccessClaims, String> {
-        let key = rs256_key(&self.keys, token)?;
-        let data = decode::<AccessClaims>(token, key, &self.validation).map_err(|e| format!("invalid token: {e}"))?;
-        if data.claims.token_use != "access" {
-            return Err("not an access token".into());
-        }
-        Ok(data.claims)
+        decode_access(&self.keys, token, &self.validation)
     }
 }
 
-/// The claims JHE reads from an access token of a Cognito user pool.
+impl TokenUse for AccessClaims {
+    fn token_use(&self) -> &str {
+        &self.token_use
+    }
+}
+
+/// The claims JHE reads from an access token of a Cognito user pool (`iss` and `exp` are
+/// checked by the validation).
 #[derive(Debug, Clone, Deserialize)]
 pub struct PoolClaims {
-    pub iss: String,
-    pub exp: i64,
     pub token_use: String,
     pub client_id: String,
     pub username: String,
-    #[serde(default)]
-    pub sub: String,
+}
+
+impl TokenUse for PoolClaims {
+    fn token_use(&self) -> &str {
+        &self.token_use
+    }
 }
 
 /// Verifies access tokens of a Cognito user pool against its JWKS: pinned RS256, a known key id,
@@ -169,12 +199,9 @@ impl PoolVerifier {
         if keys.is_empty() {
             return Err("the JWKS has no RSA keys".into());
         }
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[issuer]);
+        let mut validation = rs256_validation(issuer);
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "iss"]);
-        validation.leeway = 30;
-        validation.validate_nbf = true;
         Ok(Self { keys, validation, clients })
     }
 
@@ -185,15 +212,11 @@ impl PoolVerifier {
 
     /// The claims of a valid access token, or why it is not valid.
     pub fn verify(&self, token: &str) -> std::result::Result<PoolClaims, String> {
-        let key = rs256_key(&self.keys, token)?;
-        let data = decode::<PoolClaims>(token, key, &self.validation).map_err(|e| format!("invalid token: {e}"))?;
-        if data.claims.token_use != "access" {
-            return Err("not an access token".into());
-        }
-        if !self.clients.contains(&data.claims.client_id) {
+        let claims: PoolClaims = decode_access(&self.keys, token, &self.validation)?;
+        if !self.clients.contains(&claims.client_id) {
             return Err("token issued to another app client".into());
         }
-        Ok(data.claims)
+        Ok(claims)
     }
 }
 
