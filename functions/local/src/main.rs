@@ -74,49 +74,55 @@ async fn main() {
 
 /// Opens the stores of the chosen backend and, when `seed`, loads the demo data into an empty
 /// store; returns the server and whether it seeded.
-// Built without `aws`, every backend but `local` is an error: the seeding below is then unreachable.
-#[cfg_attr(not(feature = "aws"), allow(unreachable_code, unused_variables))]
 async fn open(
     backend: &str,
     data_dir: &std::path::Path,
     settings: Settings,
     seed: bool,
 ) -> Result<(jhe::local::LocalServer, bool), String> {
-    let server: jhe::local::LocalServer = match backend {
-        "local" => return jhe::local::open_and_seed(data_dir, settings, seed).await.map_err(|e| format!("{e}: {e:?}")),
+    match backend {
+        "local" => jhe::local::open_and_seed(data_dir, settings, seed).await.map_err(|e| format!("{e}: {e:?}")),
         #[cfg(feature = "aws")]
-        "aws" => {
-            use jhe::adapters::{aws, dynamo::DynamoTable, s3::S3Blobs};
-            let conf = aws::sdk_config().await;
-            let (table, bucket) = jhe::cloud::resource_names();
-            let dynamo = aws::dynamo_client(&conf);
-            let s3 = aws::s3_client(&conf);
-            // Creating missing resources is for development against a local AWS-API server;
-            // a deployment gets them from the SAM template.
-            if std::env::var("JHE_CREATE_RESOURCES").is_ok_and(|v| v == "1") {
-                DynamoTable::create_table(&dynamo, &table).await.map_err(|e| format!("creating table {table}: {e}"))?;
-                S3Blobs::create_bucket(&s3, &bucket).await.map_err(|e| format!("creating bucket {bucket}: {e}"))?;
-            }
-            let mut settings = settings;
-            settings.cognito = jhe::config::CognitoSettings::from_env()?;
-            if settings.cognito.is_some() {
-                // Users signed in by the Cognito user pool, as in the Lambda functions.
-                let state = jhe::cloud::state(settings, &conf)?;
-                jhe::local::LocalServer { state, table: None, data_dir: data_dir.to_path_buf() }
-            } else {
-                let t = std::sync::Arc::new(DynamoTable::new(dynamo, table));
-                let b = std::sync::Arc::new(S3Blobs::new(s3, bucket, ""));
-                jhe::local::open_with(data_dir, settings, t, b).map_err(|e| format!("{e}: {e:?}"))?
-            }
-        }
+        "aws" => open_aws(data_dir, settings, seed).await,
         #[cfg(not(feature = "aws"))]
         "aws" => {
-            return Err(
-                "this jhe was built without AWS support: cargo run -p jhe-local --features aws -- serve --backend aws"
-                    .into(),
-            );
+            Err("this jhe was built without AWS support: cargo run -p jhe-local --features aws -- serve --backend aws"
+                .into())
         }
-        other => return Err(format!("unknown backend {other:?} (local or aws)")),
+        other => Err(format!("unknown backend {other:?} (local or aws)")),
+    }
+}
+
+/// `open` on DynamoDB and S3 (and the Cognito user pool when `JHE_USER_POOL_ID` is set).
+#[cfg(feature = "aws")]
+async fn open_aws(
+    data_dir: &std::path::Path,
+    settings: Settings,
+    seed: bool,
+) -> Result<(jhe::local::LocalServer, bool), String> {
+    use jhe::adapters::{aws, dynamo::DynamoTable, s3::S3Blobs};
+    let conf = aws::sdk_config().await;
+    let (table, bucket) = jhe::cloud::resource_names();
+    // Creating missing resources is for development against a local AWS-API server; a
+    // deployment gets them from the SAM template.
+    if std::env::var("JHE_CREATE_RESOURCES").is_ok_and(|v| v == "1") {
+        DynamoTable::create_table(&aws::dynamo_client(&conf), &table)
+            .await
+            .map_err(|e| format!("creating table {table}: {e}"))?;
+        S3Blobs::create_bucket(&aws::s3_client(&conf), &bucket)
+            .await
+            .map_err(|e| format!("creating bucket {bucket}: {e}"))?;
+    }
+    let mut settings = settings;
+    settings.cognito = jhe::config::CognitoSettings::from_env()?;
+    let server = if settings.cognito.is_some() {
+        // Users signed in by the Cognito user pool, as in the Lambda functions.
+        let state = jhe::cloud::state(settings, &conf)?;
+        jhe::local::LocalServer { state, table: None, data_dir: data_dir.to_path_buf() }
+    } else {
+        let t = std::sync::Arc::new(DynamoTable::new(aws::dynamo_client(&conf), table));
+        let b = std::sync::Arc::new(S3Blobs::new(aws::s3_client(&conf), bucket, ""));
+        jhe::local::open_with(data_dir, settings, t, b).map_err(|e| format!("{e}: {e:?}"))?
     };
     let seeded = if seed { server.seed_if_empty().await.map_err(|e| format!("seeding: {e:?}"))? } else { false };
     Ok((server, seeded))
