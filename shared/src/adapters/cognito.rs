@@ -261,8 +261,9 @@ impl Accounts for CognitoAccounts {
     }
 }
 
-/// The pool and app clients a deployment has, created on a local AWS emulator (for tests and
-/// `JHE_CREATE_RESOURCES=1`); the SAM template creates them in the cloud.
+/// The pool and app clients a deployment has, created on a local AWS emulator (the tests use it;
+/// `JHE_CREATE_RESOURCES=1` creates only the table and bucket); the SAM template creates them in
+/// the cloud.
 pub async fn create_pool(client: &Client, name: &str, endpoint: &str) -> Result<CognitoSettings, String> {
     use aws_sdk_cognitoidentityprovider::types::{AliasAttributeType, ExplicitAuthFlowsType as F};
     let pool = client
