@@ -159,8 +159,8 @@ async fn a_batch_judges_each_entry_on_its_own_and_stores_only_the_good_ones() {
     let mut b = batch(vec![
         good.clone(),
         observation(40001, BP, 70001, "2025-03-01T08:01:00Z"),
-        unknown_code,
-        unknown_device,
+        unknown_code.clone(),
+        unknown_device.clone(),
         observation(49999, HR, 70001, "2025-03-01T08:00:00Z"),
         observation(40002, HR, 70001, "2025-03-01T08:00:00Z"),
         not_base64,
@@ -169,6 +169,9 @@ async fn a_batch_judges_each_entry_on_its_own_and_stores_only_the_good_ones() {
         observation(40001, HR, 70002, "2025-03-01T08:00:00Z"),
         no_status,
         observation(40001, BP, 70001, "2025-03-01T08:02:00Z"),
+        // The same unknown code and device again: answered from the upload's lookups, the same way.
+        unknown_code,
+        unknown_device,
     ]);
     b["entry"][11]["request"]["method"] = json!("PUT");
     let (s, resp) = app.post("/FHIR/R5/", &peter, b).await;
@@ -195,9 +198,13 @@ async fn a_batch_judges_each_entry_on_its_own_and_stores_only_the_good_ones() {
             "409 Conflict",
             "422 Unprocessable Entity",
             "400 Bad Request",
+            "400 Bad Request",
+            "400 Bad Request",
             "400 Bad Request"
         ]
     );
+    let diagnostics = |i: usize| resp["entry"][i]["response"]["outcome"]["issue"][0]["diagnostics"].clone();
+    assert_eq!((diagnostics(12), diagnostics(13)), (diagnostics(2), diagnostics(3)), "a repeat gets the same answer");
     for e in resp["entry"].as_array().expect("entries").iter().skip(2) {
         assert_eq!(e["response"]["outcome"]["resourceType"], "OperationOutcome");
         assert!(e["response"]["outcome"]["issue"][0]["diagnostics"].as_str().is_some_and(|d| !d.is_empty()));
