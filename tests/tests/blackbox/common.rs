@@ -79,12 +79,7 @@ pub async fn spawn_on(dir: tempfile::TempDir, addr: &str, seed: bool) -> TestApp
     if seed {
         server.seed_if_empty().await.expect("seed");
     }
-    let state = server.state.clone();
-    let app = jhe::http::app(state.clone());
-    let handle = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.expect("serve");
-    });
-    TestApp { base, http: client(), state, dir, server: handle }
+    serve(listener, base, server.state.clone(), dir)
 }
 
 impl TestApp {
@@ -417,6 +412,16 @@ pub async fn spawn_with(change: impl FnOnce(&mut jhe::http::AppState)) -> TestAp
     server.seed_if_empty().await.expect("seed");
     let mut state = server.state.clone();
     change(&mut state);
+    serve(listener, base, state, dir)
+}
+
+/// Serves `state` on `listener` (whose address `base` is), the data folder kept with the app.
+fn serve(
+    listener: tokio::net::TcpListener,
+    base: String,
+    state: jhe::http::AppState,
+    dir: tempfile::TempDir,
+) -> TestApp {
     let app = jhe::http::app(state.clone());
     let handle = tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.expect("serve");
@@ -430,9 +435,5 @@ pub async fn spawn_state(build: impl AsyncFnOnce(Settings) -> jhe::http::AppStat
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let state = build(settings(&base)).await;
-    let app = jhe::http::app(state.clone());
-    let handle = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.expect("serve");
-    });
-    TestApp { base, http: client(), state, dir, server: handle }
+    serve(listener, base, state, dir)
 }
