@@ -129,7 +129,8 @@ impl StoredObs {
         };
         Ok(Self { id, patient_id: patient, code_id: code, date, last_updated, doc })
     }
-    pub(crate) fn from_item(item: &Item) -> Result<Self> {
+    /// From an observation's item as the table holds it (a read by id; benchmarks).
+    pub fn from_item(item: &Item) -> Result<Self> {
         #[derive(Deserialize)]
         struct Doc {
             data: Meta,
