@@ -78,9 +78,9 @@ fn user(id: Id, email: &str, last: &str, hash: &str, kind: UserType) -> User {
 /// Loads the demo data into an empty store.
 pub async fn seed(repo: &Repo, settings: &Settings, blobs: &dyn crate::ports::BlobStore) -> Result<()> {
     // Dozens of small records, made durable together at the end instead of one fsync'd commit
-    // each (the first start is answered only after this returns). A seed that fails is not made
-    // durable: should the process die before the end, the store is found empty on the next
-    // start and seeded again.
+    // each (the first start is answered only after this returns). A seed that fails is not
+    // flushed: when the process then stops without closing the store (`jhe serve` exits), or dies
+    // before the end, the store is found empty on the next start and seeded again.
     let bulk = repo.deferred();
     seed_records(&bulk, settings, blobs).await?;
     bulk.table.flush().await?;
