@@ -54,10 +54,14 @@ tally "$OUT/cargo-test.log"
 step "the black-box suite again, on DynamoDB and S3 (moto)"
 # The same tests over HTTP, with the server's stores on the AWS adapters. Skipped here: suites
 # that are not about the server's behaviour (engine contracts, already run on both engines; the
-# schema cross-check; source checks) and the 10,500-observation paging test (minutes on moto).
+# schema cross-check; source checks), the 10,500-observation paging test (minutes on moto), and
+# the concurrent uploads for one patient: moto is not safe for transactions at the same time
+# (DynamoDB isolates them): it copies the whole table as each transaction starts, which fails with
+# a 500 ("dictionary changed size during iteration") when another request writes meanwhile, and
+# puts that copy back when a transaction fails, undoing every transaction that ran in between.
 JHE_TEST_BACKEND=aws cargo test -p jhe-tests --all-features -- \
     --skip contract:: --skip replay:: --skip aws:: --skip cognito:: --skip lambda:: --skip omh_schemas:: --skip invariants:: --skip routes:: \
-    --skip ten_thousand 2>&1 | tee "$OUT/cargo-test-aws.log"
+    --skip ten_thousand --skip concurrent_uploads_for_one_patient 2>&1 | tee "$OUT/cargo-test-aws.log"
 tally "$OUT/cargo-test-aws.log"
 
 step "FHIR R5 validation (fhir.resources) of every resource the tests saw"

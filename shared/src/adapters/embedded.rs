@@ -4,6 +4,12 @@
 //!
 //! Keys are stored as bytes `pk 0x00 sk` (and `gpk 0x00 gsk 0x00 pk 0x00 sk` in an index), which
 //! sort exactly as DynamoDB sorts string keys (byte order), partition by partition.
+//!
+//! Writes go through one writer thread that commits in groups: the writes waiting when it starts a
+//! transaction (each caller's batch, up to `GROUP_MAX_JOBS` of them) are applied one batch after
+//! the other in the same redb transaction and made durable by one commit (one fsync). Each batch
+//! stays atomic on its own: a batch whose condition fails is undone (every value it replaced is
+//! put back) and fails alone; the others commit. A caller is answered only after the commit.
 
 use std::ops::Bound;
 use std::path::Path;
@@ -30,6 +36,7 @@ const GSI2: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gsi2");
 #[derive(Clone)]
 pub struct EmbeddedTable {
     db: Arc<Database>,
+    writer: Arc<Writer>,
     /// Commits of this handle are not made durable one by one, but together by `flush` (see
     /// `Table::deferred`).
     deferred: bool,
@@ -102,7 +109,16 @@ impl EmbeddedTable {
             tx.open_table(GSI2).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
-        Ok(Self { db: Arc::new(db), deferred: false })
+        let db = Arc::new(db);
+        let writer = Arc::new(Writer::start(db.clone())?);
+        Ok(Self { db, writer, deferred: false })
+    }
+
+    /// Encodes the writes (here, before they queue for the one writer) and waits for the commit
+    /// of the group they are applied in.
+    async fn submit(&self, writes: Vec<Write>) -> StoreResult<()> {
+        let writes = writes.into_iter().map(Encoded::new).collect::<StoreResult<Vec<_>>>()?;
+        self.writer.run(writes, !self.deferred).await
     }
 
     async fn blocking<T: Send + 'static>(
@@ -180,61 +196,218 @@ impl EmbeddedTable {
         })
         .await
     }
+}
 
-    /// Applies encoded writes inside the write transaction. A put is inserted first and its
-    /// condition checked against the value it replaced (one B-tree walk, not two): a failed
-    /// condition fails the whole transaction, which the caller then aborts.
-    fn apply(tx: &redb::WriteTransaction, writes: Vec<Encoded>) -> StoreResult<()> {
-        let mut main = tx.open_table(MAIN).map_err(backend)?;
-        let mut g1 = tx.open_table(GSI1).map_err(backend)?;
-        let mut g2 = tx.open_table(GSI2).map_err(backend)?;
-        for (index, w) in writes.into_iter().enumerate() {
-            let old = match &w.op {
-                Op::Put { bytes, .. } => main.insert(w.mk.as_slice(), bytes.as_slice()).map_err(backend)?,
-                Op::Delete => main.remove(w.mk.as_slice()).map_err(backend)?,
-                Op::Check => main.get(w.mk.as_slice()).map_err(backend)?,
+/// How many callers' batches one transaction takes at most, and how many writes in all.
+const GROUP_MAX_JOBS: usize = 64;
+const GROUP_MAX_WRITES: usize = 4 * EMBEDDED_MAX_TRANSACT;
+
+/// One caller's batch, waiting for the writer thread.
+struct Job {
+    writes: Vec<Encoded>,
+    /// Made durable by its commit (false for a `Table::deferred` handle).
+    durable: bool,
+    reply: tokio::sync::oneshot::Sender<StoreResult<()>>,
+}
+
+/// The writer thread and the queue to it. Dropping the last handle closes the queue and waits for
+/// the thread to answer what is queued and end (so the file is closed when the handles are gone).
+struct Writer {
+    queue: Option<std::sync::mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(db: Arc<Database>) -> StoreResult<Self> {
+        let (queue, jobs) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("jhe-store-writer".into())
+            .spawn(move || {
+                while let Ok(first) = jobs.recv() {
+                    let mut group = vec![first];
+                    let mut writes = group[0].writes.len();
+                    while group.len() < GROUP_MAX_JOBS && writes < GROUP_MAX_WRITES {
+                        match jobs.try_recv() {
+                            Ok(job) => {
+                                writes += job.writes.len();
+                                group.push(job);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    commit_group(&db, group);
+                }
+            })
+            .map_err(backend)?;
+        Ok(Self { queue: Some(queue), thread: Some(thread) })
+    }
+
+    async fn run(&self, writes: Vec<Encoded>, durable: bool) -> StoreResult<()> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let stopped = || StoreError::Backend("the store's writer has stopped".into());
+        self.queue.as_ref().ok_or_else(stopped)?.send(Job { writes, durable, reply }).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Applies a group of batches in one transaction and answers each after the commit.
+fn commit_group(db: &Database, group: Vec<Job>) {
+    let durable = group.iter().any(|j| j.durable);
+    let (batches, replies): (Vec<_>, Vec<_>) = group.into_iter().map(|j| (j.writes, j.reply)).unzip();
+    match apply_group(db, batches, durable) {
+        Ok(results) => {
+            for (reply, r) in replies.into_iter().zip(results) {
+                let _ = reply.send(r);
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Each batch's own result, or the error that failed the whole transaction.
+fn apply_group(db: &Database, batches: Vec<Vec<Encoded>>, durable: bool) -> StoreResult<Vec<StoreResult<()>>> {
+    let mut tx = db.begin_write().map_err(backend)?;
+    if !durable {
+        tx.set_durability(Durability::None).map_err(backend)?;
+    }
+    let applied = (|| {
+        let mut t = Tables {
+            main: tx.open_table(MAIN).map_err(backend)?,
+            g1: tx.open_table(GSI1).map_err(backend)?,
+            g2: tx.open_table(GSI2).map_err(backend)?,
+        };
+        let mut results = Vec::with_capacity(batches.len());
+        let mut undo = Vec::new();
+        for writes in batches {
+            undo.clear();
+            match t.apply(writes, &mut undo) {
+                Ok(()) => results.push(Ok(())),
+                Err(e) => {
+                    t.undo(&mut undo)?;
+                    results.push(Err(e));
+                }
+            }
+        }
+        Ok(results)
+    })();
+    match applied {
+        Ok(results) => {
+            tx.commit().map_err(backend)?;
+            Ok(results)
+        }
+        Err(e) => {
+            tx.abort().map_err(backend)?;
+            Err(e)
+        }
+    }
+}
+
+/// The open tables of the writer's transaction.
+struct Tables<'t> {
+    main: redb::Table<'t, &'static [u8], &'static [u8]>,
+    g1: redb::Table<'t, &'static [u8], &'static [u8]>,
+    g2: redb::Table<'t, &'static [u8], &'static [u8]>,
+}
+
+#[derive(Clone, Copy)]
+enum Which {
+    Main,
+    Gsi1,
+    Gsi2,
+}
+
+/// A value one write of a batch replaced (`None`: the key was absent), put back if the batch fails.
+struct Undo {
+    table: Which,
+    key: Vec<u8>,
+    old: Option<Vec<u8>>,
+}
+
+fn owned(v: Option<redb::AccessGuard<'_, &'static [u8]>>) -> Option<Vec<u8>> {
+    v.map(|v| v.value().to_vec())
+}
+
+impl<'t> Tables<'t> {
+    fn table(&mut self, which: Which) -> &mut redb::Table<'t, &'static [u8], &'static [u8]> {
+        match which {
+            Which::Main => &mut self.main,
+            Which::Gsi1 => &mut self.g1,
+            Which::Gsi2 => &mut self.g2,
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) an index entry, noting what it replaced.
+    fn set(&mut self, which: Which, key: Vec<u8>, value: Option<&[u8]>, undo: &mut Vec<Undo>) -> StoreResult<()> {
+        let t = self.table(which);
+        let old = match value {
+            Some(v) => owned(t.insert(key.as_slice(), v).map_err(backend)?),
+            None => owned(t.remove(key.as_slice()).map_err(backend)?),
+        };
+        undo.push(Undo { table: which, key, old });
+        Ok(())
+    }
+
+    /// Applies one batch. A put is inserted first and its condition checked against the value it
+    /// replaced (one B-tree walk, not two); a failed condition fails the batch, which the caller
+    /// then undoes.
+    fn apply(&mut self, writes: Vec<Encoded>, undo: &mut Vec<Undo>) -> StoreResult<()> {
+        for (index, Encoded { mk, cond, op }) in writes.into_iter().enumerate() {
+            let old = match &op {
+                Op::Put { bytes, .. } => owned(self.main.insert(mk.as_slice(), bytes.as_slice()).map_err(backend)?),
+                Op::Delete => owned(self.main.remove(mk.as_slice()).map_err(backend)?),
+                Op::Check => owned(self.main.get(mk.as_slice()).map_err(backend)?),
             };
-            let old = match old {
-                Some(v) => Some(head(v.value())?),
-                None => None,
-            };
-            if !cond_holds(old.as_ref(), w.cond) {
+            let head = old.as_deref().map(head).transpose();
+            if !matches!(op, Op::Check) {
+                undo.push(Undo { table: Which::Main, key: mk.clone(), old });
+            }
+            let head = head?;
+            if !cond_holds(head.as_ref(), cond) {
                 return Err(StoreError::ConditionFailed { index });
             }
-            if let (Some(old), Op::Put { .. } | Op::Delete) = (&old, &w.op) {
+            if let (Some(old), Op::Put { .. } | Op::Delete) = (&head, &op) {
                 if let Some(g) = &old.gsi1 {
-                    g1.remove(index_key(g, &w.mk).as_slice()).map_err(backend)?;
+                    self.set(Which::Gsi1, index_key(g, &mk), None, undo)?;
                 }
                 if let Some(g) = &old.gsi2 {
-                    g2.remove(index_key(g, &w.mk).as_slice()).map_err(backend)?;
+                    self.set(Which::Gsi2, index_key(g, &mk), None, undo)?;
                 }
             }
-            if let Op::Put { gsi1, gsi2, .. } = &w.op {
+            if let Op::Put { gsi1, gsi2, .. } = op {
                 if let Some(k) = gsi1 {
-                    g1.insert(k.as_slice(), w.mk.as_slice()).map_err(backend)?;
+                    self.set(Which::Gsi1, k, Some(&mk), undo)?;
                 }
                 if let Some(k) = gsi2 {
-                    g2.insert(k.as_slice(), w.mk.as_slice()).map_err(backend)?;
+                    self.set(Which::Gsi2, k, Some(&mk), undo)?;
                 }
             }
         }
         Ok(())
     }
 
-    fn write(db: &Database, writes: Vec<Write>, deferred: bool) -> StoreResult<()> {
-        // Encoded before the transaction: only one writer runs at a time.
-        let writes = writes.into_iter().map(Encoded::new).collect::<StoreResult<Vec<_>>>()?;
-        let mut tx = db.begin_write().map_err(backend)?;
-        if deferred {
-            tx.set_durability(Durability::None).map_err(backend)?;
-        }
-        match Self::apply(&tx, writes) {
-            Ok(()) => tx.commit().map_err(backend),
-            Err(e) => {
-                tx.abort().map_err(backend)?;
-                Err(e)
+    /// Puts back what a failed batch replaced, newest first.
+    fn undo(&mut self, undo: &mut Vec<Undo>) -> StoreResult<()> {
+        while let Some(u) = undo.pop() {
+            let t = self.table(u.table);
+            match u.old {
+                Some(v) => drop(t.insert(u.key.as_slice(), v.as_slice()).map_err(backend)?),
+                None => drop(t.remove(u.key.as_slice()).map_err(backend)?),
             }
         }
+        Ok(())
     }
 }
 
@@ -350,14 +523,11 @@ impl Table for EmbeddedTable {
 
     async fn put(&self, item: Item, cond: Cond) -> StoreResult<()> {
         check_item_keys(&item)?;
-        let deferred = self.deferred;
-        self.blocking(move |db| Self::write(db, vec![Write::Put { item, cond }], deferred)).await
+        self.submit(vec![Write::Put { item, cond }]).await
     }
 
     async fn delete(&self, key: &Key, cond: Cond) -> StoreResult<()> {
-        let key = key.clone();
-        let deferred = self.deferred;
-        self.blocking(move |db| Self::write(db, vec![Write::Delete { key, cond }], deferred)).await
+        self.submit(vec![Write::Delete { key: key.clone(), cond }]).await
     }
 
     fn max_transact_items(&self) -> usize {
@@ -365,17 +535,12 @@ impl Table for EmbeddedTable {
     }
 
     fn deferred(&self) -> Option<Arc<dyn Table>> {
-        Some(Arc::new(Self { db: self.db.clone(), deferred: true }))
+        Some(Arc::new(Self { db: self.db.clone(), writer: self.writer.clone(), deferred: true }))
     }
 
     async fn flush(&self) -> StoreResult<()> {
         // A durable commit makes every commit before it durable too.
-        self.blocking(|db| {
-            let mut tx = db.begin_write().map_err(backend)?;
-            tx.set_durability(Durability::Immediate).map_err(backend)?;
-            tx.commit().map_err(backend)
-        })
-        .await
+        self.writer.run(Vec::new(), true).await
     }
 
     async fn get_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
@@ -400,8 +565,7 @@ impl Table for EmbeddedTable {
                 check_item_keys(item)?;
             }
         }
-        let deferred = self.deferred;
-        self.blocking(move |db| Self::write(db, writes, deferred)).await
+        self.submit(writes).await
     }
 
     async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
@@ -409,11 +573,7 @@ impl Table for EmbeddedTable {
             check_item_keys(item)?;
         }
         // One transaction: one fsync for the whole batch.
-        let deferred = self.deferred;
-        self.blocking(move |db| {
-            Self::write(db, items.into_iter().map(|item| Write::Put { item, cond: Cond::None }).collect(), deferred)
-        })
-        .await
+        self.submit(items.into_iter().map(|item| Write::Put { item, cond: Cond::None }).collect()).await
     }
 
     async fn count(&self, q: &Query) -> StoreResult<usize> {
@@ -444,5 +604,59 @@ impl Table for EmbeddedTable {
         let (pairs, next) = self.scan(q, |k, v| Ok((index_entry_key(k)?, v.to_vec()))).await?;
         let (keys, items) = pairs.into_iter().unzip();
         Ok(RawPage { items, keys, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn put(pk: &str, g1: Option<&str>, v: i64, cond: Cond) -> Encoded {
+        let mut item = Item::new(pk, "A", json!({ "v": v }));
+        if let Some(g) = g1 {
+            item = item.with_gsi1("G", g);
+        }
+        Encoded::new(Write::Put { item, cond }).expect("encode")
+    }
+
+    /// One group, three batches: the middle one rewrites an item another batch wrote, moves it in
+    /// the index, adds an item, then fails. Only its own writes are undone, whatever their order.
+    #[test]
+    fn a_failed_batch_in_a_group_is_undone_alone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let table = EmbeddedTable::open_with_cache(&dir.path().join("s.redb"), 1 << 20).expect("open");
+        let db = table.db.clone();
+        let results = apply_group(
+            &db,
+            vec![
+                vec![put("a", Some("a1"), 1, Cond::Absent), put("b", Some("b1"), 1, Cond::Absent)],
+                vec![
+                    put("a", Some("a2"), 2, Cond::Exists),
+                    put("c", Some("c1"), 2, Cond::Absent),
+                    Encoded::new(Write::Delete { key: Key::new("b", "A"), cond: Cond::None }).expect("encode"),
+                    put("a", None, 3, Cond::Absent),
+                ],
+                vec![put("d", Some("d1"), 4, Cond::Absent)],
+            ],
+            true,
+        )
+        .expect("group");
+        assert_eq!(results, vec![Ok(()), Err(StoreError::ConditionFailed { index: 3 }), Ok(())]);
+        let tx = db.begin_read().expect("read");
+        let main = tx.open_table(MAIN).expect("main");
+        let keys: Vec<Vec<u8>> = main.iter().expect("iter").map(|e| e.expect("entry").0.value().to_vec()).collect();
+        assert_eq!(keys, vec![main_key("a", "A"), main_key("b", "A"), main_key("d", "A")]);
+        let a = decode(main.get(main_key("a", "A").as_slice()).expect("get").expect("a").value()).expect("item");
+        assert_eq!(a.data, json!({ "v": 1 }), "the failed batch's rewrite of a is undone");
+        let g1 = tx.open_table(GSI1).expect("gsi1");
+        let index: Vec<Vec<u8>> = g1.iter().expect("iter").map(|e| e.expect("entry").0.value().to_vec()).collect();
+        let entry = |g: &str, pk: &str| index_key(&Key::new("G", g), &main_key(pk, "A"));
+        assert_eq!(
+            index,
+            vec![entry("a1", "a"), entry("b1", "b"), entry("d1", "d")],
+            "index entries as before the batch"
+        );
     }
 }

@@ -54,9 +54,6 @@ pub struct Repo {
     pub table: Arc<dyn Table>,
     /// Observation ids reserved from the counter and not handed out yet (`next`, `end`).
     obs_ids: Arc<tokio::sync::Mutex<(i64, i64)>>,
-    /// Taken while an observation chunk is indexed, so that this process's uploads do not race
-    /// each other for the same counters (their conditional writes would fail and retry).
-    index_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub(crate) fn item<T: Serialize>(pk: impl Into<String>, sk: impl Into<String>, v: &T) -> Result<Item> {
@@ -79,15 +76,15 @@ pub(crate) fn del(pk: impl Into<String>, sk: impl Into<String>) -> Write {
 
 impl Repo {
     pub fn new(table: Arc<dyn Table>) -> Self {
-        Self { table, obs_ids: Arc::default(), index_lock: Arc::default() }
+        Self { table, obs_ids: Arc::default() }
     }
 
     /// The same repository over `Table::deferred` (writes made durable together at
-    /// `self.table.flush()`), sharing the id blocks and the index lock; itself where the engine
+    /// `self.table.flush()`), sharing the id blocks; itself where the engine
     /// has no such mode.
     pub fn deferred(&self) -> Repo {
         match self.table.deferred() {
-            Some(table) => Repo { table, obs_ids: self.obs_ids.clone(), index_lock: self.index_lock.clone() },
+            Some(table) => Repo { table, obs_ids: self.obs_ids.clone() },
             None => self.clone(),
         }
     }

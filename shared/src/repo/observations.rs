@@ -58,6 +58,17 @@ fn nat_key(system: &str, value: &str) -> String {
 fn count_key(p: Id) -> String {
     format!("OBSCOUNT#{}", pad(p))
 }
+/// One indexed chunk's count of a code, named by the chunk's first observation id of that code.
+/// (Stores written before these records hold one running count per code, at `pad(code)`; the
+/// prefix query in `observations_count` reads both.)
+fn count_sk(code: Id, first: Id) -> String {
+    format!("{}#{}", pad(code), id12(first))
+}
+fn count_of(record: &Item) -> u64 {
+    record.data["n"].as_u64().unwrap_or(0)
+}
+/// How many count records of one patient and code a total may read before it folds them into one.
+const COUNT_FOLD_AT: usize = 32;
 
 #[derive(Serialize, Deserialize)]
 struct IdPointer {
@@ -309,8 +320,14 @@ impl Repo {
     /// How many observations of one patient and code lie in the window.
     pub async fn observations_count(&self, patient: Id, code: Id, order: ObsOrder, range: TimeRange) -> Result<usize> {
         if range.is_all() {
-            let c: Option<serde_json::Value> = self.get(&count_key(patient), &pad(code)).await?;
-            return Ok(c.and_then(|c| c["n"].as_u64()).unwrap_or(0) as usize);
+            let q = Query { range: SkRange::Prefix(pad(code)), ..Query::partition(count_key(patient)) };
+            let records = self.query_all(q).await?;
+            if records.len() >= COUNT_FOLD_AT
+                && let Err(e) = self.fold_counts(&records).await
+            {
+                tracing::warn!(error = %e, patient, code, "folding observation counts failed; they stay as they are");
+            }
+            return Ok(records.iter().map(count_of).sum::<u64>() as usize);
         }
         let (index, pk, prefix) = match order {
             ObsOrder::Date => (Index::Primary, obs_pk(patient), format!("{}#", pad(code))),
@@ -402,9 +419,29 @@ impl Repo {
         Ok(self.table.get_many(&ks).await?.into_iter().map(|i| i.is_some()).collect())
     }
 
+    /// Folds count records into the first of each group, atomically (the sum is kept, the others
+    /// deleted, each write conditional on the version read): a concurrent fold makes it fail, and
+    /// a failed fold changes nothing.
+    async fn fold_counts(&self, records: &[Item]) -> Result<()> {
+        let per_transaction = self.table.max_transact_items().max(2);
+        for group in records.chunks(per_transaction).filter(|g| g.len() > 1) {
+            let first = &group[0];
+            let mut folded =
+                Item::new(first.pk.clone(), first.sk.clone(), json!({ "n": group.iter().map(count_of).sum::<u64>() }));
+            folded.version = first.version + 1;
+            let mut writes = vec![Write::Put { item: folded, cond: Cond::Version(first.version) }];
+            writes.extend(group[1..].iter().map(|i| Write::Delete { key: i.key(), cond: Cond::Version(i.version) }));
+            match self.table.transact(writes).await {
+                Ok(()) | Err(crate::ports::StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     async fn index_chunk(&self, chunk: &[Observation]) -> Result<Vec<Indexed>> {
-        // Other processes on the same table may still race (the conditions catch it: retry).
-        let _one_at_a_time = self.index_lock.lock().await;
+        // Uploads run at once, for the same patient too: every write is a new key under a
+        // condition (a race, with another process or a reindex, fails one and it looks again).
         for _attempt in 0..8 {
             let mut verdicts = Vec::with_capacity(chunk.len());
             let mut fresh: Vec<&Observation> = Vec::new();
@@ -424,7 +461,8 @@ impl Repo {
                 return Ok(verdicts);
             }
             let mut tx = Tx::new();
-            let mut added: BTreeMap<(Id, Id), u64> = BTreeMap::new();
+            // Per patient and code: how many, and the first id (which names the count record).
+            let mut added: BTreeMap<(Id, Id), (u64, Id)> = BTreeMap::new();
             for o in &fresh {
                 let it = item(obs_pk(o.patient_id), obs_sk(o), *o)?.with_gsi2(lu_pk(o.patient_id, o.code_id), lu_sk(o));
                 tx.put(it, Cond::Absent, None);
@@ -432,18 +470,14 @@ impl Repo {
                 for (s, v) in o.natural_keys() {
                     tx.put(item(nat_key(&s, &v), A, &KeyPointer { id: o.id })?, Cond::Absent, None);
                 }
-                *added.entry((o.patient_id, o.code_id)).or_default() += 1;
+                let a = added.entry((o.patient_id, o.code_id)).or_insert((0, o.id));
+                a.0 += 1;
+                a.1 = a.1.min(o.id);
             }
-            let counter_keys: Vec<Key> = added.keys().map(|(p, c)| Key::new(count_key(*p), pad(*c))).collect();
-            let counters = self.table.get_many(&counter_keys).await?;
-            for (((p, c), n), cur) in added.iter().zip(counters) {
-                let (base, cond, version) = match &cur {
-                    Some(i) => (i.data["n"].as_u64().unwrap_or(0), Cond::Version(i.version), i.version + 1),
-                    None => (0, Cond::Absent, 1),
-                };
-                let mut it = Item::new(count_key(*p), pad(*c), json!({"n": base + n}));
-                it.version = version;
-                tx.put(it, cond, None);
+            // Counts are recorded as one record per chunk (no read, no shared record to fight
+            // over); `observations_count` adds them up.
+            for ((p, c), (n, first)) in &added {
+                tx.put(Item::new(count_key(*p), count_sk(*c, *first), json!({ "n": n })), Cond::Absent, None);
             }
             match tx.commit(self).await {
                 Ok(()) => return Ok(verdicts),

@@ -9,8 +9,9 @@ use serde_json::json;
 #[tokio::test]
 async fn embedded_table_passes_the_contract_suite() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = EmbeddedTable::open(&dir.path().join("t.redb")).expect("open");
-    jhe::testkit::table_contract(Arc::new(t)).await;
+    let t = Arc::new(EmbeddedTable::open(&dir.path().join("t.redb")).expect("open"));
+    jhe::testkit::table_contract(t.clone()).await;
+    jhe::testkit::concurrent_transactions_stay_apart(t).await;
 }
 
 #[tokio::test]

@@ -462,6 +462,102 @@ async fn ten_thousand_observations_page_by_cursor_without_gaps_or_repeats() {
     assert_eq!(first, "2025-01-02T00:00:00Z");
 }
 
+/// Sends the uploads at once; the number of entries created and refused as duplicates.
+async fn upload_at_once(app: &std::sync::Arc<TestApp>, token: &str, bodies: Vec<Value>) -> (usize, usize) {
+    let mut uploads = tokio::task::JoinSet::new();
+    for body in bodies {
+        let (app, token) = (app.clone(), token.to_string());
+        uploads.spawn(async move { app.post("/FHIR/R5/", &token, body).await });
+    }
+    let (mut created, mut duplicates) = (0, 0);
+    while let Some(done) = uploads.join_next().await {
+        let (s, resp) = done.expect("upload task");
+        assert_eq!(s, StatusCode::OK, "{resp}");
+        for e in resp["entry"].as_array().expect("entries") {
+            match e["response"]["status"].as_str() {
+                Some("201 Created") => created += 1,
+                Some(st) if st.starts_with("409") => duplicates += 1,
+                other => panic!("unexpected entry status {other:?}: {e}"),
+            }
+        }
+    }
+    (created, duplicates)
+}
+
+/// `n` batches of 50 blood-glucose readings for patient 40005, 5 minutes apart from `from`.
+fn readings(from: &str, n: i64) -> Vec<Value> {
+    let start = time::OffsetDateTime::parse(from, &time::format_description::well_known::Rfc3339).expect("t");
+    let at = |i: i64| {
+        (start + time::Duration::minutes(5 * i)).format(&time::format_description::well_known::Rfc3339).expect("fmt")
+    };
+    (0..n).map(|b| batch((0..50).map(|i| observation(40005, BG, 70002, &at(b * 50 + i))).collect())).collect()
+}
+
+/// Uploads for one patient at the same time (several apps, a phone on two networks) are indexed
+/// side by side: every one lands and is counted once.
+#[tokio::test]
+async fn concurrent_uploads_for_one_patient_all_land_and_are_counted_once() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let mark = app.access("manager_mark@example.com").await;
+    let count_url = format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&_summary=count");
+    let before = app.get(&count_url, &mark).await.1["total"].as_u64().expect("total");
+    assert_eq!(upload_at_once(&app, &mark, readings("2025-03-01T00:00:00Z", 8)).await, (400, 0));
+    let after = app.get(&count_url, &mark).await.1["total"].as_u64().expect("total");
+    assert_eq!(after, before + 400, "the total counts every stored observation once");
+    let (ids, totals) =
+        pull_ids(&app, &mark, &format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&_count=1000")).await;
+    assert_eq!(ids.len() as u64, after, "the search returns as many as it counts");
+    assert!(totals.iter().all(|t| *t == after));
+}
+
+/// The same upload sent twice at once (a phone retrying before the first answer) is stored once:
+/// the other copy's entries are refused as duplicates, whichever is indexed first.
+#[tokio::test]
+async fn concurrent_uploads_for_one_patient_store_a_repeated_upload_once() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let mark = app.access("manager_mark@example.com").await;
+    let count_url = format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&_summary=count");
+    let before = app.get(&count_url, &mark).await.1["total"].as_u64().expect("total");
+    let mut bodies = readings("2025-03-01T00:00:00Z", 4);
+    bodies.push(bodies[0].clone());
+    assert_eq!(upload_at_once(&app, &mark, bodies).await, (200, 50), "stored once, the copy refused");
+    assert_eq!(app.get(&count_url, &mark).await.1["total"].as_u64(), Some(before + 200));
+}
+
+/// A store written before counts were kept per indexed chunk holds one running count per patient
+/// and code; totals still include it (and add later uploads to it).
+#[tokio::test]
+async fn totals_include_the_running_count_of_an_older_store() {
+    let app = spawn_app().await;
+    let mark = app.access("manager_mark@example.com").await;
+    let count_url = format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&_summary=count");
+    let before = app.get(&count_url, &mark).await.1["total"].as_u64().expect("total");
+    // The older layout: `OBSCOUNT#<patient>` / `<code id>` holding {"n": ...} (blood glucose is 50001).
+    let old = jhe::ports::Item::new("OBSCOUNT#0000040005", "0000050001", json!({"n": 7}));
+    app.state.repo.table.put(old, jhe::ports::Cond::None).await.expect("put");
+    assert_eq!(app.get(&count_url, &mark).await.1["total"].as_u64(), Some(before + 7));
+    let (s, _) = app.post("/FHIR/R5/", &mark, batch(vec![observation(40005, BG, 70002, "2025-04-01T00:00:00Z")])).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(app.get(&count_url, &mark).await.1["total"].as_u64(), Some(before + 8));
+    // Each upload adds a count record; a total that reads many folds them into one, keeping the sum.
+    for i in 0..40 {
+        let at = format!("2025-04-02T00:{i:02}:00Z");
+        let (s, _) = app.post("/FHIR/R5/", &mark, batch(vec![observation(40005, BG, 70002, &at)])).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let records = || async {
+        let q = jhe::ports::Query {
+            range: jhe::ports::SkRange::Prefix("0000050001".into()),
+            ..jhe::ports::Query::partition("OBSCOUNT#0000040005")
+        };
+        app.state.repo.table.query(&q).await.expect("count records").items.len()
+    };
+    assert!(records().await > 40, "one count record per upload");
+    assert_eq!(app.get(&count_url, &mark).await.1["total"].as_u64(), Some(before + 48));
+    assert_eq!(records().await, 1, "folded into one");
+    assert_eq!(app.get(&count_url, &mark).await.1["total"].as_u64(), Some(before + 48), "the sum kept");
+}
+
 /// Follows `next` links from `url` to the end; the ids in order, and each page's `total`.
 async fn pull_ids(app: &TestApp, token: &str, url: &str) -> (Vec<String>, Vec<u64>) {
     let (mut url, mut all, mut totals) = (url.to_string(), Vec::new(), Vec::new());
