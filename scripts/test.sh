@@ -78,6 +78,13 @@ for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
     sleep 0.1
 done
+# The server limits glibc's malloc arenas (it re-executes itself with MALLOC_ARENA_MAX=4, same pid).
+if tr '\0' '\n' <"/proc/$SERVER/environ" | grep -qx 'MALLOC_ARENA_MAX=4'; then
+    echo "malloc arenas limited: 1 passed, 0 failed" | tee "$OUT/arenas.log"
+else
+    echo "malloc arenas limited (MALLOC_ARENA_MAX=4 not in the server's environment): 0 passed, 1 failed" | tee "$OUT/arenas.log"
+fi
+tally "$OUT/arenas.log"
 "$PY" scripts/compat_client.py --url "http://127.0.0.1:$PORT" --save-fhir "$OUT/fhir-compat" | tee "$OUT/compat.log"
 tally <(tail -n 1 "$OUT/compat.log")
 "$PY" scripts/fhir_validate.py "$OUT/fhir-compat" | tail -n 1 | tee "$OUT/fhir-compat-validate.log"
