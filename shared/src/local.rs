@@ -94,21 +94,36 @@ async fn seed_if_empty(repo: &Repo, settings: &Settings, blobs: &dyn crate::port
     Ok(true)
 }
 
-/// `open`, then the demo data into an empty store (when `seed`), with a first start's signing key
-/// generated meanwhile on another thread: the RSA-2048 key and the seed (an argon2 hash, the
-/// records, one commit) each take tens of milliseconds, and a first start is ready after the
-/// longer of the two rather than after both. Returns the server and whether it seeded.
+/// `open`, then the demo data into an empty store (when `seed`). On a first start the signing
+/// key is made in the background (`open_with`): the server answers once the seed is written, and
+/// the first token request waits for the key if it is not ready yet. Returns the server and
+/// whether it seeded.
 pub async fn open_and_seed(data_dir: &Path, settings: Settings, seed: bool) -> Result<(LocalServer, bool)> {
     let (table, blobs) = open_stores(data_dir)?;
-    let key_path = data_dir.join(KEY_FILE);
-    let keygen =
-        (!key_path.exists()).then(|| tokio::task::spawn_blocking(|| SigningKey::generate().and_then(|k| k.to_pkcs8())));
-    let seeded = seed && seed_if_empty(&Repo::new(Arc::new(table.clone())), &settings, &*blobs).await?;
-    if let Some(k) = keygen {
-        let der = k.await.map_err(|e| Error::Internal(format!("key generation: {e}")))??;
-        write_private(&key_path, &der)?;
+    let server = on_stores(data_dir, settings, table, blobs)?;
+    let seeded = seed && server.seed_if_empty().await?;
+    Ok((server, seeded))
+}
+
+/// The issuer on the data folder's signing key; when there is none yet (a first start), one whose
+/// key is generated, written to the folder and handed over on a blocking thread (RSA-2048 takes
+/// 100-250 ms here, as long as the rest of a first start).
+fn local_issuer(key_path: &Path, settings: IssuerSettings, secret: &[u8]) -> Result<Issuer> {
+    match std::fs::read(key_path) {
+        Ok(der) => Issuer::new(SigningKey::from_pkcs8(&der)?, settings, secret),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (issuer, ready) = Issuer::pending(settings, secret);
+            let path = key_path.to_path_buf();
+            tokio::task::spawn_blocking(move || {
+                ready.set(SigningKey::generate().and_then(|k| {
+                    write_private(&path, &k.to_pkcs8()?)?;
+                    Ok(k)
+                }))
+            });
+            Ok(issuer)
+        }
+        Err(e) => Err(io(e, key_path)),
     }
-    Ok((on_stores(data_dir, settings, table, blobs)?, seeded))
 }
 
 /// Builds the application state on given stores (e.g. DynamoDB and S3), with the built-in
@@ -120,11 +135,9 @@ pub fn open_with(
     blobs: Arc<dyn crate::ports::BlobStore>,
 ) -> Result<LocalServer> {
     std::fs::create_dir_all(data_dir).map_err(|e| io(e, data_dir))?;
-    let der = load_or_create(&data_dir.join(KEY_FILE), || SigningKey::generate()?.to_pkcs8())?;
-    let key = SigningKey::from_pkcs8(&der)?;
     let secret = load_or_create(&data_dir.join(SECRET_FILE), || Ok(random_bytes::<32>().to_vec()))?;
-    let issuer = Arc::new(Issuer::new(
-        key,
+    let issuer = Arc::new(local_issuer(
+        &data_dir.join(KEY_FILE),
         IssuerSettings {
             issuer: format!("{}/o", settings.site_url),
             audience: AUDIENCE.into(),

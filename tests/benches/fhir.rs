@@ -71,11 +71,9 @@ async fn main() {
     let token = server
         .state
         .issuer
-        .key
-        .as_ref()
-        .expect("local issuer key")
         .sign(&json!({"iss": s.issuer, "sub": "10006", "aud": s.audience, "exp": now + 36_000, "iat": now, "jti": "b",
                       "client_id": "bench", "scope": "openid", "token_use": "access", "grant": "authorization_code"}))
+        .await
         .expect("token");
     let audit_on = std::env::var("BENCH_AUDIT").map_or(true, |v| v != "off");
     let mut state = server.state.clone();

@@ -32,14 +32,51 @@ pub struct IssuerSettings {
 /// this issuer's own RS256 key (local mode), or an identity provider behind the accounts port
 /// (a Cognito user pool in the cloud; there is then no signing key in this process at all).
 pub struct Issuer {
-    /// The local signing key; `None` when tokens come from `accounts`.
-    pub key: Option<SigningKey>,
+    /// The local signing key and its verifier, once there is one; `None` when tokens come from
+    /// `accounts`.
+    key: Option<KeySlot>,
     pub settings: IssuerSettings,
-    verifier: Option<Verifier>,
     /// The provider that mints tokens and holds accounts, when it is not this issuer.
     accounts: Option<Arc<dyn Accounts>>,
     /// Signs cookies (login session, CSRF) of the login pages.
     pub signer: Signer,
+}
+
+/// The local signing key with the verifier of its tokens.
+struct LocalKey {
+    key: SigningKey,
+    verifier: Verifier,
+}
+
+/// A local key, or why there is none (generation or storing it failed), once it is known.
+type KeyState = Option<std::result::Result<Arc<LocalKey>, String>>;
+type KeySlot = tokio::sync::watch::Receiver<KeyState>;
+
+/// Hands a pending issuer (`Issuer::pending`) its signing key, once.
+pub struct KeyReady {
+    tx: tokio::sync::watch::Sender<KeyState>,
+    issuer: String,
+    audience: String,
+}
+
+impl KeyReady {
+    /// The key is ready (token requests waiting for it go on), or could not be made (they fail).
+    pub fn set(self, key: Result<SigningKey>) {
+        let state = key.and_then(|k| local_key(k, &self.issuer, &self.audience)).map(Arc::new).map_err(|e| match e {
+            // The detail, not the generic text an internal error shows its callers.
+            Error::Internal(m) => m,
+            e => e.to_string(),
+        });
+        if let Err(e) = &state {
+            tracing::error!(error = %e, "no signing key: this issuer cannot issue tokens");
+        }
+        self.tx.send_replace(Some(state));
+    }
+}
+
+fn local_key(key: SigningKey, issuer: &str, audience: &str) -> Result<LocalKey> {
+    let verifier = Verifier::new(vec![(key.kid().to_string(), key.decoding_key()?)], issuer, audience);
+    Ok(LocalKey { key, verifier })
 }
 
 /// An OAuth error as RFC 6749 section 5.2 words it.
@@ -107,22 +144,25 @@ pub fn s256_challenge(verifier: &str) -> String {
 
 impl Issuer {
     pub fn new(key: SigningKey, settings: IssuerSettings, cookie_secret: &[u8]) -> Result<Self> {
-        let verifier =
-            Verifier::new(vec![(key.kid().to_string(), key.decoding_key()?)], &settings.issuer, &settings.audience);
-        Ok(Self {
-            key: Some(key),
-            settings,
-            verifier: Some(verifier),
-            accounts: None,
-            signer: Signer::new(cookie_secret),
-        })
+        let key = local_key(key, &settings.issuer, &settings.audience)?;
+        let (_, slot) = tokio::sync::watch::channel(Some(Ok(Arc::new(key))));
+        Ok(Self { key: Some(slot), settings, accounts: None, signer: Signer::new(cookie_secret) })
+    }
+
+    /// An issuer whose key is still being made (a first start generates it while the server
+    /// already answers): token requests wait for `KeyReady::set`; tokens presented before it
+    /// cannot be this key's and are refused.
+    pub fn pending(settings: IssuerSettings, cookie_secret: &[u8]) -> (Self, KeyReady) {
+        let (tx, slot) = tokio::sync::watch::channel(None);
+        let ready = KeyReady { tx, issuer: settings.issuer.clone(), audience: settings.audience.clone() };
+        (Self { key: Some(slot), settings, accounts: None, signer: Signer::new(cookie_secret) }, ready)
     }
 
     /// An issuer whose tokens come from an identity provider (no signing key here). The cookie
     /// secret is per process: the login pages are the provider's, not this issuer's.
     pub fn delegating(settings: IssuerSettings, accounts: Arc<dyn Accounts>) -> Self {
         let secret = super::crypto::random_bytes::<32>();
-        Self { key: None, settings, verifier: None, accounts: Some(accounts), signer: Signer::new(&secret) }
+        Self { key: None, settings, accounts: Some(accounts), signer: Signer::new(&secret) }
     }
 
     /// Whether tokens come from an identity provider rather than this issuer's key.
@@ -130,17 +170,45 @@ impl Issuer {
         self.accounts.is_some()
     }
 
-    fn key(&self) -> Result<&SigningKey> {
-        self.key.as_ref().ok_or_else(|| Error::Internal("this issuer has no signing key".into()))
+    /// The signing key, waiting for it while it is being made.
+    async fn key(&self) -> Result<Arc<LocalKey>> {
+        let mut slot = self.key.clone().ok_or_else(|| Error::Internal("this issuer has no signing key".into()))?;
+        let state = slot
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| Error::Internal("the signing key was never made".into()))?
+            .clone();
+        match state {
+            Some(Ok(k)) => Ok(k),
+            Some(Err(e)) => Err(Error::Internal(format!("no signing key: {e}"))),
+            None => Err(Error::Internal("the signing key was never made".into())),
+        }
     }
 
-    pub fn jwks(&self) -> serde_json::Value {
-        json!({ "keys": self.key.iter().map(SigningKey::jwk).collect::<Vec<_>>() })
+    /// Signs claims with this issuer's own key (waiting for it while it is being made); an error
+    /// when it delegates. For tokens made outside a grant (tests, benchmarks).
+    pub async fn sign(&self, claims: &serde_json::Value) -> Result<String> {
+        self.key().await?.key.sign(claims)
+    }
+
+    /// The public keys of this issuer's tokens (none when it delegates, or its key failed).
+    pub async fn jwks(&self) -> serde_json::Value {
+        let keys = match self.key.is_some() {
+            true => self.key().await.ok().map(|k| k.key.jwk()),
+            false => None,
+        };
+        json!({ "keys": keys.into_iter().collect::<Vec<_>>() })
     }
 
     /// Signature, algorithm, issuer, audience and expiry of an access token of this issuer.
     pub fn verify(&self, token: &str) -> std::result::Result<AccessClaims, String> {
-        self.verifier.as_ref().ok_or("this issuer signs no tokens")?.verify(token)
+        let slot = self.key.as_ref().ok_or("this issuer signs no tokens")?;
+        let state = slot.borrow().clone();
+        match state {
+            Some(Ok(k)) => k.verifier.verify(token),
+            // No key yet: no token can have been signed with it.
+            _ => Err("unknown signing key".into()),
+        }
     }
 
     /// Makes a user created through the admin API known to the identity provider (nothing to do
@@ -169,7 +237,8 @@ impl Issuer {
             t.user_id = Some(user.id);
             return Ok(t);
         }
-        let key = self.key()?;
+        let key = self.key().await?;
+        let key = &key.key;
         let t = now();
         let claims = json!({
             "iss": self.settings.issuer, "sub": user.id.to_string(), "aud": self.settings.audience,
@@ -363,5 +432,56 @@ impl crate::ports::Identity for Issuer {
         let c = Issuer::verify(self, token)?;
         let api_key = (c.grant == "client_credentials").then(|| c.client_id.clone());
         Ok(crate::ports::VerifiedToken { subject: c.sub, client_id: c.client_id, api_key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> IssuerSettings {
+        IssuerSettings {
+            issuer: "http://127.0.0.1:8000/o".into(),
+            audience: "jhe-api".into(),
+            access_ttl: 3600,
+            refresh_ttl: 3600,
+            code_ttl: 60,
+            id_token_ttl: 3600,
+        }
+    }
+
+    /// A pending issuer refuses tokens and holds its JWKS back until its key is set; then it
+    /// verifies what the key signs.
+    #[tokio::test]
+    async fn a_pending_issuer_waits_for_its_key() {
+        let (issuer, ready) = Issuer::pending(settings(), &[7; 32]);
+        let issuer = Arc::new(issuer);
+        let key = SigningKey::generate().expect("key");
+        let token = key
+            .sign(&json!({"iss": "http://127.0.0.1:8000/o", "sub": "10001", "aud": "jhe-api", "exp": now() + 60, "jti": "j",
+                "iat": now(), "client_id": "c", "scope": "openid", "token_use": "access", "grant": "authorization_code"}))
+            .expect("sign");
+        assert!(issuer.verify(&token).is_err(), "no key yet: no token is this issuer's");
+        let waiting = tokio::spawn({
+            let issuer = issuer.clone();
+            async move { issuer.jwks().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "the JWKS waits for the key");
+        let kid = key.kid().to_string();
+        ready.set(Ok(key));
+        let jwks = waiting.await.expect("jwks");
+        assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
+        assert_eq!(issuer.verify(&token).expect("verified").sub, "10001");
+    }
+
+    /// A key that could not be made fails token requests with an error instead of hanging.
+    #[tokio::test]
+    async fn a_failed_key_fails_token_requests() {
+        let (issuer, ready) = Issuer::pending(settings(), &[7; 32]);
+        ready.set(Err(Error::Internal("disk full".into())));
+        let got = issuer.key().await.err().map(|e| format!("{e:?}"));
+        assert!(got.as_deref().is_some_and(|m| m.contains("disk full")), "{got:?}");
+        assert_eq!(issuer.jwks().await["keys"], json!([]));
     }
 }

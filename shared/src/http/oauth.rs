@@ -81,7 +81,7 @@ async fn jwks(State(s): State<AppState>) -> Response {
     if let Some(c) = pool(&s) {
         return Redirect::temporary(&c.jwks_url).into_response();
     }
-    Json(s.issuer.jwks()).into_response()
+    Json(s.issuer.jwks().await).into_response()
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -163,7 +163,7 @@ impl AuditLog for Broken {
 #[tokio::test]
 async fn a_failing_audit_write_fails_the_request() {
     let app = spawn_with(|s| s.audit = Arc::new(Broken)).await;
-    let token = app.mint(10002, 3600);
+    let token = app.mint(10002, 3600).await;
     let (s, body) = app.get("/FHIR/R5/Observation?patient=40001", &token).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.get("entry").is_none(), "no data leaves unaudited: {body}");

@@ -220,25 +220,23 @@ impl TestApp {
     }
 
     /// A token for `sub` signed by the server's own key, with chosen expiry (for expiry tests).
-    pub fn mint(&self, sub: i64, exp_offset: i64) -> String {
+    pub async fn mint(&self, sub: i64, exp_offset: i64) -> String {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let s = &self.state.issuer.settings;
         self.state
             .issuer
-            .key
-            .as_ref()
-            .expect("local issuer key")
             .sign(&json!({"iss": s.issuer, "sub": sub.to_string(), "aud": s.audience, "exp": now + exp_offset, "iat": now - 10,
                           "jti": "t", "client_id": ADMIN_CLIENT, "scope": "openid", "token_use": "access", "grant": "authorization_code"}))
+            .await
             .expect("sign")
     }
 
     /// A well-formed token naming the server's key id but signed by another key.
-    pub fn forged(&self, sub: i64) -> String {
+    pub async fn forged(&self, sub: i64) -> String {
         let other = jhe::auth::jwt::SigningKey::generate().expect("key");
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let s = &self.state.issuer.settings;
-        let good = self.mint(sub, 3600);
+        let good = self.mint(sub, 3600).await;
         let forged = other
             .sign(&json!({"iss": s.issuer, "sub": sub.to_string(), "aud": s.audience, "exp": now + 3600, "iat": now,
                           "jti": "t", "client_id": ADMIN_CLIENT, "scope": "openid", "token_use": "access", "grant": "authorization_code"}))

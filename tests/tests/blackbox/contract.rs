@@ -66,27 +66,33 @@ async fn deferred_writes_are_visible_at_once_and_durable_after_flush() {
     assert_eq!(t.count(&jhe::ports::Query::partition("B#1")).await.expect("count"), 20, "and after a restart");
 }
 
-/// The start `jhe serve` makes: the first one seeds and writes a signing key (made beside the
-/// seed); later ones find both and keep them.
+/// The signing key's id, once the issuer has its key (a first start makes it in the background).
+async fn kid(s: &jhe::local::LocalServer) -> String {
+    s.state.issuer.jwks().await["keys"][0]["kid"].as_str().expect("kid").to_string()
+}
+
+/// The start `jhe serve` makes: the first one seeds and makes a signing key (in the background:
+/// the server answers before it is ready, and token requests wait for it); later ones find both
+/// and keep them.
 #[tokio::test]
 async fn the_first_start_seeds_and_writes_the_key_and_later_starts_keep_both() {
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = || crate::common::settings("http://127.0.0.1:8000");
-    let kid = |s: &jhe::local::LocalServer| s.state.issuer.jwks()["keys"][0]["kid"].as_str().expect("kid").to_string();
     let (first, seeded) = jhe::local::open_and_seed(dir.path(), settings(), true).await.expect("first start");
     assert!(seeded, "a fresh folder is seeded");
-    assert!(dir.path().join(jhe::local::KEY_FILE).exists(), "and gets its signing key");
     let org = first.state.repo.org(jhe::domain::model::ROOT_ORG_ID).await.expect("read");
     assert!(org.is_some(), "the demo data is there");
-    let key = kid(&first);
+    let key = kid(&first).await;
+    assert!(dir.path().join(jhe::local::KEY_FILE).exists(), "and gets its signing key, written before it is used");
     drop(first);
     let (again, seeded) = jhe::local::open_and_seed(dir.path(), settings(), true).await.expect("restart");
     assert!(!seeded, "an existing store is not seeded again");
-    assert_eq!(kid(&again), key, "the same signing key");
+    assert_eq!(kid(&again).await, key, "the same signing key");
     drop(again);
     // Without the seed, on a fresh folder: a key, no data.
     let bare = tempfile::tempdir().expect("tempdir");
     let (s, seeded) = jhe::local::open_and_seed(bare.path(), settings(), false).await.expect("no seed");
-    assert!(!seeded && bare.path().join(jhe::local::KEY_FILE).exists());
+    assert!(!seeded);
+    assert!(!kid(&s).await.is_empty() && bare.path().join(jhe::local::KEY_FILE).exists());
     assert!(s.state.repo.org(jhe::domain::model::ROOT_ORG_ID).await.expect("read").is_none());
 }

@@ -401,13 +401,13 @@ async fn every_admin_route_answers_each_kind_of_caller_as_the_role_table_says() 
     principals.push(Principal { name: "anonymous", token: None, user_id: 10002, practitioner: false });
     principals.push(Principal {
         name: "expired token",
-        token: Some(app.mint(10002, -120)),
+        token: Some(app.mint(10002, -120).await),
         user_id: 10002,
         practitioner: false,
     });
     principals.push(Principal {
         name: "token signed by another key",
-        token: Some(app.forged(10002)),
+        token: Some(app.forged(10002).await),
         user_id: 10002,
         practitioner: false,
     });

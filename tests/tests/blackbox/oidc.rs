@@ -257,22 +257,22 @@ async fn api_keys_give_client_credentials_tokens_until_revoked() {
 async fn bad_tokens_are_refused() {
     let app = spawn_app().await;
     for (what, token) in [
-        ("expired", app.mint(10002, -3600)),
-        ("signed by another key", app.forged(10002)),
+        ("expired", app.mint(10002, -3600).await),
+        ("signed by another key", app.forged(10002).await),
         ("garbage", "not.a.token".to_string()),
         ("alg none", {
-            let t = app.mint(10002, 3600);
+            let t = app.mint(10002, 3600).await;
             let mut p = t.split('.');
             let _h = p.next();
             format!("{}.{}.", jhe::auth::crypto::b64url(br#"{"alg":"none","typ":"JWT"}"#), p.next().expect("payload"))
         }),
-        ("unknown user", app.mint(99999, 3600)),
+        ("unknown user", app.mint(99999, 3600).await),
     ] {
         let (s, body) = app.get("/api/v1/users/profile", &token).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{what} token");
         assert!(body["detail"].is_string(), "{what}: {body}");
     }
-    let (s, _) = app.get("/api/v1/users/profile", &app.mint(10002, 3600)).await;
+    let (s, _) = app.get("/api/v1/users/profile", &app.mint(10002, 3600).await).await;
     assert_eq!(s, StatusCode::OK, "a fresh token signed by the server's key is accepted");
 }
 
