@@ -67,8 +67,12 @@ fn count_sk(code: Id, first: Id) -> String {
 fn count_of(record: &Item) -> u64 {
     record.data["n"].as_u64().unwrap_or(0)
 }
-/// How many count records of one patient and code a total may read before it folds them into one.
+/// How many count records of one patient and code an upload lets gather before it folds them.
 const COUNT_FOLD_AT: usize = 32;
+/// The count records of one patient and code.
+fn count_query(patient: Id, code: Id) -> Query {
+    Query { range: SkRange::Prefix(pad(code)), ..Query::partition(count_key(patient)) }
+}
 
 #[derive(Serialize, Deserialize)]
 struct IdPointer {
@@ -320,13 +324,7 @@ impl Repo {
     /// How many observations of one patient and code lie in the window.
     pub async fn observations_count(&self, patient: Id, code: Id, order: ObsOrder, range: TimeRange) -> Result<usize> {
         if range.is_all() {
-            let q = Query { range: SkRange::Prefix(pad(code)), ..Query::partition(count_key(patient)) };
-            let records = self.query_all(q).await?;
-            if records.len() >= COUNT_FOLD_AT
-                && let Err(e) = self.fold_counts(&records).await
-            {
-                tracing::warn!(error = %e, patient, code, "folding observation counts failed; they stay as they are");
-            }
+            let records = self.query_all(count_query(patient, code)).await?;
             return Ok(records.iter().map(count_of).sum::<u64>() as usize);
         }
         let (index, pk, prefix) = match order {
@@ -381,6 +379,18 @@ impl Repo {
         for chunk in obs.chunks(chunk_len) {
             out.extend(self.index_chunk(chunk).await?);
         }
+        let touched: std::collections::BTreeSet<(Id, Id)> = obs
+            .iter()
+            .zip(&out)
+            .filter(|(_, v)| **v == Indexed::Inserted)
+            .map(|(o, _)| (o.patient_id, o.code_id))
+            .collect();
+        for (patient, code) in touched {
+            // The upload is indexed and durable: a fold that fails only leaves more records.
+            if let Err(e) = self.fold_counts(patient, code).await {
+                tracing::warn!(error = %e, patient, code, "folding observation counts failed; they stay as they are");
+            }
+        }
         Ok(out)
     }
 
@@ -419,10 +429,15 @@ impl Repo {
         Ok(self.table.get_many(&ks).await?.into_iter().map(|i| i.is_some()).collect())
     }
 
-    /// Folds count records into the first of each group, atomically (the sum is kept, the others
-    /// deleted, each write conditional on the version read): a concurrent fold makes it fail, and
-    /// a failed fold changes nothing.
-    async fn fold_counts(&self, records: &[Item]) -> Result<()> {
+    /// When a patient's code has `COUNT_FOLD_AT` count records or more, folds them into the first
+    /// of each group, atomically (the sum is kept, the others deleted, each write conditional on
+    /// the version read): a concurrent fold makes it fail, and a failed fold changes nothing.
+    /// Done by the upload that added a record (which may write them), so that a total reads few.
+    async fn fold_counts(&self, patient: Id, code: Id) -> Result<()> {
+        let records = self.query_all(count_query(patient, code)).await?;
+        if records.len() < COUNT_FOLD_AT {
+            return Ok(());
+        }
         let per_transaction = self.table.max_transact_items().max(2);
         for group in records.chunks(per_transaction).filter(|g| g.len() > 1) {
             let first = &group[0];
@@ -475,7 +490,7 @@ impl Repo {
                 a.1 = a.1.min(o.id);
             }
             // Counts are recorded as one record per chunk (no read, no shared record to fight
-            // over); `observations_count` adds them up.
+            // over); `observations_count` adds them up, `fold_counts` keeps them few.
             for ((p, c), (n, first)) in &added {
                 tx.put(Item::new(count_key(*p), count_sk(*c, *first), json!({ "n": n })), Cond::Absent, None);
             }
