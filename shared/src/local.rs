@@ -25,9 +25,17 @@ fn io(e: std::io::Error, what: &Path) -> Error {
     Error::Internal(format!("{}: {e}", what.display()))
 }
 
-/// Writes a file readable only by its owner.
+/// Writes a file readable only by its owner, whole or not at all: the bytes go to a temporary file
+/// that is synced, then linked under the final name (which must not exist yet), so a process killed
+/// during the write never leaves a truncated key or secret behind.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    // A temporary file left by a killed process goes: a fresh one gets the owner-only mode.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e, &tmp)),
+        _ => {}
+    }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -35,9 +43,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| io(e, path))?;
-    f.write_all(bytes).map_err(|e| io(e, path))?;
-    f.sync_all().map_err(|e| io(e, path))
+    {
+        let mut f = opts.open(&tmp).map_err(|e| io(e, &tmp))?;
+        f.write_all(bytes).map_err(|e| io(e, &tmp))?;
+        f.sync_all().map_err(|e| io(e, &tmp))?;
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    linked.map_err(|e| io(e, path))?;
+    if let Some(dir) = path.parent() {
+        // Make the new name itself durable.
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(e, dir))?;
+    }
+    Ok(())
 }
 
 fn load_or_create(path: &Path, create: impl FnOnce() -> Result<Vec<u8>>) -> Result<Vec<u8>> {
@@ -158,5 +176,31 @@ impl LocalServer {
     /// Loads the demo seed if the store is empty; `true` if it did.
     pub async fn seed_if_empty(&self) -> Result<bool> {
         seed_if_empty(&self.state.repo, &self.state.settings, &*self.state.blobs).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A private file appears whole under its name, with no temporary file left, readable by its
+    /// owner only; an existing one is never replaced; a temporary file left by a killed process
+    /// does not get in the way.
+    #[test]
+    fn private_files_are_written_whole_and_never_replaced() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("oidc-signing-key.p8");
+        std::fs::write(path.with_extension("tmp"), b"half").expect("leftover");
+        write_private(&path, b"secret").expect("write");
+        assert_eq!(std::fs::read(&path).expect("read"), b"secret");
+        assert!(!path.with_extension("tmp").exists(), "no temporary file left");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        assert!(write_private(&path, b"other").is_err(), "an existing file is not replaced");
+        assert_eq!(std::fs::read(&path).expect("read"), b"secret");
     }
 }
