@@ -283,26 +283,7 @@ fn apply_group(db: &Database, batches: Vec<Vec<Encoded>>, durable: bool) -> Stor
     if !durable {
         tx.set_durability(Durability::None).map_err(backend)?;
     }
-    let applied = (|| {
-        let mut t = Tables {
-            main: tx.open_table(MAIN).map_err(backend)?,
-            g1: tx.open_table(GSI1).map_err(backend)?,
-            g2: tx.open_table(GSI2).map_err(backend)?,
-        };
-        let mut results = Vec::with_capacity(batches.len());
-        let mut undo = Vec::new();
-        for writes in batches {
-            undo.clear();
-            match t.apply(writes, &mut undo) {
-                Ok(()) => results.push(Ok(())),
-                Err(e) => {
-                    t.undo(&mut undo)?;
-                    results.push(Err(e));
-                }
-            }
-        }
-        Ok(results)
-    })();
+    let applied = apply_batches(&tx, batches);
     match applied {
         Ok(results) => {
             tx.commit().map_err(backend)?;
@@ -313,6 +294,29 @@ fn apply_group(db: &Database, batches: Vec<Vec<Encoded>>, durable: bool) -> Stor
             Err(e)
         }
     }
+}
+
+/// Applies each batch in turn; one whose condition fails is undone and answered with its error.
+/// An `Err` (the engine failed) fails the whole transaction.
+fn apply_batches(tx: &redb::WriteTransaction, batches: Vec<Vec<Encoded>>) -> StoreResult<Vec<StoreResult<()>>> {
+    let mut t = Tables {
+        main: tx.open_table(MAIN).map_err(backend)?,
+        g1: tx.open_table(GSI1).map_err(backend)?,
+        g2: tx.open_table(GSI2).map_err(backend)?,
+    };
+    let mut results = Vec::with_capacity(batches.len());
+    let mut undo = Vec::new();
+    for writes in batches {
+        undo.clear();
+        match t.apply(writes, &mut undo) {
+            Ok(()) => results.push(Ok(())),
+            Err(e) => {
+                t.undo(&mut undo)?;
+                results.push(Err(e));
+            }
+        }
+    }
+    Ok(results)
 }
 
 /// The open tables of the writer's transaction.
