@@ -57,4 +57,12 @@ impl Error {
     pub fn bad(msg: impl Into<String>) -> Self {
         Error::BadRequest(msg.into())
     }
+    /// What went wrong in full, for logs and for errors that carry it on (an internal error's
+    /// `Display` is the generic text its callers see, not its detail).
+    pub fn detail(self) -> String {
+        match self {
+            Error::Internal(m) => m,
+            e => e.to_string(),
+        }
+    }
 }

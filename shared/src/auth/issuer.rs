@@ -62,11 +62,7 @@ pub struct KeyReady {
 impl KeyReady {
     /// The key is ready (token requests waiting for it go on), or could not be made (they fail).
     pub fn set(self, key: Result<SigningKey>) {
-        let state = key.and_then(|k| local_key(k, &self.issuer, &self.audience)).map(Arc::new).map_err(|e| match e {
-            // The detail, not the generic text an internal error shows its callers.
-            Error::Internal(m) => m,
-            e => e.to_string(),
-        });
+        let state = key.and_then(|k| local_key(k, &self.issuer, &self.audience)).map(Arc::new).map_err(Error::detail);
         if let Err(e) = &state {
             tracing::error!(error = %e, "no signing key: this issuer cannot issue tokens");
         }

@@ -205,11 +205,7 @@ impl StoredObs {
 
 impl crate::fhir::ObservationSource for StoredObs {
     fn observation(&self) -> std::result::Result<ObservationRef<'_>, String> {
-        // The detail, not the generic text an internal error shows its callers.
-        self.view().map_err(|e| match e {
-            Error::Internal(m) => m,
-            e => e.to_string(),
-        })
+        self.view().map_err(Error::detail)
     }
 }
 
