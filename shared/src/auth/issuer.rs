@@ -189,11 +189,8 @@ impl Issuer {
 
     /// The public keys of this issuer's tokens (none when it delegates, or its key failed).
     pub async fn jwks(&self) -> serde_json::Value {
-        let keys = match self.key.is_some() {
-            true => self.key().await.ok().map(|k| k.key.jwk()),
-            false => None,
-        };
-        json!({ "keys": keys.into_iter().collect::<Vec<_>>() })
+        let key = self.key().await.ok();
+        json!({ "keys": key.iter().map(|k| k.key.jwk()).collect::<Vec<_>>() })
     }
 
     /// Signature, algorithm, issuer, audience and expiry of an access token of this issuer.
