@@ -493,16 +493,23 @@ fn readings(from: &str, n: i64) -> Vec<Value> {
     (0..n).map(|b| batch((0..50).map(|i| observation(40005, BG, 70002, &at(b * 50 + i))).collect())).collect()
 }
 
+/// Patient 40005's blood-glucose total (`_summary=count`).
+async fn bg_total(app: &TestApp, token: &str) -> u64 {
+    let url = format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&_summary=count");
+    let (s, b) = app.get(&url, token).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b["total"].as_u64().expect("total")
+}
+
 /// Uploads for one patient at the same time (several apps, a phone on two networks) are indexed
 /// side by side: every one lands and is counted once.
 #[tokio::test]
 async fn concurrent_uploads_for_one_patient_all_land_and_are_counted_once() {
     let app = std::sync::Arc::new(spawn_app().await);
     let mark = app.access("manager_mark@example.com").await;
-    let count_url = format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&_summary=count");
-    let before = app.get(&count_url, &mark).await.1["total"].as_u64().expect("total");
+    let before = bg_total(&app, &mark).await;
     assert_eq!(upload_at_once(&app, &mark, readings("2025-03-01T00:00:00Z", 8)).await, (400, 0));
-    let after = app.get(&count_url, &mark).await.1["total"].as_u64().expect("total");
+    let after = bg_total(&app, &mark).await;
     assert_eq!(after, before + 400, "the total counts every stored observation once");
     let (ids, totals) =
         pull_ids(&app, &mark, &format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&_count=1000")).await;
@@ -516,12 +523,11 @@ async fn concurrent_uploads_for_one_patient_all_land_and_are_counted_once() {
 async fn concurrent_uploads_for_one_patient_store_a_repeated_upload_once() {
     let app = std::sync::Arc::new(spawn_app().await);
     let mark = app.access("manager_mark@example.com").await;
-    let count_url = format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&_summary=count");
-    let before = app.get(&count_url, &mark).await.1["total"].as_u64().expect("total");
+    let before = bg_total(&app, &mark).await;
     let mut bodies = readings("2025-03-01T00:00:00Z", 4);
     bodies.push(bodies[0].clone());
     assert_eq!(upload_at_once(&app, &mark, bodies).await, (200, 50), "stored once, the copy refused");
-    assert_eq!(app.get(&count_url, &mark).await.1["total"].as_u64(), Some(before + 200));
+    assert_eq!(bg_total(&app, &mark).await, before + 200);
 }
 
 /// A store written before counts were kept per indexed chunk holds one running count per patient
@@ -530,15 +536,14 @@ async fn concurrent_uploads_for_one_patient_store_a_repeated_upload_once() {
 async fn totals_include_the_running_count_of_an_older_store() {
     let app = spawn_app().await;
     let mark = app.access("manager_mark@example.com").await;
-    let count_url = format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&_summary=count");
-    let before = app.get(&count_url, &mark).await.1["total"].as_u64().expect("total");
+    let before = bg_total(&app, &mark).await;
     // The older layout: `OBSCOUNT#<patient>` / `<code id>` holding {"n": ...} (blood glucose is 50001).
     let old = jhe::ports::Item::new("OBSCOUNT#0000040005", "0000050001", json!({"n": 7}));
     app.state.repo.table.put(old, jhe::ports::Cond::None).await.expect("put");
-    assert_eq!(app.get(&count_url, &mark).await.1["total"].as_u64(), Some(before + 7));
+    assert_eq!(bg_total(&app, &mark).await, before + 7);
     let (s, _) = app.post("/FHIR/R5/", &mark, batch(vec![observation(40005, BG, 70002, "2025-04-01T00:00:00Z")])).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(app.get(&count_url, &mark).await.1["total"].as_u64(), Some(before + 8));
+    assert_eq!(bg_total(&app, &mark).await, before + 8);
     // Each upload adds a count record; an upload that finds 32 or more folds them into one,
     // keeping the sum (totals read few records; reads never write).
     for i in 0..40 {
@@ -555,7 +560,7 @@ async fn totals_include_the_running_count_of_an_older_store() {
     };
     let n = records().await;
     assert!((2..32).contains(&n), "folded by an upload, then one record per upload since: {n}");
-    assert_eq!(app.get(&count_url, &mark).await.1["total"].as_u64(), Some(before + 48), "the sum kept");
+    assert_eq!(bg_total(&app, &mark).await, before + 48, "the sum kept");
     assert_eq!(records().await, n, "a total does not write");
 }
 
