@@ -430,10 +430,11 @@ impl Repo {
     /// the version read): a concurrent fold makes it fail, and a failed fold changes nothing.
     /// Done by the upload that added a record (which may write them), so that a total reads few.
     async fn fold_counts(&self, patient: Id, code: Id) -> Result<()> {
-        let records = self.query_all(count_query(patient, code)).await?;
-        if records.len() < COUNT_FOLD_AT {
+        // Every upload asks; a key-only count answers without reading the records.
+        if self.table.count(&count_query(patient, code)).await? < COUNT_FOLD_AT {
             return Ok(());
         }
+        let records = self.query_all(count_query(patient, code)).await?;
         let per_transaction = self.table.max_transact_items().max(2);
         for group in records.chunks(per_transaction).filter(|g| g.len() > 1) {
             let first = &group[0];
