@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::domain::model::*;
 use crate::domain::observation::{JsonStr, Observation, ObservationRef, Payload};
+use serde_json::value::RawValue;
 
 pub const FHIR_VERSION: &str = "5.0.0";
 pub const JHE_SOURCE: &str = "https://jupyterhealth.org/jhe";
@@ -371,36 +372,58 @@ impl Serialize for ObservationView<'_> {
         if !code.is_empty() {
             m.serialize_entry("code", &code)?;
         }
-        if let Some(d) = o.data_source_id {
-            m.serialize_entry("device", &Reference("Device", d))?;
-        }
-        match (o.effective_start, o.effective_end) {
-            (Some(st), Some(e)) => {
-                let p = Period(ts_ms(st), ts_ms(e));
-                if !p.0.is_empty() || !p.1.is_empty() {
-                    m.serialize_entry("effectivePeriod", &p)?;
-                }
-            }
-            (Some(st), None) => {
-                let t = ts_ms(st);
-                if !t.is_empty() {
-                    m.serialize_entry("effectiveDateTime", &t)?;
-                }
-            }
-            _ => {}
-        }
-        m.serialize_entry("id", &Text(o.id))?;
-        let ids = IdentifiersView(&o.identifiers);
-        if ids.kept().next().is_some() {
-            m.serialize_entry("identifier", &ids)?;
-        }
-        m.serialize_entry("meta", &Meta(ts_ms(o.last_updated)))?;
-        m.serialize_entry("resourceType", "Observation")?;
-        if !o.status.is_empty() {
-            m.serialize_entry("status", &*o.status)?;
-        }
+        head_entries(&mut m, o)?;
         m.serialize_entry("subject", &Subject(o.patient_id, self.user_id))?;
         m.serialize_entry("valueAttachment", &Attachment(o.data))?;
+        m.end()
+    }
+}
+
+/// The entries of an Observation's rendering that depend on the observation alone, from
+/// `device` to `status` (the keys between `code` and `subject`).
+fn head_entries<M: SerializeMap>(m: &mut M, o: &ObservationRef<'_>) -> Result<(), M::Error> {
+    if let Some(d) = o.data_source_id {
+        m.serialize_entry("device", &Reference("Device", d))?;
+    }
+    match (o.effective_start, o.effective_end) {
+        (Some(st), Some(e)) => {
+            let p = Period(ts_ms(st), ts_ms(e));
+            if !p.0.is_empty() || !p.1.is_empty() {
+                m.serialize_entry("effectivePeriod", &p)?;
+            }
+        }
+        (Some(st), None) => {
+            let t = ts_ms(st);
+            if !t.is_empty() {
+                m.serialize_entry("effectiveDateTime", &t)?;
+            }
+        }
+        _ => {}
+    }
+    m.serialize_entry("id", &Text(o.id))?;
+    let ids = IdentifiersView(&o.identifiers);
+    if ids.kept().next().is_some() {
+        m.serialize_entry("identifier", &ids)?;
+    }
+    m.serialize_entry("meta", &Meta(ts_ms(o.last_updated)))?;
+    m.serialize_entry("resourceType", "Observation")?;
+    if !o.status.is_empty() {
+        m.serialize_entry("status", &*o.status)?;
+    }
+    Ok(())
+}
+
+/// The part of an Observation's rendering that depends on the observation alone (`device` to
+/// `status`), as a JSON object: stored with the observation (`repo::observations`) so that a page
+/// copies it instead of rendering it, adding the code, the subject and the payload.
+/// Whatever changes what it writes must also change the name it is stored under
+/// (`repo::observations::RENDERED`), so that heads stored before are rendered afresh.
+pub struct ObservationHead<'a>(pub &'a ObservationRef<'a>);
+
+impl Serialize for ObservationHead<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        head_entries(&mut m, self.0)?;
         m.end()
     }
 }
@@ -479,20 +502,29 @@ impl Serialize for Attachment<'_> {
     }
 }
 
+/// What an entry of a page is written from.
+pub enum ObservationEntry<'a> {
+    /// The observation's fields, rendered one by one.
+    Fields(ObservationRef<'a>),
+    /// Its stored head (`ObservationHead`, a JSON object) and payload literal, copied: only the
+    /// code, the subject and the entry around them are written.
+    Stored { id: Id, patient_id: Id, code_id: Id, head: &'a RawValue, data: Payload<'a> },
+}
+
 /// Something an Observation can be rendered from: an `Observation`, or a stored document read
 /// for a page (decoded only while its entry is written).
 pub trait ObservationSource {
-    fn observation(&self) -> Result<ObservationRef<'_>, String>;
+    fn entry(&self) -> Result<ObservationEntry<'_>, String>;
 }
 
 impl ObservationSource for Observation {
-    fn observation(&self) -> Result<ObservationRef<'_>, String> {
-        Ok(self.into())
+    fn entry(&self) -> Result<ObservationEntry<'_>, String> {
+        Ok(ObservationEntry::Fields(self.into()))
     }
 }
 
-/// A searchset Bundle of Observations, serialised directly: the same JSON as `searchset()` of
-/// their `observation()` renderings. `base` is the FHIR base URL.
+/// A searchset Bundle of Observations, written straight to JSON bytes: the same JSON as
+/// `searchset()` of their `observation()` renderings. `base` is the FHIR base URL.
 pub struct ObservationSearchset<'a, E, F> {
     pub base: &'a str,
     pub total: Option<usize>,
@@ -502,66 +534,109 @@ pub struct ObservationSearchset<'a, E, F> {
     pub lookup: F,
 }
 
-impl<'a, E, F> Serialize for ObservationSearchset<'a, E, F>
+impl<'a, E, F> ObservationSearchset<'a, E, F>
 where
     E: ObservationSource,
     F: Fn(Id, Id) -> (&'a Code, Option<Id>),
 {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Entries<'b, 'a, E, F>(&'b ObservationSearchset<'a, E, F>);
-        impl<'a, E, F> Serialize for Entries<'_, 'a, E, F>
-        where
-            E: ObservationSource,
-            F: Fn(Id, Id) -> (&'a Code, Option<Id>),
-        {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let b = self.0;
-                let mut seq = s.serialize_seq(Some(b.entries.len()))?;
-                for e in b.entries {
-                    let o = e.observation().map_err(serde::ser::Error::custom)?;
-                    let (code, user_id) = (b.lookup)(o.patient_id, o.code_id);
-                    seq.serialize_element(&Entry {
-                        full_url: Text(format_args!("{}/Observation/{}", b.base, o.id)),
-                        resource: ObservationView { obs: &o, code, user_id },
-                    })?;
-                }
-                seq.end()
-            }
+    /// Appends the Bundle to `out`. An entry that cannot be read fails the whole page (nothing
+    /// of it is to be sent).
+    pub fn write(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        fn put(out: &mut Vec<u8>, v: &impl Serialize) -> Result<(), String> {
+            serde_json::to_writer(out, v).map_err(|e| e.to_string())
         }
-        struct Entry<T, R> {
-            full_url: Text<T>,
-            resource: R,
-        }
-        impl<T: std::fmt::Display, R: Serialize> Serialize for Entry<T, R> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(3))?;
-                m.serialize_entry("fullUrl", &self.full_url)?;
-                m.serialize_entry("resource", &self.resource)?;
-                m.serialize_entry("search", &SearchMode)?;
-                m.end()
-            }
-        }
-        struct SearchMode;
-        impl Serialize for SearchMode {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("mode", "match")?;
-                m.end()
-            }
-        }
-        let mut m = s.serialize_map(None)?;
+        out.push(b'{');
         if !self.entries.is_empty() {
-            m.serialize_entry("entry", &Entries(self))?;
+            out.extend_from_slice(b"\"entry\":[");
+            // The code and subject of the last (patient, code) written: a page is mostly one
+            // patient's one code.
+            let mut around: Option<Around> = None;
+            for (i, e) in self.entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let entry = e.entry()?;
+                let id = match &entry {
+                    ObservationEntry::Fields(o) => o.id,
+                    ObservationEntry::Stored { id, .. } => *id,
+                };
+                out.extend_from_slice(b"{\"fullUrl\":");
+                put(out, &Text(format_args!("{}/Observation/{id}", self.base)))?;
+                out.extend_from_slice(b",\"resource\":");
+                match entry {
+                    ObservationEntry::Fields(o) => {
+                        let (code, user_id) = (self.lookup)(o.patient_id, o.code_id);
+                        put(out, &ObservationView { obs: &o, code, user_id })?;
+                    }
+                    ObservationEntry::Stored { patient_id, code_id, head, data, .. } => {
+                        let inner = head
+                            .get()
+                            .trim()
+                            .strip_prefix('{')
+                            .and_then(|h| h.strip_suffix('}'))
+                            .filter(|h| !h.trim().is_empty())
+                            .ok_or_else(|| {
+                                format!("corrupt observation {id}: its stored rendering is not an object")
+                            })?;
+                        let a = match around.take() {
+                            Some(a) if a.pair == (patient_id, code_id) => a,
+                            _ => Around::new(patient_id, code_id, &self.lookup)?,
+                        };
+                        a.write(out, inner, data)?;
+                        around = Some(a);
+                    }
+                }
+                out.extend_from_slice(b",\"search\":{\"mode\":\"match\"}}");
+            }
+            out.extend_from_slice(b"],");
         }
         if self.links.iter().any(|(rel, url)| !rel.is_empty() || !url.is_empty()) {
-            m.serialize_entry("link", &Links(self.links))?;
+            out.extend_from_slice(b"\"link\":");
+            put(out, &Links(self.links))?;
+            out.push(b',');
         }
-        m.serialize_entry("resourceType", "Bundle")?;
+        out.extend_from_slice(b"\"resourceType\":\"Bundle\",");
         if let Some(t) = self.total {
-            m.serialize_entry("total", &t)?;
+            out.extend_from_slice(format!("\"total\":{t},").as_bytes());
         }
-        m.serialize_entry("type", "searchset")?;
-        m.end()
+        out.extend_from_slice(b"\"type\":\"searchset\"}");
+        Ok(())
+    }
+}
+
+/// What a stored entry's resource adds around its head and payload: the code and subject of one
+/// (patient, code), as JSON.
+struct Around {
+    pair: (Id, Id),
+    /// Empty when the code renders to nothing (no `code` key then).
+    code: Vec<u8>,
+    subject: Vec<u8>,
+}
+
+impl Around {
+    fn new<'a>(patient: Id, code: Id, lookup: &impl Fn(Id, Id) -> (&'a Code, Option<Id>)) -> Result<Self, String> {
+        let (c, user_id) = lookup(patient, code);
+        let c = CodeView(c);
+        let code_json = if c.is_empty() { Vec::new() } else { serde_json::to_vec(&c).map_err(|e| e.to_string())? };
+        let subject = serde_json::to_vec(&Subject(patient, user_id)).map_err(|e| e.to_string())?;
+        Ok(Self { pair: (patient, code), code: code_json, subject })
+    }
+
+    /// The resource: `code`, the head's entries (`device` to `status`), `subject`, `valueAttachment`.
+    fn write(&self, out: &mut Vec<u8>, head_entries: &str, data: Payload<'_>) -> Result<(), String> {
+        out.push(b'{');
+        if !self.code.is_empty() {
+            out.extend_from_slice(b"\"code\":");
+            out.extend_from_slice(&self.code);
+            out.push(b',');
+        }
+        out.extend_from_slice(head_entries.as_bytes());
+        out.extend_from_slice(b",\"subject\":");
+        out.extend_from_slice(&self.subject);
+        out.extend_from_slice(b",\"valueAttachment\":");
+        serde_json::to_writer(&mut *out, &Attachment(data)).map_err(|e| e.to_string())?;
+        out.push(b'}');
+        Ok(())
     }
 }
 
@@ -597,7 +672,7 @@ impl Serialize for Links<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::observations::StoredObs;
+    use crate::repo::observations::{RENDERED, StoredObs, observation_item};
 
     /// The `Value`-tree rendering the typed one replaced: the reference it must match. `valueAttachment.data` is the uploaded base64, verbatim.
     fn observation_tree(o: &Observation, code: &Code, user_id: Option<Id>) -> Value {
@@ -652,28 +727,87 @@ mod tests {
         }
     }
 
+    /// A page as the server writes it.
+    fn written<'a, E, F>(b: &ObservationSearchset<'a, E, F>) -> Result<String, String>
+    where
+        E: ObservationSource,
+        F: Fn(Id, Id) -> (&'a Code, Option<Id>),
+    {
+        let mut out = Vec::new();
+        b.write(&mut out)?;
+        String::from_utf8(out).map_err(|e| e.to_string())
+    }
+
+    /// A stored document as written before heads were stored (its fields only).
+    fn stored_fields(o: &Observation) -> StoredObs {
+        StoredObs::from_item(&crate::repo::item("OBS#x", o.id.to_string(), o).expect("item")).expect("doc")
+    }
+
+    /// A stored document as written now (fields and rendered head).
+    fn stored_head(o: &Observation) -> StoredObs {
+        StoredObs::from_item(&observation_item(o).expect("item")).expect("doc")
+    }
+
     #[test]
     fn a_page_holding_a_corrupt_stored_document_fails_instead_of_rendering_part_of_it() {
-        let good = StoredObs::from_item(&crate::repo::item("OBS#x", "1", &obs(1)).expect("item")).expect("doc");
+        let code = code(OMH_SYSTEM, "omh:blood-glucose:4.0", "Blood glucose");
         // Ordered and paged by (its id and times are there), but it cannot be rendered.
         let partial = json!({"id": 2, "patient_id": 40_000, "code_id": 50_000, "last_updated": 0});
         let bad = StoredObs::from_item(&crate::repo::item("OBS#x", "2", &partial).expect("item")).expect("doc");
         assert!(bad.view().is_err() && bad.decode().is_err());
+        // A head that is not an object, and a head without the payload beside it.
+        let mut not_object = observation_item(&obs(3)).expect("item");
+        not_object.data[RENDERED] = json!("device");
+        let mut no_payload = partial.clone();
+        no_payload[RENDERED] = json!({"id": "4"});
+        for bad in [
+            bad,
+            StoredObs::from_item(&not_object).expect("doc"),
+            StoredObs::from_item(&crate::repo::item("OBS#x", "4", &no_payload).expect("item")).expect("doc"),
+        ] {
+            for good in [stored_fields(&obs(1)), stored_head(&obs(1))] {
+                let page = [good, bad.clone()];
+                let bundle = ObservationSearchset {
+                    base: "http://h/FHIR/R5",
+                    total: Some(2),
+                    links: &[],
+                    entries: &page[..],
+                    lookup: |_, _| (&code, None),
+                };
+                let err = written(&bundle).expect_err("an error, not a half page");
+                assert!(err.contains("corrupt observation"), "{err}");
+                assert!(written(&ObservationSearchset { entries: &page[..1], ..bundle }).is_ok(), "the good one alone");
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_copies_the_stored_head() {
+        // What is stored is what is sent (the head is not rendered again from the fields).
         let code = code(OMH_SYSTEM, "omh:blood-glucose:4.0", "Blood glucose");
-        let page = [good, bad];
-        let bundle = ObservationSearchset {
-            base: "http://h/FHIR/R5",
-            total: Some(2),
+        let mut it = observation_item(&obs(1)).expect("item");
+        assert_eq!(it.data[RENDERED]["id"], "60001");
+        it.data[RENDERED]["status"] = json!("amended");
+        let page = [StoredObs::from_item(&it).expect("doc")];
+        let b = ObservationSearchset {
+            base: "b",
+            total: None,
             links: &[],
             entries: &page[..],
             lookup: |_, _| (&code, None),
         };
-        let err = serde_json::to_vec(&bundle).expect_err("a serialisation error, not a half page");
-        assert!(err.to_string().contains("corrupt observation"), "{err}");
-        assert!(
-            serde_json::to_vec(&ObservationSearchset { entries: &page[..1], ..bundle }).is_ok(),
-            "the good one alone"
-        );
+        let v: Value = serde_json::from_str(&written(&b).expect("page")).expect("json");
+        assert_eq!(v["entry"][0]["resource"]["status"], "amended");
+        // A head under another name (an older rendering) is not used.
+        let mut old = observation_item(&obs(1)).expect("item");
+        if let Value::Object(m) = &mut old.data {
+            let head = m.remove(RENDERED).expect("head");
+            m.insert("fhir0".into(), json!({"status": "amended", "id": head["id"]}));
+        }
+        let page = [StoredObs::from_item(&old).expect("doc")];
+        let v: Value = serde_json::from_str(&written(&ObservationSearchset { entries: &page[..], ..b }).expect("page"))
+            .expect("json");
+        assert_eq!(v["entry"][0]["resource"]["status"], "final");
     }
 
     #[test]
@@ -684,15 +818,14 @@ mod tests {
             code("", "", ""),
         ];
         let page: Vec<Observation> = (0..24).map(obs).collect();
-        // Stored documents as a page reads them (the payload copied out as its JSON literal).
-        let stored: Vec<StoredObs> = page
-            .iter()
-            .map(|o| {
-                StoredObs::from_item(&crate::repo::item("OBS#x", o.id.to_string(), o).expect("item")).expect("doc")
-            })
-            .collect();
+        // Stored documents as a page reads them: with their heads, without (stored before), and
+        // both in one page.
+        let with_head: Vec<StoredObs> = page.iter().map(stored_head).collect();
+        let fields_only: Vec<StoredObs> = page.iter().map(stored_fields).collect();
+        let mixed: Vec<StoredObs> =
+            page.iter().enumerate().map(|(i, o)| if i % 3 == 1 { stored_fields(o) } else { stored_head(o) }).collect();
         let lookup = |p: Id, c: Id| (&codes[(c - 50_000) as usize], (p % 2 == 1).then_some(10_000 + p));
-        for (o, st) in page.iter().zip(&stored) {
+        for (o, st) in page.iter().zip(&fields_only) {
             let (c, u) = lookup(o.patient_id, o.code_id);
             let typed = serde_json::to_vec(&ObservationView { obs: &o.into(), code: c, user_id: u }).expect("typed");
             let tree = serde_json::to_vec(&observation_tree(o, c, u)).expect("tree");
@@ -702,26 +835,29 @@ mod tests {
             assert_eq!(String::from_utf8_lossy(&from_doc.expect("doc")), String::from_utf8_lossy(&tree));
             assert_eq!(&st.decode().expect("decode"), o);
         }
+        for (o, st) in page.iter().zip(&with_head) {
+            assert!(matches!(st.entry(), Ok(ObservationEntry::Stored { .. })), "observation {}", o.id);
+            assert_eq!(&st.decode().expect("decode"), o, "the head does not change the decoded observation");
+        }
         let base = "http://127.0.0.1:8000/FHIR/R5";
         let links = [("self", format!("{base}/Observation?a=1")), ("next", format!("{base}/Observation?_cursor=x"))];
-        for (entries, total, links) in
-            [(&page[..], Some(25_920), &links[..]), (&page[..0], Some(0), &links[..1]), (&page[..3], None, &links[..0])]
+        for (n, total, links) in
+            [(page.len(), Some(25_920), &links[..]), (0, Some(0), &links[..1]), (3, None, &links[..0])]
         {
-            let typed =
-                serde_json::to_vec(&ObservationSearchset { base, total, links, entries, lookup }).expect("typed");
-            let entries_stored = &stored[..entries.len()];
-            let from_docs =
-                serde_json::to_vec(&ObservationSearchset { base, total, links, entries: entries_stored, lookup });
-            let values = entries
+            let values = page[..n]
                 .iter()
                 .map(|o| {
                     let (c, u) = lookup(o.patient_id, o.code_id);
                     observation_tree(o, c, u)
                 })
                 .collect();
-            let tree = serde_json::to_vec(&searchset(base, values, total, links)).expect("tree");
-            assert_eq!(String::from_utf8_lossy(&typed), String::from_utf8_lossy(&tree));
-            assert_eq!(String::from_utf8_lossy(&from_docs.expect("docs")), String::from_utf8_lossy(&tree));
+            let tree = serde_json::to_string(&searchset(base, values, total, links)).expect("tree");
+            let typed = written(&ObservationSearchset { base, total, links, entries: &page[..n], lookup });
+            assert_eq!(typed.expect("typed"), tree);
+            for stored in [&with_head, &fields_only, &mixed] {
+                let from_docs = written(&ObservationSearchset { base, total, links, entries: &stored[..n], lookup });
+                assert_eq!(from_docs.expect("docs"), tree);
+            }
         }
     }
 }

@@ -27,13 +27,11 @@ fn fhir_response(status: StatusCode, body: Value) -> Response {
     r
 }
 
-/// A body serialised straight from typed values (no `Value` tree).
-fn fhir_serialized(status: StatusCode, body: &impl serde::Serialize, size_hint: usize) -> Result<Response, FhirError> {
-    let mut buf = Vec::with_capacity(size_hint);
-    serde_json::to_writer(&mut buf, body).map_err(|e| FhirError(Error::Internal(e.to_string())))?;
-    let mut r = (status, buf).into_response();
+/// A body written straight from typed values (no `Value` tree).
+fn fhir_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = (status, body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
-    Ok(r)
+    r
 }
 
 /// A domain error as an OperationOutcome.
@@ -208,7 +206,9 @@ async fn run_search(
         let links = links(&page.next);
         let base = format!("{}/FHIR/R5", url.origin);
         // About 1.2 kB per Observation.
-        return fhir_serialized(StatusCode::OK, &page.searchset(&base, &links), 512 + 1280 * page.obs.len());
+        let mut body = Vec::with_capacity(512 + 1280 * page.obs.len());
+        page.searchset(&base, &links).write(&mut body).map_err(|e| FhirError(Error::Internal(e)))?;
+        return Ok(fhir_bytes(StatusCode::OK, body));
     }
     let (common, q) = parse_other_query(rtype, &params).map_err(bad)?;
     let found = reads::search_other(&s.repo, c, rtype, &common, &q).await?;

@@ -10,18 +10,25 @@
 //! So "this patient's blood glucose in this window, newest first, page by page" is one key-range
 //! query on the primary index, strongly consistent, and a page costs the same anywhere.
 //! Times are milliseconds shifted by `T_OFFSET` and zero-padded, so byte order is time order.
+//!
+//! An observation's item holds its fields and, under `RENDERED`, the part of its FHIR rendering
+//! that depends on it alone (`fhir::ObservationHead`): a page copies that and the payload
+//! literal, adding the code and subject, instead of rendering each entry from its fields.
+//! Items stored without it (before it existed) are rendered from their fields.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::keys::{A, pad};
 use super::{Repo, Tx, item, parse};
 use crate::domain::model::Id;
-use crate::domain::observation::{Observation, ObservationRef};
+use crate::domain::observation::{Observation, ObservationRef, Payload};
 use crate::error::{Error, Result};
 use crate::fhir::search::TimeRange;
+use crate::fhir::{ObservationEntry, ObservationHead};
 use crate::ports::{Cond, Index, Item, Key, Query, SkRange, Write};
 
 /// Shifts times before 1970 (down to year -1200) into non-negative key space.
@@ -72,6 +79,23 @@ const COUNT_FOLD_AT: usize = 32;
 /// The count records of one patient and code.
 fn count_query(patient: Id, code: Id) -> Query {
     Query { range: SkRange::Prefix(pad(code)), ..Query::partition(count_key(patient)) }
+}
+
+/// The field of a stored observation that holds its rendered head (`fhir::ObservationHead`).
+/// A new name whenever that rendering changes: heads stored under another name are not used.
+pub const RENDERED: &str = "fhir1";
+
+/// An observation's item as stored: its fields, and its rendered head under `RENDERED`.
+pub fn observation_item(o: &Observation) -> Result<Item> {
+    let mut it = item(obs_pk(o.patient_id), obs_sk(o), o)?.with_gsi2(lu_pk(o.patient_id, o.code_id), lu_sk(o));
+    let head = serde_json::to_value(ObservationHead(&o.into())).map_err(|e| Error::Internal(e.to_string()))?;
+    match &mut it.data {
+        serde_json::Value::Object(m) => {
+            m.insert(RENDERED.into(), head);
+        }
+        _ => return Err(Error::Internal("an observation serialised to something other than an object".into())),
+    }
+    Ok(it)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -204,8 +228,32 @@ impl StoredObs {
 }
 
 impl crate::fhir::ObservationSource for StoredObs {
-    fn observation(&self) -> std::result::Result<ObservationRef<'_>, String> {
-        self.view().map_err(Error::detail)
+    /// Its stored head and payload when the document has them (stored since `RENDERED`), else its
+    /// fields (a document stored before, or under an older head's name).
+    fn entry(&self) -> std::result::Result<ObservationEntry<'_>, String> {
+        #[derive(Deserialize)]
+        struct Doc<'a> {
+            #[serde(borrow)]
+            data: Parts<'a>,
+        }
+        #[derive(Deserialize)]
+        struct Parts<'a> {
+            #[serde(borrow, rename = "fhir1")]
+            head: Option<&'a RawValue>,
+            #[serde(borrow)]
+            data: Option<Payload<'a>>,
+        }
+        let parts = serde_json::from_slice::<Doc>(&self.doc).map_err(|e| corrupt(e).detail())?.data;
+        match parts {
+            Parts { head: Some(head), data: Some(data) } => Ok(ObservationEntry::Stored {
+                id: self.id,
+                patient_id: self.patient_id,
+                code_id: self.code_id,
+                head,
+                data,
+            }),
+            _ => Ok(ObservationEntry::Fields(self.view().map_err(Error::detail)?)),
+        }
     }
 }
 
@@ -476,8 +524,7 @@ impl Repo {
             // Per patient and code: how many, and the first id (which names the count record).
             let mut added: BTreeMap<(Id, Id), (u64, Id)> = BTreeMap::new();
             for o in &fresh {
-                let it = item(obs_pk(o.patient_id), obs_sk(o), *o)?.with_gsi2(lu_pk(o.patient_id, o.code_id), lu_sk(o));
-                tx.put(it, Cond::Absent, None);
+                tx.put(observation_item(o)?, Cond::Absent, None);
                 tx.put(item(id_key(o.id), A, &IdPointer { patient: o.patient_id, sk: obs_sk(o) })?, Cond::Absent, None);
                 for (s, v) in o.natural_keys() {
                     tx.put(item(nat_key(&s, &v), A, &KeyPointer { id: o.id })?, Cond::Absent, None);
