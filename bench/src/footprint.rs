@@ -167,13 +167,15 @@ pub fn stop_server(s: &mut Started) {
     let _ = s.child.wait();
 }
 
-/// Bytes under a folder.
+/// Bytes of disk used under a folder (allocated blocks, as `du` counts them): redb grows its
+/// file in large steps that stay sparse until written, so the files' lengths overstate it.
 pub fn dir_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
     let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
     rd.flatten()
         .map(|e| match e.metadata() {
             Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
+            Ok(m) => m.blocks() * 512,
             Err(_) => 0,
         })
         .sum()
@@ -231,4 +233,21 @@ pub fn machine() -> serde_json::Value {
         "memory_mb": mem_kb.map(|k| k / 1024),
         "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_bytes_counts_the_disk_used_not_the_length() {
+        let dir = std::env::temp_dir().join(format!("jhe-bench-dir-bytes-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).expect("dir");
+        // 64 MiB long, nothing written: sparse.
+        std::fs::File::create(dir.join("sparse")).and_then(|f| f.set_len(64 << 20)).expect("sparse");
+        std::fs::write(dir.join("sub/written"), vec![7u8; 256 << 10]).expect("written");
+        let used = dir_bytes(&dir);
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert!((256 << 10..4 << 20).contains(&used), "{used} bytes");
+    }
 }
