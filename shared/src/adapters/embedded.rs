@@ -201,8 +201,11 @@ impl EmbeddedTable {
                         None => return Err(StoreError::Backend("index entry without item".into())),
                     }
                 };
-                last_key = Some(k.value().to_vec());
                 items.push(item);
+                if items.len() == q.limit {
+                    // The cursor, should another item follow.
+                    last_key = Some(k.value().to_vec());
+                }
             }
             let next =
                 if more { last_key.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)) } else { None };

@@ -227,23 +227,37 @@ impl StoredObs {
     }
 }
 
-/// The value of the key `name`, an object or a string as `opens` says (`{` or `"`), in the JSON
-/// document `doc`, found by its bytes instead of by parsing the whole document (a page reads
-/// two values out of each of 1000 documents of about 1.7 kB). `{"name":{` or `,"name":"` can
-/// only be that key with such a value, at some depth: a quote inside a string is escaped, so
-/// neither can occur within one. `None` (parse the document instead) unless it occurs exactly
-/// once, without spaces (as serde_json writes), and its value parses.
-fn key_value<'a>(doc: &'a [u8], name: &str, opens: char) -> Option<&'a RawValue> {
-    let pattern = format!("\"{name}\":{opens}");
-    let mut found = memchr::memmem::find_iter(doc, pattern.as_bytes());
+/// The value of one key, an object or a string as its pattern says (`"name":{` or `"name":"`),
+/// in the JSON document `doc`, found by its bytes instead of by parsing the whole document (a
+/// page reads two values out of each of 1000 documents of about 1.7 kB). `{"name":{` or
+/// `,"name":"` can only be that key with such a value, at some depth: a quote inside a string
+/// is escaped, so neither can occur within one. `None` (parse the document instead) unless the
+/// pattern occurs exactly once, right after `{` or `,` (serde_json writes no spaces), and the
+/// value behind it parses.
+fn key_value<'a>(doc: &'a [u8], key: &KeyPattern) -> Option<&'a RawValue> {
+    let mut found = key.0.find_iter(doc);
     let at = found.next()?;
     if found.next().is_some() || at == 0 || !matches!(doc[at - 1], b'{' | b',') {
         return None;
     }
-    let value = at + pattern.len() - opens.len_utf8();
+    // The pattern ends with the value's first byte.
+    let value = at + key.0.needle().len() - 1;
     let mut de = serde_json::Deserializer::from_slice(&doc[value..]);
     <&RawValue>::deserialize(&mut de).ok()
 }
+
+/// `"name":` and the first byte of the value wanted, as a searcher built once.
+struct KeyPattern(memchr::memmem::Finder<'static>);
+
+impl KeyPattern {
+    fn new(name: &str, opens: char) -> Self {
+        Self(memchr::memmem::Finder::new(format!("\"{name}\":{opens}").as_bytes()).into_owned())
+    }
+}
+
+/// The stored head (an object) and the payload (a string) of an observation's document.
+static HEAD_KEY: std::sync::LazyLock<KeyPattern> = std::sync::LazyLock::new(|| KeyPattern::new(RENDERED, '{'));
+static PAYLOAD_KEY: std::sync::LazyLock<KeyPattern> = std::sync::LazyLock::new(|| KeyPattern::new("data", '"'));
 
 impl crate::fhir::ObservationSource for StoredObs {
     /// Its stored head and payload when the document has them (stored since `RENDERED`), else its
@@ -261,7 +275,7 @@ impl crate::fhir::ObservationSource for StoredObs {
             #[serde(borrow)]
             data: Option<Payload<'a>>,
         }
-        if let (Some(head), Some(data)) = (key_value(&self.doc, RENDERED, '{'), key_value(&self.doc, "data", '"')) {
+        if let (Some(head), Some(data)) = (key_value(&self.doc, &HEAD_KEY), key_value(&self.doc, &PAYLOAD_KEY)) {
             let (id, patient_id, code_id) = (self.id, self.patient_id, self.code_id);
             return Ok(ObservationEntry::Stored { id, patient_id, code_id, head, data: Payload::Literal(data) });
         }
@@ -635,8 +649,8 @@ mod tests {
             vec![("x\",\"data\":\"evil", "{\"fhir1\":{\"id\":\"1\"}}"), (",\"data\":\"", "\\\"fhir1\\\":{")],
         ] {
             let (doc, head, data) = doc_and_parts(&obs(&ids));
-            assert_eq!(key_value(&doc, RENDERED, '{').map(RawValue::get), Some(head.as_str()), "{ids:?}");
-            assert_eq!(key_value(&doc, "data", '"').map(RawValue::get), Some(data.as_str()), "{ids:?}");
+            assert_eq!(key_value(&doc, &HEAD_KEY).map(RawValue::get), Some(head.as_str()), "{ids:?}");
+            assert_eq!(key_value(&doc, &PAYLOAD_KEY).map(RawValue::get), Some(data.as_str()), "{ids:?}");
         }
     }
 
@@ -644,17 +658,17 @@ mod tests {
     fn key_value_declines_what_it_cannot_be_sure_of() {
         // Twice (at another depth), with spaces, or a value that does not parse: parse instead.
         let twice = br#"{"data":{"fhir1":{"id":"1"},"x":{"fhir1":{"id":"2"}}}}"#;
-        assert!(key_value(twice, RENDERED, '{').is_none());
+        assert!(key_value(twice, &HEAD_KEY).is_none());
         let spaced = br#"{"data": {"fhir1": {"id":"1"}, "data": "eyJ9"}}"#;
-        assert!(key_value(spaced, RENDERED, '{').is_none() && key_value(spaced, "data", '"').is_none());
+        assert!(key_value(spaced, &HEAD_KEY).is_none() && key_value(spaced, &PAYLOAD_KEY).is_none());
         let cut = br#"{"data":{"fhir1":{"id":"1""#;
-        assert!(key_value(cut, RENDERED, '{').is_none());
+        assert!(key_value(cut, &HEAD_KEY).is_none());
         // The end of another key (`a"data`), not the key itself.
-        assert!(key_value(br#"{"a\"data":"x"}"#, "data", '"').is_none());
+        assert!(key_value(br#"{"a\"data":"x"}"#, &PAYLOAD_KEY).is_none());
         // The item's own `data` is an object: only the payload's key has a string value.
         let once = br#"{"data":{"data":"eyJ9","fhir1":{"id":"1"}}}"#;
-        assert_eq!(key_value(once, "data", '"').map(RawValue::get), Some("\"eyJ9\""));
-        assert_eq!(key_value(once, RENDERED, '{').map(RawValue::get), Some(r#"{"id":"1"}"#));
+        assert_eq!(key_value(once, &PAYLOAD_KEY).map(RawValue::get), Some("\"eyJ9\""));
+        assert_eq!(key_value(once, &HEAD_KEY).map(RawValue::get), Some(r#"{"id":"1"}"#));
     }
 
     #[test]
