@@ -643,6 +643,27 @@ mod tests {
         Encoded::new(Write::Put { item, cond }).expect("encode")
     }
 
+    /// A writer whose thread is gone answers each caller with an error instead of leaving it
+    /// waiting: whether the thread ended before the batch was queued or dropped it unanswered.
+    #[tokio::test]
+    async fn a_stopped_writer_fails_its_callers_instead_of_hanging() {
+        let stopped = Err(StoreError::Backend("the store's writer has stopped".into()));
+        // Ended before: the queue is closed.
+        let (queue, jobs) = std::sync::mpsc::channel::<Job>();
+        drop(jobs);
+        let gone = Writer { queue: Some(queue), thread: None };
+        assert_eq!(gone.run(vec![put("a", None, 1, Cond::None)], true).await, stopped);
+        // Ended with the batch taken and not answered (as a panic inside a commit would).
+        let (queue, jobs) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::spawn(move || drop(jobs.recv()));
+        let dropped = Writer { queue: Some(queue), thread: Some(thread) };
+        assert_eq!(dropped.run(vec![put("a", None, 1, Cond::None)], true).await, stopped);
+        drop(dropped);
+        // Closed by its handle (the last handle dropping).
+        let closed = Writer { queue: None, thread: None };
+        assert_eq!(closed.run(vec![], true).await, stopped);
+    }
+
     /// One group, three batches: the middle one rewrites an item another batch wrote, moves it in
     /// the index, adds an item, then fails. Only its own writes are undone, whatever their order.
     #[test]
