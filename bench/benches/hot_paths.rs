@@ -28,9 +28,7 @@ fn typed_page<E: jhe::fhir::ObservationSource>(entries: &[E], links: &[(&str, St
         entries,
         lookup: |_, _| (code, Some(10005)),
     };
-    let mut buf = Vec::with_capacity(512 + 1280 * entries.len());
-    bundle.write(&mut buf).expect("json");
-    buf
+    bundle.to_bytes().expect("json")
 }
 
 fn at(i: i64) -> String {

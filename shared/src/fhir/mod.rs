@@ -539,9 +539,16 @@ where
     E: ObservationSource,
     F: Fn(Id, Id) -> (&'a Code, Option<Id>),
 {
+    /// The Bundle as JSON bytes, in a buffer sized for it (about 1.2 kB per Observation).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        let mut out = Vec::with_capacity(512 + 1280 * self.entries.len());
+        self.write(&mut out)?;
+        Ok(out)
+    }
+
     /// Appends the Bundle to `out`. An entry that cannot be read fails the whole page (nothing
     /// of it is to be sent).
-    pub fn write(&self, out: &mut Vec<u8>) -> Result<(), String> {
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), String> {
         fn put(out: &mut Vec<u8>, v: &impl Serialize) -> Result<(), String> {
             serde_json::to_writer(out, v).map_err(|e| e.to_string())
         }
@@ -733,9 +740,7 @@ mod tests {
         E: ObservationSource,
         F: Fn(Id, Id) -> (&'a Code, Option<Id>),
     {
-        let mut out = Vec::new();
-        b.write(&mut out)?;
-        String::from_utf8(out).map_err(|e| e.to_string())
+        String::from_utf8(b.to_bytes()?).map_err(|e| e.to_string())
     }
 
     /// A stored document as written before heads were stored (its fields only).

@@ -205,9 +205,7 @@ async fn run_search(
         });
         let links = links(&page.next);
         let base = format!("{}/FHIR/R5", url.origin);
-        // About 1.2 kB per Observation.
-        let mut body = Vec::with_capacity(512 + 1280 * page.obs.len());
-        page.searchset(&base, &links).write(&mut body).map_err(|e| FhirError(Error::Internal(e)))?;
+        let body = page.searchset(&base, &links).to_bytes().map_err(|e| FhirError(Error::Internal(e)))?;
         return Ok(fhir_bytes(StatusCode::OK, body));
     }
     let (common, q) = parse_other_query(rtype, &params).map_err(bad)?;
