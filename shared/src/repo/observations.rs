@@ -263,31 +263,21 @@ impl crate::fhir::ObservationSource for StoredObs {
     /// Its stored head and payload when the document has them (stored since `RENDERED`), else its
     /// fields (a document stored before, or under an older head's name).
     fn entry(&self) -> std::result::Result<ObservationEntry<'_>, String> {
+        let (id, patient_id, code_id) = (self.id, self.patient_id, self.code_id);
+        if let (Some(head), Some(data)) = (key_value(&self.doc, &HEAD_KEY), key_value(&self.doc, &PAYLOAD_KEY)) {
+            return Ok(ObservationEntry::Stored { id, patient_id, code_id, head, data: Payload::Literal(data) });
+        }
+        // The bytes did not settle it: parse the document's fields, looked up by the same names.
         #[derive(Deserialize)]
         struct Doc<'a> {
             #[serde(borrow)]
-            data: Parts<'a>,
+            data: BTreeMap<&'a str, &'a RawValue>,
         }
-        #[derive(Deserialize)]
-        struct Parts<'a> {
-            #[serde(borrow, rename = "fhir1")]
-            head: Option<&'a RawValue>,
-            #[serde(borrow)]
-            data: Option<Payload<'a>>,
-        }
-        if let (Some(head), Some(data)) = (key_value(&self.doc, &HEAD_KEY), key_value(&self.doc, &PAYLOAD_KEY)) {
-            let (id, patient_id, code_id) = (self.id, self.patient_id, self.code_id);
-            return Ok(ObservationEntry::Stored { id, patient_id, code_id, head, data: Payload::Literal(data) });
-        }
-        let parts = serde_json::from_slice::<Doc>(&self.doc).map_err(|e| corrupt(e).detail())?.data;
-        match parts {
-            Parts { head: Some(head), data: Some(data) } => Ok(ObservationEntry::Stored {
-                id: self.id,
-                patient_id: self.patient_id,
-                code_id: self.code_id,
-                head,
-                data,
-            }),
+        let fields = serde_json::from_slice::<Doc>(&self.doc).map_err(|e| corrupt(e).detail())?.data;
+        match (fields.get(RENDERED), fields.get("data")) {
+            (Some(head), Some(data)) => {
+                Ok(ObservationEntry::Stored { id, patient_id, code_id, head, data: Payload::Literal(data) })
+            }
             _ => Ok(ObservationEntry::Fields(self.view().map_err(Error::detail)?)),
         }
     }
