@@ -384,6 +384,8 @@ pub trait Accounts: Send + Sync + 'static {
     ) -> Result<crate::auth::issuer::TokenResponse, String>;
     /// A refresh-token grant; `Ok(None)` when the provider does not know the token.
     async fn refresh(&self, refresh_token: &str) -> Result<Option<crate::auth::issuer::TokenResponse>, String>;
+    /// Removes an account JHE has deleted (idempotent: one the provider does not hold is fine).
+    async fn remove(&self, account: &crate::domain::model::GoneAccount) -> Result<(), String>;
 }
 
 /// The audit port: append-only. There is deliberately no update or delete.

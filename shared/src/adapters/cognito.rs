@@ -23,7 +23,7 @@ use crate::auth::crypto::random_alnum;
 use crate::auth::issuer::TokenResponse;
 use crate::auth::jwt::{PoolVerifier, token_kid};
 use crate::config::CognitoSettings;
-use crate::domain::model::{User, UserType};
+use crate::domain::model::{GoneAccount, User, UserType};
 use crate::ports::{Accounts, Identity, SignInFor, VerifiedToken};
 
 /// Pool usernames of API keys start with this.
@@ -223,6 +223,19 @@ impl Accounts for CognitoAccounts {
                 t.id_token = None;
                 Ok(t)
             }
+        }
+    }
+
+    async fn remove(&self, account: &GoneAccount) -> Result<(), String> {
+        let username = match account {
+            GoneAccount::User(id) => id.to_string(),
+            GoneAccount::ApiKey(key) => format!("{API_KEY_USER_PREFIX}{key}"),
+        };
+        match self.client.admin_delete_user().user_pool_id(&self.settings.user_pool_id).username(&username).send().await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_user_not_found_exception()) => Ok(()),
+            Err(e) => Err(sdk_err("AdminDeleteUser", e)),
         }
     }
 

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::crypto::{Signer, b64url, ct_eq, random_alnum, sha256_b64url};
 use super::jwt::{AccessClaims, SigningKey, Verifier};
-use crate::domain::model::{Id, User};
+use crate::domain::model::{GoneAccount, Id, User};
 use crate::error::{Error, Result};
 use crate::ports::{Accounts, SignInFor};
 use crate::repo::{AuthCode, ClientRef, RefreshToken, Repo};
@@ -211,6 +211,22 @@ impl Issuer {
             Some(a) => a.provision(user).await.map_err(Error::Unavailable),
             None => Ok(()),
         }
+    }
+
+    /// Removes accounts JHE has deleted from the identity provider (nothing to do when the
+    /// accounts are this issuer's own: they lived only in the deleted records). Each is tried;
+    /// the first failure is returned.
+    pub async fn remove(&self, gone: &[GoneAccount]) -> std::result::Result<(), String> {
+        let Some(a) = &self.accounts else { return Ok(()) };
+        let mut first = Ok(());
+        for g in gone {
+            if let Err(e) = a.remove(g).await
+                && first.is_ok()
+            {
+                first = Err(format!("{g:?}: {e}"));
+            }
+        }
+        first
     }
 
     /// Mints an access token (and, for user logins, a refresh and an ID token).

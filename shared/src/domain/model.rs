@@ -269,3 +269,12 @@ pub struct Consent {
     #[serde(with = "time::serde::rfc3339")]
     pub consented_time: OffsetDateTime,
 }
+
+/// An account JHE has deleted, which the identity provider should no longer hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GoneAccount {
+    /// A user (by user id).
+    User(Id),
+    /// A practitioner API key (by its client id).
+    ApiKey(String),
+}

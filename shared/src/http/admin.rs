@@ -16,6 +16,7 @@ use super::wire::page;
 use crate::domain::Caller;
 use crate::domain::admin::consents::ConsentWrite;
 use crate::domain::admin::{catalog, consents, invitations, orgs, patients, studies, users};
+use crate::domain::model::GoneAccount;
 use crate::error::Error;
 
 type J = ApiResult<Json<Value>>;
@@ -179,6 +180,17 @@ async fn heal_and_fail(s: &AppState, b: &crate::domain::admin::input::Body, e: c
     e.into()
 }
 
+/// Removes accounts deleted here from the identity provider (a Cognito user pool in the cloud),
+/// so that it no longer holds their email or sign-in. Deleted here first: from then on no token
+/// of theirs is accepted (a token names a user or key, which must still exist). If the provider
+/// fails, the deletion stands and is answered as done, and the account left in the provider is
+/// logged as an error for an operator to remove (a retried DELETE would find nothing to delete).
+async fn forget(s: &AppState, gone: &[GoneAccount]) {
+    if let Err(e) = s.issuer.remove(gone).await {
+        tracing::error!(error = %e, accounts = ?gone, "deleted here, but still held by the identity provider");
+    }
+}
+
 /// Makes a user created here known to the identity provider (a Cognito user pool in the cloud).
 /// Stored first, provisioned second: if the provider fails, the request fails, and the account is
 /// provisioned again when the user is next signed in through JHE (provisioning is idempotent).
@@ -197,7 +209,8 @@ async fn pract_update(State(s): State<AppState>, c: Caller, Path(p): Path<String
     Ok(Json(users::update_practitioner(&s.repo, &c, id(&p)?, &b).await?))
 }
 async fn pract_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
-    users::delete_practitioner(&s.repo, &c, id(&p)?).await?;
+    let gone = users::delete_practitioner(&s.repo, &c, id(&p)?).await?;
+    forget(&s, &gone).await;
     Ok(no_content())
 }
 
@@ -263,7 +276,8 @@ async fn pat_delete(
     Path(p): Path<String>,
     Query(q): Query,
 ) -> ApiResult<Response> {
-    patients::delete(&s.repo, &c, id(&p)?, &q).await?;
+    let gone = patients::delete(&s.repo, &c, id(&p)?, &q).await?;
+    forget(&s, &gone).await;
     Ok(no_content())
 }
 async fn pat_add_org(
@@ -591,6 +605,7 @@ async fn key_delete(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): P
         n.resource_type = Some("ApiKey".into());
         n.ids.push(p.clone());
     });
-    catalog::delete_api_key(&s.repo, &c, id(&p)?).await?;
+    let gone = catalog::delete_api_key(&s.repo, &c, id(&p)?).await?;
+    forget(&s, &[gone]).await;
     Ok(no_content())
 }

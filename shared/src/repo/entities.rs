@@ -335,8 +335,9 @@ impl Repo {
     }
 
     /// Deletes a practitioner profile, its memberships and API keys, and the user unless the user
-    /// is a superuser or also a patient.
-    pub async fn delete_practitioner(&self, p: &Practitioner) -> Result<()> {
+    /// is a superuser or also a patient. Returns the accounts deleted (the keys, and the user if
+    /// it was), for the identity provider to forget.
+    pub async fn delete_practitioner(&self, p: &Practitioner) -> Result<Vec<GoneAccount>> {
         let Some(mut user) = self.user(p.user_id).await? else { return Err(Error::not_found()) };
         let mut tx = Tx::new();
         tx.push(del(keys::pract(p.id), A), None);
@@ -344,9 +345,11 @@ impl Repo {
             tx.push(del(keys::org(o), link("M#", user.id)), None);
             tx.push(del(keys::user(user.id), link("R#", o)), None);
         }
+        let mut gone = Vec::new();
         for k in self.api_keys(user.id).await? {
             tx.push(del(keys::user(user.id), link("K#", k.id)), None);
             tx.push(del(keys::client_id(&k.client_id), A), None);
+            gone.push(GoneAccount::ApiKey(k.client_id));
         }
         if user.is_superuser || user.patient_id.is_some() {
             user.practitioner_id = None;
@@ -357,8 +360,10 @@ impl Repo {
         } else {
             tx.push(del(keys::user(user.id), A), None);
             tx.push(del(keys::email(&user.email), A), None);
+            gone.push(GoneAccount::User(user.id));
         }
-        tx.commit(self).await
+        tx.commit(self).await?;
+        Ok(gone)
     }
 
     // ---------------------------------------------------------------- patients
@@ -523,13 +528,15 @@ impl Repo {
 
     /// Removes a patient from an organization with their enrolments and consents for that
     /// organization's studies; a patient left in no organization is deleted with their
-    /// identifiers, invitations and (unless otherwise used) their user.
-    pub async fn remove_patient_from_org(&self, pid: Id, org: Id) -> Result<()> {
+    /// identifiers, invitations and (unless otherwise used) their user. Returns the accounts
+    /// deleted (the user, if it was), for the identity provider to forget.
+    pub async fn remove_patient_from_org(&self, pid: Id, org: Id) -> Result<Vec<GoneAccount>> {
         let Some(p) = self.patient(pid).await? else { return Err(Error::not_found()) };
         let orgs = self.patient_org_ids(pid).await?;
         if !orgs.contains(&org) {
             return Err(Error::NotFound("The patient is not in this organization.".into()));
         }
+        let mut gone = Vec::new();
         let mut tx = Tx::new();
         tx.push(del(keys::org(org), link("P#", pid)), None);
         tx.push(del(keys::patient(pid), link("O#", org)), None);
@@ -564,10 +571,12 @@ impl Repo {
                 } else {
                     tx.push(del(keys::user(uid), A), None);
                     tx.push(del(keys::email(&u.email), A), None);
+                    gone.push(GoneAccount::User(uid));
                 }
             }
         }
-        tx.commit(self).await
+        tx.commit(self).await?;
+        Ok(gone)
     }
 
     // ---------------------------------------------------------------- codes

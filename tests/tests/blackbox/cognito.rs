@@ -12,7 +12,7 @@ use std::sync::Arc;
 use aws_sdk_cognitoidentityprovider::Client as Cognito;
 use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
 use jhe::adapters::aws::{cognito_client, dynamo_client, local_sdk_config, s3_client};
-use jhe::adapters::cognito::{CognitoAccounts, CognitoIdentity, create_pool};
+use jhe::adapters::cognito::{API_KEY_USER_PREFIX, CognitoAccounts, CognitoIdentity, create_pool};
 use jhe::config::CognitoSettings;
 use jhe::ports::{Accounts, SignInFor};
 use reqwest::StatusCode;
@@ -340,6 +340,68 @@ async fn invitation_refresh_and_api_key_flows_hand_out_pool_tokens() {
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a deleted key's pool tokens stop working at once");
     let (s, _) = p.app.client_credentials(&basic).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a deleted key gets no new tokens");
+    assert_eq!(p.pool_user(&format!("{API_KEY_USER_PREFIX}{key_client}")).await, None, "nor a pool user");
+}
+
+/// Deleting a practitioner (with their API key) or removing a patient from their last
+/// organization deletes their users here, and the pool forgets them too; a pool that fails then
+/// leaves the deletion standing (and the account is logged for an operator).
+#[tokio::test]
+async fn accounts_deleted_here_are_removed_from_the_pool() {
+    let Some(url) = moto() else { return };
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = down.clone();
+    let p = pool_app_with(&url, move |inner| Arc::new(FlakyPool { inner, down: d })).await;
+    let admin = p.practitioner("admin@example.com").await;
+    let practitioner = async |email: &str| {
+        let (s, doc) = p.app.post("/api/v1/practitioners", &admin, json!({"telecom_email": email})).await;
+        assert_eq!(s, StatusCode::CREATED, "{doc}");
+        let user = p.app.repo().user_by_email(email).await.expect("read").expect("user");
+        assert!(p.pool_user(&user.id.to_string()).await.is_some(), "provisioned");
+        (doc["id"].as_i64().expect("id"), user.id.to_string())
+    };
+
+    // A practitioner with an API key that has been used (so the key has a pool user too).
+    let (doc, doc_user) = practitioner("gone.doc@example.com").await;
+    let doc_token = p.sign_in(&p.pool, &doc_user).await["AccessToken"].as_str().expect("t").to_string();
+    let (s, key) = p.app.post("/api/v1/practitioner_clients", &doc_token, json!({"label": "nb"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{key}");
+    let (s, kt) = p.app.client_credentials(key["key"].as_str().expect("key")).await;
+    assert_eq!(s, StatusCode::OK, "{kt}");
+    let key_user = claims(kt["access_token"].as_str().expect("access"))["username"].as_str().expect("u").to_string();
+    assert!(key_user.starts_with(API_KEY_USER_PREFIX) && p.pool_user(&key_user).await.is_some(), "{key_user}");
+    let (s, e) = p.app.delete(&format!("/api/v1/practitioners/{doc}"), &admin, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{e}");
+    assert_eq!(p.pool_user(&doc_user).await, None, "the user is gone from the pool");
+    assert_eq!(p.pool_user(&key_user).await, None, "and so is the key's");
+    let (s, _) = p.app.get("/api/v1/users/profile", &doc_token).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // A patient removed from their only organization.
+    let mary = p.practitioner("manager_mary@example.com").await;
+    let (s, pat) = p
+        .app
+        .post(
+            "/api/v1/patients",
+            &mary,
+            json!({"organization_id": 20001, "telecom_email": "gone.pat@example.com", "name_family": "Gone",
+                   "name_given": "Pat", "birth_date": "1990-01-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{pat}");
+    let pat_user = p.app.repo().user_by_email("gone.pat@example.com").await.expect("read").expect("user");
+    assert!(p.pool_user(&pat_user.id.to_string()).await.is_some(), "provisioned");
+    let (s, e) = p.app.delete(&format!("/api/v1/patients/{}?organizationId=20001", pat["id"]), &mary, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{e}");
+    assert_eq!(p.pool_user(&pat_user.id.to_string()).await, None, "the patient's user is gone from the pool");
+
+    // The pool fails to remove: the deletion here stands and is answered as done.
+    let (doc2, doc2_user) = practitioner("stuck.doc@example.com").await;
+    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (s, e) = p.app.delete(&format!("/api/v1/practitioners/{doc2}"), &admin, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{e}");
+    assert!(p.app.repo().user_by_email("stuck.doc@example.com").await.expect("read").is_none(), "deleted here");
+    assert!(p.pool_user(&doc2_user).await.is_some(), "left in the pool (logged for an operator)");
 }
 
 #[tokio::test]
@@ -384,7 +446,7 @@ async fn login_pages_discovery_and_settings_point_at_the_pool() {
     assert_eq!(location(&r).as_deref(), Some("/"), "sent home, where the web UI signs in at the pool");
 }
 
-/// The pool refuses the next `provision` (as if Cognito were down), then works again.
+/// The pool refuses the next `provision` or `remove` (as if Cognito were down), then works again.
 struct FlakyPool {
     inner: CognitoAccounts,
     down: Arc<std::sync::atomic::AtomicBool>,
@@ -407,6 +469,12 @@ impl Accounts for FlakyPool {
     }
     async fn refresh(&self, t: &str) -> Result<Option<jhe::auth::issuer::TokenResponse>, String> {
         self.inner.refresh(t).await
+    }
+    async fn remove(&self, account: &jhe::domain::model::GoneAccount) -> Result<(), String> {
+        if self.down.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err("the pool is down".into());
+        }
+        self.inner.remove(account).await
     }
 }
 

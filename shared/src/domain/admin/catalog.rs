@@ -254,8 +254,10 @@ pub async fn update_api_key(repo: &Repo, c: &Caller, id: Id, body: &Body) -> Res
     Ok(to_value(&ApiKeyView::from(&k)))
 }
 
-pub async fn delete_api_key(repo: &Repo, c: &Caller, id: Id) -> Result<()> {
+/// Returns the key's account, for the identity provider to forget.
+pub async fn delete_api_key(repo: &Repo, c: &Caller, id: Id) -> Result<GoneAccount> {
     practitioner_only(c)?;
     let k = repo.api_key(c.id(), id).await?.ok_or_else(Error::not_found)?;
-    repo.delete_api_key(&k).await
+    repo.delete_api_key(&k).await?;
+    Ok(GoneAccount::ApiKey(k.client_id))
 }

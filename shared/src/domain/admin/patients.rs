@@ -167,8 +167,9 @@ pub async fn update(repo: &Repo, c: &Caller, id: Id, q: &Params, body: &Body) ->
     Ok(to_value(&patient_view(repo, &p).await?))
 }
 
-/// `DELETE /patients/{id}?organizationId=`: removes the patient from that organization.
-pub async fn delete(repo: &Repo, c: &Caller, id: Id, q: &Params) -> Result<()> {
+/// `DELETE /patients/{id}?organizationId=`: removes the patient from that organization. Returns
+/// the accounts deleted (the patient's user, when this was their last organization).
+pub async fn delete(repo: &Repo, c: &Caller, id: Id, q: &Params) -> Result<Vec<GoneAccount>> {
     let org = param_id(q, "organization_id")?.ok_or_else(|| Error::bad("organizationId required"))?;
     let (_, orgs) = visible_patient(repo, c, id).await?;
     acting_org(c, &orgs, Some(org))?;

@@ -210,7 +210,8 @@ pub async fn update_practitioner(repo: &Repo, c: &Caller, id: Id, body: &Body) -
     Ok(to_value(&practitioner_view(repo, &p).await?))
 }
 
-pub async fn delete_practitioner(repo: &Repo, c: &Caller, id: Id) -> Result<()> {
+/// Returns the accounts deleted, for the identity provider to forget.
+pub async fn delete_practitioner(repo: &Repo, c: &Caller, id: Id) -> Result<Vec<GoneAccount>> {
     superuser_only(c)?;
     let p = repo.practitioner(id).await?.ok_or_else(Error::not_found)?;
     if p.user_id == c.id() {
