@@ -173,7 +173,9 @@ fn ingest_json(r: &ingest::IngestResult, server_cpu: Option<f64>, client_cpu: Op
     })
 }
 
-fn level_json(l: &read::Level, server_cpu: Option<f64>) -> Value {
+/// A read level; `client_cpu` is this process's CPU over it (the client shares the machine's
+/// cores with a local server, so it is part of what a page's latency is made of).
+fn level_json(l: &read::Level, server_cpu: Option<f64>, client_cpu: Option<f64>) -> Value {
     json!({
         "concurrency": l.concurrency,
         "pulls": l.pulls,
@@ -184,6 +186,7 @@ fn level_json(l: &read::Level, server_cpu: Option<f64>) -> Value {
         "obs_per_s": r2(l.observations as f64 / l.wall_s.max(1e-9)),
         "page_ms": Stats::of(&l.page_ms).json(),
         "server_cpu_ms_per_page": opt(server_cpu.map(|c| c * 1e3 / l.pages.max(1) as f64)),
+        "client_cpu_ms_per_page": opt(client_cpu.map(|c| c * 1e3 / l.pages.max(1) as f64)),
         "incomplete_pulls": l.incomplete,
         "errors": l.errors,
     })
@@ -399,7 +402,7 @@ async fn bench(args: &Args, ns: &str, url: &str, server: &mut Server, out: &mut 
     for &c in &args.read_concurrency {
         let c = c.max(1);
         let pb = bar(&format!("read c={c}"), "obs");
-        let s0 = server.cpu();
+        let (c0, s0) = (footprint::own_cpu_s(), server.cpu());
         let l =
             read::level(&api, &manager, &first, c, args.read_pulls.div_ceil(c).max(1), warm.observations, &pb).await;
         pb.finish_and_clear();
@@ -413,7 +416,7 @@ async fn bench(args: &Args, ns: &str, url: &str, server: &mut Server, out: &mut 
         for e in &l.errors {
             note(format!("read error: {e}"));
         }
-        levels.push((c, st, level_json(&l, diff(s0, server.cpu()))));
+        levels.push((c, st, level_json(&l, diff(s0, server.cpu()), diff(c0, footprint::own_cpu_s()))));
     }
     let reference = levels.iter().find(|(c, ..)| *c == 8).or(levels.first());
     if let Some((c, st, _)) = reference {
@@ -533,13 +536,13 @@ async fn bench(args: &Args, ns: &str, url: &str, server: &mut Server, out: &mut 
         for &c in &args.scale_concurrency {
             let c = c.max(1);
             let pb = bar(&format!("{py}py c={c}"), "obs");
-            let s0 = server.cpu();
+            let (c0, s0) = (footprint::own_cpu_s(), server.cpu());
             let l = read::level(&api, &manager, &first, c, args.read_pulls.div_ceil(c).max(1), warm.observations, &pb)
                 .await;
             pb.finish_and_clear();
             let st = Stats::of(&l.page_ms);
             note(format!("scale {py} patient-years, read c={c}: page p50/p95/p99 {}", st.short()));
-            lv.push(level_json(&l, diff(s0, server.cpu())));
+            lv.push(level_json(&l, diff(s0, server.cpu()), diff(c0, footprint::own_cpu_s())));
         }
         let rss = sampler.as_ref().map(|s| s.take_peak_mb());
         if let Some(p) = rss {
@@ -631,7 +634,14 @@ fn print_table(out: &Map<String, Value>, targets: &[Target]) {
         row(
             "read",
             format!("page of {} obs, c={}", g("args")["page_size"], l["concurrency"]),
-            format!("{}  ({}, {} pages)", stats(&l["page_ms"]), num(&l["obs_per_s"], "obs/s"), l["pages"]),
+            format!(
+                "{}  ({}, {} pages; CPU per page: server {}, client {})",
+                stats(&l["page_ms"]),
+                num(&l["obs_per_s"], "obs/s"),
+                l["pages"],
+                num(&l["server_cpu_ms_per_page"], "ms"),
+                num(&l["client_cpu_ms_per_page"], "ms")
+            ),
         );
     }
     let sp = g("study_pull");
