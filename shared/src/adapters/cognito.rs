@@ -150,23 +150,37 @@ impl CognitoAccounts {
         }
     }
 
-    /// Signs `username` in through `client_id` with a one-time random password.
-    async fn sign_in_as(&self, username: &str, client_id: &str) -> Result<TokenResponse, String> {
+    /// Signs `username` in through `client_id` with a one-time random password, creating the
+    /// pool user (with `email`, no invitation) if the pool does not hold it yet. Two round trips
+    /// for a user the pool holds (set the password, sign in); the user is looked up only when
+    /// the password cannot be set because it is missing.
+    async fn sign_in_as(&self, username: &str, email: Option<&str>, client_id: &str) -> Result<TokenResponse, String> {
         let pool = &self.settings.user_pool_id;
         let mut last = String::new();
+        let mut created = false;
         // A concurrent sign-in of the same user may replace the password in between: try again.
         for _ in 0..3 {
             // 40 random letters and digits plus one of each class the password policy asks for.
             let password = format!("{}aA1!", random_alnum(40));
-            self.client
+            let set = self
+                .client
                 .admin_set_user_password()
                 .user_pool_id(pool)
                 .username(username)
                 .password(&password)
                 .permanent(true)
                 .send()
-                .await
-                .map_err(|e| sdk_err("AdminSetUserPassword", e))?;
+                .await;
+            match set {
+                Ok(_) => {}
+                Err(e) if !created && e.as_service_error().is_some_and(|s| s.is_user_not_found_exception()) => {
+                    self.ensure_user(username, email, false).await?;
+                    created = true;
+                    last = sdk_err("AdminSetUserPassword", e);
+                    continue;
+                }
+                Err(e) => return Err(sdk_err("AdminSetUserPassword", e)),
+            }
             let out = self
                 .client
                 .admin_initiate_auth()
@@ -211,13 +225,11 @@ impl Accounts for CognitoAccounts {
         match purpose {
             SignInFor::PatientApp => {
                 let name = user.id.to_string();
-                self.ensure_user(&name, Some(&user.email), false).await?;
-                self.sign_in_as(&name, &self.settings.patient_client_id).await
+                self.sign_in_as(&name, Some(&user.email), &self.settings.patient_client_id).await
             }
             SignInFor::ApiKey(key) => {
                 let name = format!("{API_KEY_USER_PREFIX}{key}");
-                self.ensure_user(&name, None, false).await?;
-                let mut t = self.sign_in_as(&name, &self.settings.api_client_id).await?;
+                let mut t = self.sign_in_as(&name, None, &self.settings.api_client_id).await?;
                 // Client credentials get no refresh or ID token (RFC 6749 section 4.4.3).
                 t.refresh_token = None;
                 t.id_token = None;

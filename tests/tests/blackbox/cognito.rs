@@ -309,6 +309,11 @@ async fn invitation_refresh_and_api_key_flows_hand_out_pool_tokens() {
     );
     let (s, me2) = p.app.get("/api/v1/users/profile", &key_token).await;
     assert_eq!((s, &me2["id"]), (StatusCode::OK, &me["id"]), "the key acts as its practitioner");
+    // A second grant signs in the pool user the first one created.
+    let (s, kt2) = p.app.client_credentials(&basic).await;
+    assert_eq!(s, StatusCode::OK, "{kt2}");
+    let (s, _) = p.app.get("/api/v1/users/profile", kt2["access_token"].as_str().expect("access")).await;
+    assert_eq!(s, StatusCode::OK);
     // The audit trail names the key (its client id), not the pool's one API-key app client.
     let key_client = {
         use base64::Engine;
