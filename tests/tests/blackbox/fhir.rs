@@ -620,3 +620,63 @@ async fn last_updated_order_and_filters_page_with_the_other_time_filtered() {
     assert_eq!(got, want, "the first upload (day 3) is filtered out by its lastUpdated");
     assert_eq!(totals, vec![10; 4]);
 }
+
+/// A store written before observations kept their rendered head (`fhir1`), or with a head under
+/// another name, serves the same search pages as one written now: each page is rendered from the
+/// stored fields where there is no current head, mixed in one page with documents that have one.
+#[tokio::test]
+async fn observations_stored_without_a_head_read_back_the_same() {
+    let app = spawn_app().await;
+    let mark = app.access("manager_mark@example.com").await;
+    let resources = (0..7).map(|i| observation(40005, BG, 70002, &format!("2031-03-04T0{i}:00:00Z"))).collect();
+    let (s, resp) = app.post("/FHIR/R5/", &mark, batch(resources)).await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    let url =
+        format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&date=ge2031-03-04&date=lt2031-03-05&_count=3");
+    // The entries, totals and link relations of every page (not the Bundle's own id or time).
+    let pages = || async {
+        let (mut next, mut out) = (Some(url.clone()), Vec::new());
+        while let Some(u) = next.take() {
+            let (s, b) = app.get(&u, &mark).await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+            let links = b["link"].as_array().expect("links");
+            next = links
+                .iter()
+                .find(|l| l["relation"] == "next")
+                .map(|l| l["url"].as_str().expect("url").trim_start_matches(&app.base).to_string());
+            out.push(json!({"total": b["total"], "entry": b["entry"],
+                            "links": links.iter().map(|l| &l["relation"]).collect::<Vec<_>>()}));
+        }
+        out
+    };
+    let now = pages().await;
+    assert_eq!(now.len(), 3, "7 observations in pages of 3");
+
+    // Rewrite the stored documents: odd ones without a head, one with it under another name.
+    let q = jhe::ports::Query {
+        range: jhe::ports::SkRange::Prefix("0000050001#".into()),
+        limit: 10_000,
+        ..jhe::ports::Query::partition("OBS#0000040005")
+    };
+    let items = app.state.repo.table.query(&q).await.expect("query").items;
+    let mine: Vec<_> = items
+        .into_iter()
+        .filter(|i| i.data["effective_start"].as_i64().is_some_and(|t| t >= 1_930_000_000_000))
+        .collect();
+    assert_eq!(mine.len(), 7);
+    for (n, mut it) in mine.into_iter().enumerate() {
+        let m = it.data.as_object_mut().expect("object");
+        let head = m.remove("fhir1").expect("stored with a head");
+        match n {
+            1 => {
+                m.insert("fhir0".into(), json!({"id": "not-this-one"}));
+            }
+            n if n % 2 == 1 => {}
+            _ => {
+                m.insert("fhir1".into(), head);
+            }
+        }
+        app.state.repo.table.put(it, jhe::ports::Cond::None).await.expect("put");
+    }
+    assert_eq!(pages().await, now, "the same pages from documents with and without heads");
+}
