@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::Caller;
 use super::facts::Facts;
 use super::model::{Code, Id};
-use super::observation::Observation;
+use super::observation::{NaturalKey, Observation};
 use crate::access::{self, UploadRefusal};
 use crate::error::{Error, Result};
 use crate::fhir::{self, MAX_BUNDLE_ENTRIES, OMH_SYSTEM, outcome};
@@ -353,12 +353,12 @@ pub async fn ingest(
             continue;
         }
         let mut dup = None;
-        for (s, v) in d.obs.natural_keys() {
-            if !seen_keys.insert((s.clone(), v.clone())) {
+        for k in d.obs.natural_keys() {
+            if !seen_keys.insert(k.clone()) {
                 dup = Some(fail(
                     409,
                     "duplicate",
-                    format!("Identifier system={s} value={v} appears twice in this upload."),
+                    format!("Identifier system={} value={} appears twice in this upload.", k.system, k.value),
                 ));
             }
         }
@@ -368,22 +368,14 @@ pub async fn ingest(
         }
     }
     // Natural keys already held by stored observations (one batched read for the whole upload).
-    let keys: Vec<(String, String)> = ready.iter().flat_map(|(_, d)| d.obs.natural_keys()).collect();
+    let keys: Vec<NaturalKey> = ready.iter().flat_map(|(_, d)| d.obs.natural_keys()).collect();
     let mut taken = repo.observation_keys_taken(&keys).await?.into_iter();
     let mut kept = Vec::with_capacity(ready.len());
     for (i, d) in ready {
         let mut dup = None;
-        for (s, v) in d.obs.natural_keys() {
+        for k in d.obs.natural_keys() {
             if taken.next().unwrap_or(false) && dup.is_none() {
-                dup = Some(fail(
-                    409,
-                    "duplicate",
-                    if s == "urn:omh:header.uuid" {
-                        format!("An observation with Open mHealth header.uuid {v} already exists.")
-                    } else {
-                        format!("Identifier already exists: system={s} value={v}")
-                    },
-                ));
+                dup = Some(fail(409, "duplicate", k.taken_message()));
             }
         }
         match dup {

@@ -41,10 +41,45 @@ impl Observation {
         self.effective_start.unwrap_or(0)
     }
     /// Natural keys: every identifier, and the data point's uuid.
-    pub fn natural_keys(&self) -> Vec<(String, String)> {
-        let mut k = self.identifiers.clone();
-        k.push(("urn:omh:header.uuid".into(), self.uuid.to_lowercase()));
+    pub fn natural_keys(&self) -> Vec<NaturalKey> {
+        let mut k: Vec<NaturalKey> = self
+            .identifiers
+            .iter()
+            .map(|(system, value)| NaturalKey { system: system.clone(), value: value.clone(), within: None })
+            .collect();
+        k.push(NaturalKey {
+            system: OMH_UUID_SYSTEM.into(),
+            value: self.uuid.to_lowercase(),
+            within: Some((self.patient_id, self.date_key())),
+        });
         k
+    }
+}
+
+/// The natural-key system of an Open mHealth data point's `header.uuid`.
+pub const OMH_UUID_SYSTEM: &str = "urn:omh:header.uuid";
+
+/// A key no two stored observations share: an identifier (system, value), unique across the
+/// exchange as upstream has it; or the data point's `header.uuid`, unique per patient and
+/// data-point time (`within`). A re-upload of the same data point has all three and is refused;
+/// a uuid that another patient's data point also carries is not (nor can one patient's app
+/// block another's uploads by claiming their uuids first).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NaturalKey {
+    pub system: String,
+    pub value: String,
+    /// For the uuid: the patient and the data point's time (`date_key`) it is unique within.
+    pub within: Option<(Id, i64)>,
+}
+
+impl NaturalKey {
+    /// Why an observation holding this key cannot be stored again.
+    pub fn taken_message(&self) -> String {
+        if self.system == OMH_UUID_SYSTEM {
+            format!("An observation with Open mHealth header.uuid {} already exists.", self.value)
+        } else {
+            format!("Identifier already exists: system={} value={}", self.system, self.value)
+        }
     }
 }
 

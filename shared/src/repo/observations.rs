@@ -4,11 +4,17 @@
 //! |---|---|---|---|
 //! | observation | `OBS#{patient}` | `{code}#{date}#{id}` | `OBSU#{patient}#{code}` / `{lastUpdated}#{id}` |
 //! | id -> observation | `OBSID#{id}` | `A` | |
-//! | natural key (identifier or OMH uuid) -> id | `OBSKEY#{system}|{value}` | `A` | |
+//! | identifier -> id | `OBSKEY#{system}|{value}` | `A` | |
+//! | OMH uuid -> id (per patient and data-point time) | `OBSUUID#{patient}#{date}#{uuid}` | `A` | |
 //! | count per patient and code | `OBSCOUNT#{patient}` | `{code}` | |
 //!
 //! So "this patient's blood glucose in this window, newest first, page by page" is one key-range
 //! query on the primary index, strongly consistent, and a page costs the same anywhere.
+//!
+//! The uuid's key begins with the patient and time so that an upload's keys are written next to
+//! each other (keyed by the random uuid alone, each observation dirtied a page of its own: a third
+//! of what ingest wrote). Stores written before keyed it `OBSKEY#urn:omh:header.uuid|{uuid}`:
+//! that form is still checked and deleted, never written.
 //! Times are milliseconds shifted by `T_OFFSET` and zero-padded, so byte order is time order.
 //!
 //! An observation's item holds its fields and, under `RENDERED`, the part of its FHIR rendering
@@ -25,7 +31,7 @@ use serde_json::value::RawValue;
 use super::keys::{A, pad};
 use super::{Repo, Tx, item, parse};
 use crate::domain::model::Id;
-use crate::domain::observation::{Observation, ObservationRef, Payload};
+use crate::domain::observation::{NaturalKey, Observation, ObservationRef, Payload};
 use crate::error::{Error, Result};
 use crate::fhir::search::TimeRange;
 use crate::fhir::{ObservationEntry, ObservationHead};
@@ -61,6 +67,34 @@ fn id_key(id: Id) -> String {
 }
 fn nat_key(system: &str, value: &str) -> String {
     format!("OBSKEY#{system}|{value}")
+}
+/// Where a natural key is stored and, for a uuid, where stores written before kept it.
+fn nat_keys(k: &NaturalKey) -> (String, Option<String>) {
+    match k.within {
+        Some((patient, at)) => {
+            (format!("OBSUUID#{}#{}#{}", pad(patient), t(at), k.value), Some(nat_key(&k.system, &k.value)))
+        }
+        None => (nat_key(&k.system, &k.value), None),
+    }
+}
+fn stored_forms(keys: &[NaturalKey]) -> Vec<(String, Option<String>)> {
+    keys.iter().map(nat_keys).collect()
+}
+/// The store keys to read for `forms`, in order: each key's form now, then its earlier form.
+fn form_keys(forms: &[(String, Option<String>)]) -> impl Iterator<Item = Key> + '_ {
+    forms.iter().flat_map(|(now, before)| std::iter::once(now).chain(before)).map(|k| Key::new(k.clone(), A))
+}
+/// The observation holding each key of `forms`, from what `form_keys` read (in its order).
+fn owners(forms: &[(String, Option<String>)], mut found: impl Iterator<Item = Option<Item>>) -> Vec<Option<Id>> {
+    let mut owner = || found.next().flatten().and_then(|i| parse::<KeyPointer>(&i).ok()).map(|p| p.id);
+    forms
+        .iter()
+        .map(|(_, before)| {
+            let now = owner();
+            let then = before.as_ref().and_then(|_| owner());
+            now.or(then)
+        })
+        .collect()
 }
 fn count_key(p: Id) -> String {
     format!("OBSCOUNT#{}", pad(p))
@@ -355,7 +389,8 @@ impl Repo {
         }
     }
 
-    /// The id of the observation holding a natural key, if any.
+    /// The id of the observation holding an identifier, if any. (A uuid is found this way only
+    /// in the form stores written before kept it: it is now unique per patient and time.)
     pub async fn observation_by_key(&self, system: &str, value: &str) -> Result<Option<Id>> {
         let p: Option<KeyPointer> = self.get(&nat_key(system, value), A).await?;
         Ok(p.map(|p| p.id))
@@ -466,26 +501,19 @@ impl Repo {
 
     /// For each observation: already indexed, a duplicate of another, or new (`None`).
     async fn classify(&self, obs: &[Observation]) -> Result<Vec<Option<Indexed>>> {
-        let mut keys = Vec::new();
-        for o in obs {
-            keys.push(Key::new(id_key(o.id), A));
-            for (s, v) in o.natural_keys() {
-                keys.push(Key::new(nat_key(&s, &v), A));
-            }
-        }
-        let mut found = self.table.get_many(&keys).await?.into_iter();
+        let keys: Vec<NaturalKey> = obs.iter().flat_map(Observation::natural_keys).collect();
+        let forms = stored_forms(&keys);
+        let ids = obs.iter().map(|o| Key::new(id_key(o.id), A));
+        let mut found = self.table.get_many(&ids.chain(form_keys(&forms)).collect::<Vec<_>>()).await?.into_iter();
+        let present: Vec<bool> = obs.iter().map(|_| found.next().flatten().is_some()).collect();
+        let mut owners = owners(&forms, found).into_iter();
         let mut out = Vec::with_capacity(obs.len());
-        for o in obs {
-            let present = found.next().flatten().is_some();
+        for (o, present) in obs.iter().zip(present) {
             let mut verdict = present.then_some(Indexed::AlreadyPresent);
-            for (s, v) in o.natural_keys() {
-                let owner = found.next().flatten().and_then(|i| parse::<KeyPointer>(&i).ok()).map(|p| p.id);
+            for k in o.natural_keys() {
+                let owner = owners.next().flatten();
                 if verdict.is_none() && owner.is_some_and(|owner| owner != o.id) {
-                    verdict = Some(Indexed::Duplicate(if s == "urn:omh:header.uuid" {
-                        format!("An observation with Open mHealth header.uuid {v} already exists.")
-                    } else {
-                        format!("Identifier already exists: system={s} value={v}")
-                    }));
+                    verdict = Some(Indexed::Duplicate(k.taken_message()));
                 }
             }
             out.push(verdict);
@@ -494,9 +522,10 @@ impl Repo {
     }
 
     /// Which natural keys are already held (one batched read).
-    pub async fn observation_keys_taken(&self, keys: &[(String, String)]) -> Result<Vec<bool>> {
-        let ks: Vec<Key> = keys.iter().map(|(s, v)| Key::new(nat_key(s, v), A)).collect();
-        Ok(self.table.get_many(&ks).await?.into_iter().map(|i| i.is_some()).collect())
+    pub async fn observation_keys_taken(&self, keys: &[NaturalKey]) -> Result<Vec<bool>> {
+        let forms = stored_forms(keys);
+        let found = self.table.get_many(&form_keys(&forms).collect::<Vec<_>>()).await?;
+        Ok(owners(&forms, found.into_iter()).into_iter().map(|o| o.is_some()).collect())
     }
 
     /// When a patient's code has `COUNT_FOLD_AT` count records or more, folds them into the first
@@ -535,7 +564,7 @@ impl Repo {
             let classified = self.classify(chunk).await?;
             for (o, v) in chunk.iter().zip(classified) {
                 let mut v = v;
-                if v.is_none() && o.natural_keys().iter().any(|k| !keys_in_chunk.insert(k.clone())) {
+                if v.is_none() && o.natural_keys().into_iter().any(|k| !keys_in_chunk.insert(k)) {
                     v = Some(Indexed::Duplicate("The same identifier appears twice in this upload.".into()));
                 }
                 if v.is_none() {
@@ -552,8 +581,8 @@ impl Repo {
             for o in &fresh {
                 tx.put(observation_item(o)?, Cond::Absent, None);
                 tx.put(item(id_key(o.id), A, &IdPointer { patient: o.patient_id, sk: obs_sk(o) })?, Cond::Absent, None);
-                for (s, v) in o.natural_keys() {
-                    tx.put(item(nat_key(&s, &v), A, &KeyPointer { id: o.id })?, Cond::Absent, None);
+                for k in o.natural_keys() {
+                    tx.put(item(nat_keys(&k).0, A, &KeyPointer { id: o.id })?, Cond::Absent, None);
                 }
                 let a = added.entry((o.patient_id, o.code_id)).or_insert((0, o.id));
                 a.0 += 1;
@@ -572,32 +601,6 @@ impl Repo {
             }
         }
         Err(Error::Unavailable("observation index contended".into()))
-    }
-
-    /// Deletes every observation of a patient (the patient is being deleted), with counters.
-    pub async fn delete_patient_observations(&self, patient: Id) -> Result<usize> {
-        let mut n = 0;
-        loop {
-            let page = self.table.query(&Query::partition(obs_pk(patient)).limit(20)).await?;
-            if page.items.is_empty() {
-                break;
-            }
-            let mut tx = Tx::new();
-            for i in &page.items {
-                let o: Observation = parse(i)?;
-                tx.push(Write::Delete { key: Key::new(i.pk.clone(), i.sk.clone()), cond: Cond::None }, None);
-                tx.push(Write::Delete { key: Key::new(id_key(o.id), A), cond: Cond::None }, None);
-                for (s, v) in o.natural_keys() {
-                    tx.push(Write::Delete { key: Key::new(nat_key(&s, &v), A), cond: Cond::None }, None);
-                }
-                n += 1;
-            }
-            tx.commit(self).await?;
-        }
-        for c in self.query_all(Query::partition(count_key(patient))).await? {
-            self.table.delete(&Key::new(c.pk, c.sk), Cond::None).await?;
-        }
-        Ok(n)
     }
 }
 
@@ -628,6 +631,34 @@ mod tests {
         let item = observation_item(o).expect("item");
         let doc = serde_json::to_vec(&item).expect("doc");
         (doc, item.data[RENDERED].to_string(), item.data["data"].to_string())
+    }
+
+    /// An identifier is keyed by itself; a uuid by patient, time and uuid (so an upload's keys sort
+    /// together, in time order), with the form stores written before used as well.
+    #[test]
+    fn natural_keys_are_stored_where_reads_look_for_them() {
+        let mut o = obs(&[("s", "v")]);
+        o.uuid = "AbC-1".into();
+        let keys: Vec<_> = o.natural_keys().iter().map(nat_keys).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("OBSKEY#s|v".to_string(), None),
+                (
+                    "OBSUUID#0000040001#0101728000000000#abc-1".to_string(),
+                    Some("OBSKEY#urn:omh:header.uuid|abc-1".to_string())
+                ),
+            ]
+        );
+        let mut later = o.clone();
+        later.effective_start = Some(1_728_000_000_001);
+        let uuid_key = |o: &Observation| nat_keys(&o.natural_keys()[1]).0;
+        assert!(uuid_key(&o) < uuid_key(&later), "time order");
+        let found =
+            vec![None, Some(Item::new("k", "A", json!({"id": 7}))), Some(Item::new("k", "A", json!({"id": 8})))];
+        let forms = stored_forms(&o.natural_keys());
+        assert_eq!(form_keys(&forms).count(), 3);
+        assert_eq!(owners(&forms, found.into_iter()), vec![None, Some(7)], "the form now wins over the earlier one");
     }
 
     #[test]

@@ -680,3 +680,35 @@ async fn observations_stored_without_a_head_read_back_the_same() {
     }
     assert_eq!(pages().await, now, "the same pages from documents with and without heads");
 }
+
+/// The Open mHealth uuid guard: a data point uploaded again (same patient, time and uuid) is
+/// refused whatever its identifier; the same uuid on another patient's data point, or on another
+/// time, is not; a uuid that a store written before holds in its old (global) form still is.
+#[tokio::test]
+async fn a_data_point_uploaded_again_is_refused_by_its_uuid() {
+    let app = spawn_app().await;
+    let mary = app.access("manager_mary@example.com").await;
+    let peter = app.patient_token(&mary, 40001, 2).await;
+    let pamela = app.patient_token(&mary, 40002, 2).await;
+    let upload = async |token: &str, patient: i64, id: &str, at: &str| {
+        let dp = jhe::omh::example(HR, id, at).expect("data point");
+        // A new identifier on every upload: only the uuid can tell it is the same data point.
+        let (s, r) = app.post("/FHIR/R5/", token, batch(vec![observation_with(patient, HR, 70001, &dp)])).await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        let e = &r["entry"][0]["response"];
+        (e["status"].as_str().unwrap_or("").to_string(), e["outcome"]["issue"][0]["diagnostics"].clone())
+    };
+    let id = uuid();
+    assert_eq!(upload(&peter, 40001, &id, "2032-01-01T08:00:00Z").await.0, "201 Created");
+    let (status, why) = upload(&peter, 40001, &id, "2032-01-01T08:00:00Z").await;
+    assert_eq!(status, "409 Conflict");
+    assert_eq!(why, json!(format!("An observation with Open mHealth header.uuid {id} already exists.")));
+    assert_eq!(upload(&pamela, 40002, &id, "2032-01-01T08:00:00Z").await.0, "201 Created", "another patient's");
+    assert_eq!(upload(&peter, 40001, &id, "2032-01-01T09:00:00Z").await.0, "201 Created", "another time");
+
+    // A store written before: the uuid's key in its old form, held by an observation.
+    let old = uuid();
+    let key = jhe::ports::Item::new(format!("OBSKEY#urn:omh:header.uuid|{old}"), "A", json!({"id": 60001}));
+    app.state.repo.table.put(key, jhe::ports::Cond::Absent).await.expect("put");
+    assert_eq!(upload(&peter, 40001, &old, "2032-01-02T08:00:00Z").await.0, "409 Conflict");
+}
