@@ -10,12 +10,12 @@
 //!
 //! So "this patient's blood glucose in this window, newest first, page by page" is one key-range
 //! query on the primary index, strongly consistent, and a page costs the same anywhere.
+//! Times are milliseconds shifted by `T_OFFSET` and zero-padded, so byte order is time order.
 //!
 //! The uuid's key begins with the patient and time so that an upload's keys are written next to
 //! each other (keyed by the random uuid alone, each observation dirtied a page of its own: a third
 //! of what ingest wrote). Stores written before keyed it `OBSKEY#urn:omh:header.uuid|{uuid}`:
-//! that form is still checked and deleted, never written.
-//! Times are milliseconds shifted by `T_OFFSET` and zero-padded, so byte order is time order.
+//! that form is still checked, never written.
 //!
 //! An observation's item holds its fields and, under `RENDERED`, the part of its FHIR rendering
 //! that depends on it alone (`fhir::ObservationHead`): a page copies that and the payload
