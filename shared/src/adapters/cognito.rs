@@ -124,15 +124,11 @@ impl CognitoAccounts {
         Self { client, settings }
     }
 
-    /// Creates the pool user `username` unless it exists. Practitioners get Cognito's invitation
-    /// email (a temporary password for the managed login); patients and API keys get none.
+    /// Creates the pool user `username` unless it exists (one round trip: the pool answers
+    /// UsernameExists for one it holds). Practitioners get Cognito's invitation email (a temporary
+    /// password for the managed login); patients and API keys get none.
     async fn ensure_user(&self, username: &str, email: Option<&str>, invite: bool) -> Result<(), String> {
         let pool = &self.settings.user_pool_id;
-        match self.client.admin_get_user().user_pool_id(pool).username(username).send().await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_user_not_found_exception()) => {}
-            Err(e) => return Err(sdk_err("AdminGetUser", e)),
-        }
         let mut req = self.client.admin_create_user().user_pool_id(pool).username(username);
         if let Some(email) = email {
             let attr = |n: &str, v: &str| AttributeType::builder().name(n).value(v).build();
@@ -152,8 +148,8 @@ impl CognitoAccounts {
 
     /// Signs `username` in through `client_id` with a one-time random password, creating the
     /// pool user (with `email`, no invitation) if the pool does not hold it yet. Two round trips
-    /// for a user the pool holds (set the password, sign in); the user is looked up only when
-    /// the password cannot be set because it is missing.
+    /// for a user the pool holds (set the password, sign in); the user is created only when the
+    /// password cannot be set because it is missing.
     async fn sign_in_as(&self, username: &str, email: Option<&str>, client_id: &str) -> Result<TokenResponse, String> {
         let pool = &self.settings.user_pool_id;
         let mut last = String::new();

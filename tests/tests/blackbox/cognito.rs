@@ -149,6 +149,7 @@ async fn users_created_through_the_admin_api_exist_in_the_pool_and_its_tokens_ar
     assert_eq!(s, StatusCode::CREATED, "{doc}");
     let doc_user = p.app.repo().user_by_email("dr.new@example.com").await.expect("read").expect("user");
     assert_eq!(p.pool_user(&doc_user.id.to_string()).await.as_deref(), Some("dr.new@example.com"));
+    p.app.state.issuer.provision(&doc_user).await.expect("provisioning a user the pool holds is fine");
     // The new practitioner signs in at the pool and is the user the API knows.
     let doc_token = p.sign_in(&p.pool, &doc_user.id.to_string()).await["AccessToken"].as_str().expect("t").to_string();
     let (s, me) = p.app.get("/api/v1/users/profile", &doc_token).await;
