@@ -337,7 +337,9 @@ pub async fn ingest(
     let mut facts = Facts::default();
     let mut lookups = Lookups::default();
     let mut outcomes: Vec<Option<EntryOutcome>> = vec![None; resources.len()];
-    let mut ready: Vec<(usize, Derived)> = Vec::new();
+    // Entries that passed so far, with how many natural keys each has in `keys` (in order).
+    let mut ready: Vec<(usize, Derived, usize)> = Vec::new();
+    let mut keys: Vec<NaturalKey> = Vec::new();
     let mut seen_keys = BTreeSet::new();
     for (i, r) in resources.iter().enumerate() {
         let Some(r) = r else { continue };
@@ -352,8 +354,9 @@ pub async fn ingest(
             outcomes[i] = Some(EntryOutcome::Failed(f));
             continue;
         }
+        let own = d.obs.natural_keys();
         let mut dup = None;
-        for k in d.obs.natural_keys() {
+        for k in &own {
             if !seen_keys.insert(k.clone()) {
                 dup = Some(fail(
                     409,
@@ -364,16 +367,19 @@ pub async fn ingest(
         }
         match dup {
             Some(f) => outcomes[i] = Some(EntryOutcome::Failed(f)),
-            None => ready.push((i, d)),
+            None => {
+                ready.push((i, d, own.len()));
+                keys.extend(own);
+            }
         }
     }
     // Natural keys already held by stored observations (one batched read for the whole upload).
-    let keys: Vec<NaturalKey> = ready.iter().flat_map(|(_, d)| d.obs.natural_keys()).collect();
     let mut taken = repo.observation_keys_taken(&keys).await?.into_iter();
+    let mut keys = keys.into_iter();
     let mut kept = Vec::with_capacity(ready.len());
-    for (i, d) in ready {
+    for (i, d, n) in ready {
         let mut dup = None;
-        for k in d.obs.natural_keys() {
+        for k in keys.by_ref().take(n) {
             if taken.next().unwrap_or(false) && dup.is_none() {
                 dup = Some(fail(409, "duplicate", k.taken_message()));
             }

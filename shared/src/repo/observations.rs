@@ -77,8 +77,8 @@ fn nat_keys(k: &NaturalKey) -> (String, Option<String>) {
         None => (nat_key(&k.system, &k.value), None),
     }
 }
-fn stored_forms(keys: &[NaturalKey]) -> Vec<(String, Option<String>)> {
-    keys.iter().map(nat_keys).collect()
+fn stored_forms<'a>(keys: impl IntoIterator<Item = &'a NaturalKey>) -> Vec<(String, Option<String>)> {
+    keys.into_iter().map(nat_keys).collect()
 }
 /// The store keys to read for `forms`, in order: each key's form now, then its earlier form.
 fn form_keys(forms: &[(String, Option<String>)]) -> impl Iterator<Item = Key> + '_ {
@@ -499,18 +499,18 @@ impl Repo {
         Ok(out)
     }
 
-    /// For each observation: already indexed, a duplicate of another, or new (`None`).
-    async fn classify(&self, obs: &[Observation]) -> Result<Vec<Option<Indexed>>> {
-        let keys: Vec<NaturalKey> = obs.iter().flat_map(Observation::natural_keys).collect();
-        let forms = stored_forms(&keys);
+    /// For each observation (with its natural keys): already indexed, a duplicate of another, or
+    /// new (`None`).
+    async fn classify(&self, obs: &[Observation], keys: &[Vec<NaturalKey>]) -> Result<Vec<Option<Indexed>>> {
+        let forms = stored_forms(keys.iter().flatten());
         let ids = obs.iter().map(|o| Key::new(id_key(o.id), A));
         let mut found = self.table.get_many(&ids.chain(form_keys(&forms)).collect::<Vec<_>>()).await?.into_iter();
         let present: Vec<bool> = obs.iter().map(|_| found.next().flatten().is_some()).collect();
         let mut owners = owners(&forms, found).into_iter();
         let mut out = Vec::with_capacity(obs.len());
-        for (o, present) in obs.iter().zip(present) {
+        for ((o, present), keys) in obs.iter().zip(present).zip(keys) {
             let mut verdict = present.then_some(Indexed::AlreadyPresent);
-            for k in o.natural_keys() {
+            for k in keys {
                 let owner = owners.next().flatten();
                 if verdict.is_none() && owner.is_some_and(|owner| owner != o.id) {
                     verdict = Some(Indexed::Duplicate(k.taken_message()));
@@ -557,18 +557,19 @@ impl Repo {
     async fn index_chunk(&self, chunk: &[Observation]) -> Result<Vec<Indexed>> {
         // Uploads run at once, for the same patient too: every write is a new key under a
         // condition (a race, with another process or a reindex, fails one and it looks again).
+        let keys: Vec<Vec<NaturalKey>> = chunk.iter().map(Observation::natural_keys).collect();
         for _attempt in 0..8 {
             let mut verdicts = Vec::with_capacity(chunk.len());
-            let mut fresh: Vec<&Observation> = Vec::new();
+            let mut fresh: Vec<(&Observation, &[NaturalKey])> = Vec::new();
             let mut keys_in_chunk = std::collections::BTreeSet::new();
-            let classified = self.classify(chunk).await?;
-            for (o, v) in chunk.iter().zip(classified) {
+            let classified = self.classify(chunk, &keys).await?;
+            for ((o, own), v) in chunk.iter().zip(&keys).zip(classified) {
                 let mut v = v;
-                if v.is_none() && o.natural_keys().into_iter().any(|k| !keys_in_chunk.insert(k)) {
+                if v.is_none() && own.iter().any(|k| !keys_in_chunk.insert(k)) {
                     v = Some(Indexed::Duplicate("The same identifier appears twice in this upload.".into()));
                 }
                 if v.is_none() {
-                    fresh.push(o);
+                    fresh.push((o, own));
                 }
                 verdicts.push(v.unwrap_or(Indexed::Inserted));
             }
@@ -578,11 +579,11 @@ impl Repo {
             let mut tx = Tx::new();
             // Per patient and code: how many, and the first id (which names the count record).
             let mut added: BTreeMap<(Id, Id), (u64, Id)> = BTreeMap::new();
-            for o in &fresh {
+            for &(o, own) in &fresh {
                 tx.put(observation_item(o)?, Cond::Absent, None);
                 tx.put(item(id_key(o.id), A, &IdPointer { patient: o.patient_id, sk: obs_sk(o) })?, Cond::Absent, None);
-                for k in o.natural_keys() {
-                    tx.put(item(nat_keys(&k).0, A, &KeyPointer { id: o.id })?, Cond::Absent, None);
+                for k in own {
+                    tx.put(item(nat_keys(k).0, A, &KeyPointer { id: o.id })?, Cond::Absent, None);
                 }
                 let a = added.entry((o.patient_id, o.code_id)).or_insert((0, o.id));
                 a.0 += 1;
