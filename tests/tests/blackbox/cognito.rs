@@ -99,6 +99,17 @@ impl PoolApp {
         json!({"AccessToken": r.access_token, "IdToken": r.id_token})
     }
 
+    /// A patient created through the admin API in organization 20001 by `token`: the answer, and
+    /// the patient's user.
+    async fn new_patient(&self, token: &str, email: &str) -> (Value, jhe::domain::model::User) {
+        let body = json!({"organization_id": 20001, "telecom_email": email, "name_family": "New",
+                          "name_given": "Pat", "birth_date": "1990-01-01"});
+        let (s, pat) = self.app.post("/api/v1/patients", token, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{pat}");
+        let user = self.app.repo().user_by_email(email).await.expect("read").expect("user");
+        (pat, user)
+    }
+
     /// Whether the pool has user `username`, and its email.
     async fn pool_user(&self, username: &str) -> Option<String> {
         let u = self.cognito.admin_get_user().user_pool_id(&self.pool.user_pool_id).username(username).send().await;
@@ -156,17 +167,7 @@ async fn users_created_through_the_admin_api_exist_in_the_pool_and_its_tokens_ar
     assert_eq!((s, me["id"].as_i64()), (StatusCode::OK, Some(doc_user.id)), "{me}");
 
     let mary = p.practitioner("manager_mary@example.com").await;
-    let (s, pat) = p
-        .app
-        .post(
-            "/api/v1/patients",
-            &mary,
-            json!({"organization_id": 20001, "telecom_email": "pat.new@example.com", "name_family": "New",
-                   "name_given": "Pat", "birth_date": "1990-01-01"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{pat}");
-    let pat_user = p.app.repo().user_by_email("pat.new@example.com").await.expect("read").expect("user");
+    let (_, pat_user) = p.new_patient(&mary, "pat.new@example.com").await;
     assert_eq!(p.pool_user(&pat_user.id.to_string()).await.as_deref(), Some("pat.new@example.com"));
     assert_eq!(p.pool_user("999999").await, None, "the check can fail");
 }
@@ -385,17 +386,7 @@ async fn accounts_deleted_here_are_removed_from_the_pool() {
 
     // A patient removed from their only organization.
     let mary = p.practitioner("manager_mary@example.com").await;
-    let (s, pat) = p
-        .app
-        .post(
-            "/api/v1/patients",
-            &mary,
-            json!({"organization_id": 20001, "telecom_email": "gone.pat@example.com", "name_family": "Gone",
-                   "name_given": "Pat", "birth_date": "1990-01-01"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{pat}");
-    let pat_user = p.app.repo().user_by_email("gone.pat@example.com").await.expect("read").expect("user");
+    let (pat, pat_user) = p.new_patient(&mary, "gone.pat@example.com").await;
     assert!(p.pool_user(&pat_user.id.to_string()).await.is_some(), "provisioned");
     let (s, e) = p.app.delete(&format!("/api/v1/patients/{}?organizationId=20001", pat["id"]), &mary, None).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{e}");
