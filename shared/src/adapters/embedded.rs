@@ -20,8 +20,8 @@ use base64::Engine;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::ports::{
-    Cond, Index, Item, Key, Page, Query, RawPage, SkRange, StoreError, StoreResult, Table, Write, check_item_keys,
-    check_key_part, check_transact_limit,
+    Cond, Index, Item, Key, Page, Query, RawPage, RawPageBuilder, SkRange, StoreError, StoreResult, Table, Write,
+    check_item_keys, check_key_part, check_transact_limit,
 };
 
 /// One redb transaction can hold far more than DynamoDB's 100 writes; larger atomic writes mean
@@ -143,13 +143,14 @@ impl EmbeddedTable {
         tokio::task::spawn_blocking(move || f(&db)).await.map_err(backend)?
     }
 
-    /// One page of a query, each item's stored bytes turned into a `T` by `each` (in the blocking
-    /// thread).
-    async fn scan<T: Send + 'static>(
+    /// One page of a query, each item (its key in the index queried and its stored bytes) handed
+    /// to `each` with the accumulator `acc`, in order.
+    async fn scan<A: Send + 'static>(
         &self,
         q: &Query,
-        each: fn(&[u8], &[u8]) -> StoreResult<T>,
-    ) -> StoreResult<(Vec<T>, Option<String>)> {
+        mut acc: A,
+        each: fn(&mut A, &[u8], &[u8]) -> StoreResult<()>,
+    ) -> StoreResult<(A, Option<String>)> {
         if q.limit == 0 || q.limit > MAX_QUERY_LIMIT {
             return Err(StoreError::Invalid(format!("limit {} out of range", q.limit)));
         }
@@ -183,33 +184,33 @@ impl EmbeddedTable {
             let main = tx.open_table(MAIN).map_err(backend)?;
             let range = table.range::<&[u8]>((lower, upper)).map_err(backend)?;
             let mut iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
-            let mut items = Vec::with_capacity(q.limit.min(1024));
+            let mut n = 0;
             let mut last_key = None;
             let mut more = false;
             for entry in iter.by_ref() {
                 let (k, v) = entry.map_err(backend)?;
-                if items.len() == q.limit {
+                if n == q.limit {
                     more = true;
                     break;
                 }
-                let item = if q.index == Index::Primary {
-                    each(k.value(), v.value())?
+                if q.index == Index::Primary {
+                    each(&mut acc, k.value(), v.value())?
                 } else {
                     let got = main.get(v.value()).map_err(backend)?;
                     match got {
-                        Some(m) => each(k.value(), m.value())?,
+                        Some(m) => each(&mut acc, k.value(), m.value())?,
                         None => return Err(StoreError::Backend("index entry without item".into())),
                     }
                 };
-                items.push(item);
-                if items.len() == q.limit {
+                n += 1;
+                if n == q.limit {
                     // The cursor, should another item follow.
                     last_key = Some(k.value().to_vec());
                 }
             }
             let next =
                 if more { last_key.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)) } else { None };
-            Ok((items, next))
+            Ok((acc, next))
         })
         .await
     }
@@ -478,16 +479,8 @@ fn head(bytes: &[u8]) -> StoreResult<Head> {
 
 /// The index's own key of an entry (`pk 0x00 sk`, followed in a secondary index by `0x00` and
 /// the main key).
-fn index_entry_key(k: &[u8]) -> StoreResult<Key> {
-    let mut parts = k.split(|b| *b == 0);
-    let mut part = || {
-        parts
-            .next()
-            .and_then(|p| std::str::from_utf8(p).ok())
-            .map(str::to_owned)
-            .ok_or_else(|| StoreError::Backend("malformed index key".into()))
-    };
-    Ok(Key { pk: part()?, sk: part()? })
+fn index_entry_sk(k: &[u8]) -> StoreResult<&[u8]> {
+    k.split(|b| *b == 0).nth(1).ok_or_else(|| StoreError::Backend("malformed index key".into()))
 }
 
 /// The byte range of one partition of an index, narrowed by the sort-key condition.
@@ -618,14 +611,30 @@ impl Table for EmbeddedTable {
     }
 
     async fn query(&self, q: &Query) -> StoreResult<Page> {
-        let (items, next) = self.scan(q, |_, v| decode(v)).await?;
+        let (items, next) = self
+            .scan(q, Vec::new(), |items: &mut Vec<Item>, _, v| {
+                items.push(decode(v)?);
+                Ok(())
+            })
+            .await?;
         Ok(Page { items, next })
     }
 
     async fn query_raw(&self, q: &Query) -> StoreResult<RawPage> {
-        let (pairs, next) = self.scan(q, |k, v| Ok((index_entry_key(k)?, v.to_vec()))).await?;
-        let (keys, items) = pairs.into_iter().unzip();
-        Ok(RawPage { items, keys, next })
+        let limit = q.limit;
+        let (raw, next) = self
+            .scan(q, (RawPageBuilder::default(), limit), |(raw, limit), k, v| {
+                raw.push(index_entry_sk(k)?, |buf| {
+                    buf.extend_from_slice(v);
+                    Ok::<_, StoreError>(())
+                })?;
+                if raw.len() == 1 {
+                    raw.reserve_like_last(*limit - 1);
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(raw.0.finish(next))
     }
 }
 

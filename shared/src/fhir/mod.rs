@@ -10,7 +10,6 @@ use time::OffsetDateTime;
 
 use crate::domain::model::*;
 use crate::domain::observation::{JsonStr, Observation, ObservationRef, Payload};
-use serde_json::value::RawValue;
 
 pub const FHIR_VERSION: &str = "5.0.0";
 pub const JHE_SOURCE: &str = "https://jupyterhealth.org/jhe";
@@ -506,9 +505,10 @@ impl Serialize for Attachment<'_> {
 pub enum ObservationEntry<'a> {
     /// The observation's fields, rendered one by one.
     Fields(ObservationRef<'a>),
-    /// Its stored head (`ObservationHead`, a JSON object) and payload literal, copied: only the
-    /// code, the subject and the entry around them are written.
-    Stored { id: Id, patient_id: Id, code_id: Id, head: &'a RawValue, data: Payload<'a> },
+    /// Its stored head (`ObservationHead`, the bytes of a JSON object) and payload (the bytes of
+    /// its JSON string literal), copied: only the code, the subject and the entry around them are
+    /// written.
+    Stored { id: Id, patient_id: Id, code_id: Id, head: &'a [u8], data: &'a [u8] },
 }
 
 /// Something an Observation can be rendered from: an `Observation`, or a stored document read
@@ -558,6 +558,10 @@ where
             // The code and subject of the last (patient, code) written: a page is mostly one
             // patient's one code.
             let mut around: Option<Around> = None;
+            // `{"fullUrl":"{base}/Observation/`, escaped once: each entry adds its id.
+            let mut full_url = b"{\"fullUrl\":".to_vec();
+            put(&mut full_url, &Text(format_args!("{}/Observation/", self.base)))?;
+            full_url.pop();
             for (i, e) in self.entries.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
@@ -567,9 +571,9 @@ where
                     ObservationEntry::Fields(o) => o.id,
                     ObservationEntry::Stored { id, .. } => *id,
                 };
-                out.extend_from_slice(b"{\"fullUrl\":");
-                put(out, &Text(format_args!("{}/Observation/{id}", self.base)))?;
-                out.extend_from_slice(b",\"resource\":");
+                out.extend_from_slice(&full_url);
+                out.extend_from_slice(id.to_string().as_bytes());
+                out.extend_from_slice(b"\",\"resource\":");
                 match entry {
                     ObservationEntry::Fields(o) => {
                         let (code, user_id) = (self.lookup)(o.patient_id, o.code_id);
@@ -577,11 +581,10 @@ where
                     }
                     ObservationEntry::Stored { patient_id, code_id, head, data, .. } => {
                         let inner = head
-                            .get()
-                            .trim()
-                            .strip_prefix('{')
-                            .and_then(|h| h.strip_suffix('}'))
-                            .filter(|h| !h.trim().is_empty())
+                            .trim_ascii()
+                            .strip_prefix(b"{")
+                            .and_then(|h| h.strip_suffix(b"}"))
+                            .filter(|h| !h.trim_ascii().is_empty())
                             .ok_or_else(|| {
                                 format!("corrupt observation {id}: its stored rendering is not an object")
                             })?;
@@ -630,19 +633,23 @@ impl Around {
     }
 
     /// The resource: `code`, the head's entries (`device` to `status`), `subject`, `valueAttachment`.
-    fn write(&self, out: &mut Vec<u8>, head_entries: &str, data: Payload<'_>) -> Result<(), String> {
+    fn write(&self, out: &mut Vec<u8>, head_entries: &[u8], data: &[u8]) -> Result<(), String> {
         out.push(b'{');
         if !self.code.is_empty() {
             out.extend_from_slice(b"\"code\":");
             out.extend_from_slice(&self.code);
             out.push(b',');
         }
-        out.extend_from_slice(head_entries.as_bytes());
+        out.extend_from_slice(head_entries);
         out.extend_from_slice(b",\"subject\":");
         out.extend_from_slice(&self.subject);
-        out.extend_from_slice(b",\"valueAttachment\":");
-        serde_json::to_writer(&mut *out, &Attachment(data)).map_err(|e| e.to_string())?;
-        out.push(b'}');
+        // As `Attachment` writes it.
+        out.extend_from_slice(b",\"valueAttachment\":{\"contentType\":\"application/json\"");
+        if data != b"\"\"" {
+            out.extend_from_slice(b",\"data\":");
+            out.extend_from_slice(data);
+        }
+        out.extend_from_slice(b"}}");
         Ok(())
     }
 }
@@ -679,7 +686,7 @@ impl Serialize for Links<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::observations::{RENDERED, StoredObs, observation_item};
+    use crate::repo::observations::{RENDERED, RENDERED_AT, StoredObs, observation_item};
 
     /// The `Value`-tree rendering the typed one replaced: the reference it must match. `valueAttachment.data` is the uploaded base64, verbatim.
     fn observation_tree(o: &Observation, code: &Code, user_id: Option<Id>) -> Value {
@@ -793,6 +800,9 @@ mod tests {
         let mut it = observation_item(&obs(1)).expect("item");
         assert_eq!(it.data[RENDERED]["id"], "60001");
         it.data[RENDERED]["status"] = json!("amended");
+        // With the lengths that say where it is, as a head written so would have.
+        let len = |v: &Value| serde_json::to_vec(v).expect("json").len();
+        it.data[RENDERED_AT] = json!([len(&it.data[RENDERED]), len(&it.data["data"])]);
         let page = [StoredObs::from_item(&it).expect("doc")];
         let b = ObservationSearchset {
             base: "b",

@@ -621,9 +621,9 @@ async fn last_updated_order_and_filters_page_with_the_other_time_filtered() {
     assert_eq!(totals, vec![10; 4]);
 }
 
-/// A store written before observations kept their rendered head (`fhir1`), or with a head under
-/// another name, serves the same search pages as one written now: each page is rendered from the
-/// stored fields where there is no current head, mixed in one page with documents that have one.
+/// A store written before observations kept their rendered head, or kept it under the earlier
+/// name (`fhir1`, no lengths), or with a head under another name, serves the same search pages as
+/// one written now: mixed in one page, each entry is rendered from what its document holds.
 #[tokio::test]
 async fn observations_stored_without_a_head_read_back_the_same() {
     let app = spawn_app().await;
@@ -652,7 +652,8 @@ async fn observations_stored_without_a_head_read_back_the_same() {
     let now = pages().await;
     assert_eq!(now.len(), 3, "7 observations in pages of 3");
 
-    // Rewrite the stored documents: odd ones without a head, one with it under another name.
+    // Rewrite the stored documents: odd ones without a head, one with it under a name not used,
+    // one under the earlier name.
     let q = jhe::ports::Query {
         range: jhe::ports::SkRange::Prefix("0000050001#".into()),
         limit: 10_000,
@@ -666,14 +667,19 @@ async fn observations_stored_without_a_head_read_back_the_same() {
     assert_eq!(mine.len(), 7);
     for (n, mut it) in mine.into_iter().enumerate() {
         let m = it.data.as_object_mut().expect("object");
-        let head = m.remove("fhir1").expect("stored with a head");
+        let head = m.remove(jhe::repo::observations::RENDERED).expect("stored with a head");
+        let lengths = m.remove(jhe::repo::observations::RENDERED_AT).expect("and its lengths");
         match n {
             1 => {
                 m.insert("fhir0".into(), json!({"id": "not-this-one"}));
             }
             n if n % 2 == 1 => {}
+            2 => {
+                m.insert(jhe::repo::observations::LEGACY_RENDERED.into(), head);
+            }
             _ => {
-                m.insert("fhir1".into(), head);
+                m.insert(jhe::repo::observations::RENDERED.into(), head);
+                m.insert(jhe::repo::observations::RENDERED_AT.into(), lengths);
             }
         }
         app.state.repo.table.put(it, jhe::ports::Cond::None).await.expect("put");
