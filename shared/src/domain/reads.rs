@@ -293,13 +293,16 @@ async fn search_with(
         for code in codes {
             merged.extend(scan(repo, q, *p, *code, seek, need).await?);
         }
-        let mut merged =
-            merged.into_iter().map(|o| Ok((o.time(order(q.sort))?, o.id, o))).collect::<Result<Vec<_>>>()?;
-        merged.sort_by_key(|(at, id, _)| (*at, *id));
-        if q.descending {
-            merged.reverse();
+        // One scope's scan is in order already (by time, then id, as its keys sort).
+        if codes.len() > 1 {
+            let mut keyed =
+                merged.into_iter().map(|o| Ok((o.time(order(q.sort))?, o.id, o))).collect::<Result<Vec<_>>>()?;
+            keyed.sort_by_key(|(at, id, _)| (*at, *id));
+            if q.descending {
+                keyed.reverse();
+            }
+            merged = keyed.into_iter().map(|(_, _, o)| o).collect();
         }
-        let mut merged: Vec<StoredObs> = merged.into_iter().map(|(_, _, o)| o).collect();
         merged.truncate(need);
         out.extend(merged);
         if out.len() > limit {

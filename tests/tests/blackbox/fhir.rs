@@ -718,3 +718,44 @@ async fn a_data_point_uploaded_again_is_refused_by_its_uuid() {
     app.state.repo.table.put(key, jhe::ports::Cond::Absent).await.expect("put");
     assert_eq!(upload(&peter, 40001, &old, "2032-01-02T08:00:00Z").await.0, "409 Conflict");
 }
+
+/// A patient's page merges their scopes by time: heart-rate and blood-pressure readings taken
+/// in turn come newest first by default and oldest first with `_sort=date`, page after page,
+/// each once.
+#[tokio::test]
+async fn a_page_merges_a_patients_scopes_in_time_order() {
+    let app = spawn_app().await;
+    let mary = app.access("manager_mary@example.com").await;
+    let at = |h: usize| format!("2031-05-06T{h:02}:00:00Z");
+    let resources = (0..12).map(|h| observation(40001, if h % 2 == 0 { HR } else { BP }, 70001, &at(h))).collect();
+    let (s, resp) = app.post("/FHIR/R5/", &mary, batch(resources)).await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    for (sort, newest_first) in [("", true), ("&_sort=date", false), ("&_sort=-date", true)] {
+        let mut next =
+            Some(format!("/FHIR/R5/Observation?patient=40001&date=ge2031-05-06&date=lt2031-05-07&_count=5{sort}"));
+        let mut got = Vec::new();
+        while let Some(u) = next.take() {
+            let (s, b) = app.get(&u, &mary).await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+            for e in b["entry"].as_array().into_iter().flatten() {
+                let r = &e["resource"];
+                got.push((
+                    r["effectiveDateTime"].as_str().unwrap_or("").to_string(),
+                    r["code"]["coding"][0]["code"].clone(),
+                ));
+            }
+            next = b["link"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| l["relation"] == "next")
+                .map(|l| l["url"].as_str().expect("url").trim_start_matches(&app.base).to_string());
+        }
+        let mut want: Vec<(String, Value)> =
+            (0..12).map(|h| (at(h), json!(if h % 2 == 0 { HR } else { BP }))).collect();
+        if newest_first {
+            want.reverse();
+        }
+        assert_eq!(got, want, "sort {sort:?}");
+    }
+}
