@@ -493,4 +493,55 @@ mod tests {
         assert!(got.as_deref().is_some_and(|m| m.contains("disk full")), "{got:?}");
         assert_eq!(issuer.jwks().await["keys"], json!([]));
     }
+
+    /// The identity provider's accounts as a list; removing the one named `fails` fails.
+    struct Pool {
+        removed: std::sync::Mutex<Vec<GoneAccount>>,
+        fails: GoneAccount,
+    }
+
+    #[async_trait::async_trait]
+    impl Accounts for Pool {
+        async fn provision(&self, _: &User) -> std::result::Result<(), String> {
+            Ok(())
+        }
+        async fn sign_in(
+            &self,
+            _: &User,
+            _: crate::ports::SignInFor<'_>,
+        ) -> std::result::Result<TokenResponse, String> {
+            Err("not in this test".into())
+        }
+        async fn refresh(&self, _: &str) -> std::result::Result<Option<TokenResponse>, String> {
+            Ok(None)
+        }
+        async fn remove(&self, a: &GoneAccount) -> std::result::Result<(), String> {
+            if *a == self.fails {
+                return Err("pool unavailable".into());
+            }
+            self.removed.lock().expect("lock").push(a.clone());
+            Ok(())
+        }
+    }
+
+    /// Removing several accounts tries every one, even after one fails, and reports that one.
+    #[tokio::test]
+    async fn removing_accounts_tries_each_and_reports_the_failure() {
+        let gone = vec![
+            GoneAccount::User(10001),
+            GoneAccount::ApiKey("k1".into()),
+            GoneAccount::User(10002),
+            GoneAccount::ApiKey("k2".into()),
+        ];
+        let pool = Arc::new(Pool { removed: Default::default(), fails: GoneAccount::ApiKey("k1".into()) });
+        let issuer = Issuer::delegating(settings(), pool.clone());
+        let err = issuer.remove(&gone).await.expect_err("one failed");
+        assert!(err.contains("k1") && err.contains("pool unavailable"), "{err}");
+        let removed = pool.removed.lock().expect("lock").clone();
+        assert_eq!(removed, vec![gone[0].clone(), gone[2].clone(), gone[3].clone()]);
+        assert_eq!(issuer.remove(&[GoneAccount::User(10003)]).await, Ok(()));
+        // An issuer with keys of its own has no provider to ask.
+        let own = Issuer::new(SigningKey::generate().expect("key"), settings(), &[1; 32]).expect("issuer");
+        assert_eq!(own.remove(&gone).await, Ok(()));
+    }
 }

@@ -184,10 +184,12 @@ async fn heal_and_fail(s: &AppState, b: &crate::domain::admin::input::Body, e: c
 /// so that it no longer holds their email or sign-in. Deleted here first: from then on no token
 /// of theirs is accepted (a token names a user or key, which must still exist). If the provider
 /// fails, the deletion stands and is answered as done, and the account left in the provider is
-/// logged as an error for an operator to remove (a retried DELETE would find nothing to delete).
-async fn forget(s: &AppState, gone: &[GoneAccount]) {
+/// logged as an error for an operator to remove (a retried DELETE would find nothing to delete)
+/// and written into the deletion's audit record.
+async fn forget(s: &AppState, slot: &Slot, gone: &[GoneAccount]) {
     if let Err(e) = s.issuer.remove(gone).await {
         tracing::error!(error = %e, accounts = ?gone, "deleted here, but still held by the identity provider");
+        note(slot, |n| n.reason = Some(format!("deleted here, but the identity provider still holds it: {e}")));
     }
 }
 
@@ -208,9 +210,13 @@ async fn pract_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) 
 async fn pract_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
     Ok(Json(users::update_practitioner(&s.repo, &c, id(&p)?, &b).await?))
 }
-async fn pract_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+async fn pract_delete(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+    note(&slot, |n| {
+        n.resource_type = Some("Practitioner".into());
+        n.ids.push(p.clone());
+    });
     let gone = users::delete_practitioner(&s.repo, &c, id(&p)?).await?;
-    forget(&s, &gone).await;
+    forget(&s, &slot, &gone).await;
     Ok(no_content())
 }
 
@@ -272,12 +278,13 @@ async fn pat_update(
 }
 async fn pat_delete(
     State(s): State<AppState>,
+    slot: Slot,
     c: Caller,
     Path(p): Path<String>,
     Query(q): Query,
 ) -> ApiResult<Response> {
     let gone = patients::delete(&s.repo, &c, id(&p)?, &q).await?;
-    forget(&s, &gone).await;
+    forget(&s, &slot, &gone).await;
     Ok(no_content())
 }
 async fn pat_add_org(
@@ -606,6 +613,6 @@ async fn key_delete(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): P
         n.ids.push(p.clone());
     });
     let gone = catalog::delete_api_key(&s.repo, &c, id(&p)?).await?;
-    forget(&s, &[gone]).await;
+    forget(&s, &slot, &[gone]).await;
     Ok(no_content())
 }

@@ -93,6 +93,7 @@ fn classify(method: &Method, path: &str) -> Option<(&'static str, &'static str)>
         (Some("api"), Some("v1"), Some("invitation")) => ("invitation.read", "R"),
         (Some("api"), Some("v1"), Some("practitioner_clients")) if *method == Method::POST => ("apikey.create", "C"),
         (Some("api"), Some("v1"), Some("practitioner_clients")) if *method == Method::DELETE => ("apikey.revoke", "D"),
+        (Some("api"), Some("v1"), Some("practitioners")) if *method == Method::DELETE => ("practitioner.delete", "D"),
         (Some("o"), Some("token"), _) if *method == Method::POST => ("token", "E"),
         (Some("accounts"), Some("login"), _) if *method == Method::POST => ("login", "E"),
         _ => return None,

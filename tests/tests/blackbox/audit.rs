@@ -216,3 +216,25 @@ async fn audit_events_are_readable_only_by_superusers_and_the_patients_managers(
     let pamela = app.patient_token(&mary, 40002, 2).await;
     assert_eq!(app.get("/api/v1/patients/40001/audit", &pamela).await.0, StatusCode::FORBIDDEN);
 }
+
+/// Deleting a practitioner's account is recorded (who, which practitioner, the outcome), as a
+/// refused attempt is.
+#[tokio::test]
+async fn deleting_a_practitioner_is_recorded() {
+    let app = spawn_app().await;
+    let admin = app.access("admin@example.com").await;
+    let mary = app.access("manager_mary@example.com").await;
+    let (s, doc) = app.post("/api/v1/practitioners", &admin, json!({"telecom_email": "audited.doc@example.com"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{doc}");
+    let id = doc["id"].to_string();
+    let path = format!("/api/v1/practitioners/{id}");
+    assert_eq!(app.delete(&path, &mary, None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(app.delete(&path, &admin, None).await.0, StatusCode::NO_CONTENT);
+    let by_mary = records(&app, AuditQuery { agent: Some(10002), ..Default::default() }).await;
+    let refused = last(&by_mary, "practitioner.delete");
+    assert_eq!((refused.allowed, refused.status, refused.ids.clone()), (false, 403, vec![id.clone()]));
+    let by_admin = records(&app, AuditQuery { agent: Some(10001), ..Default::default() }).await;
+    let done = last(&by_admin, "practitioner.delete");
+    assert_eq!((done.allowed, done.status, done.ids.clone(), done.fhir_action.as_str()), (true, 204, vec![id], "D"));
+    assert_eq!(done.reason, None);
+}

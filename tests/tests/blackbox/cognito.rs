@@ -399,6 +399,18 @@ async fn accounts_deleted_here_are_removed_from_the_pool() {
     assert_eq!(s, StatusCode::NO_CONTENT, "{e}");
     assert!(p.app.repo().user_by_email("stuck.doc@example.com").await.expect("read").is_none(), "deleted here");
     assert!(p.pool_user(&doc2_user).await.is_some(), "left in the pool (logged for an operator)");
+    // ... and written into the deletion's record; the deletions the pool followed have no reason.
+    let q = jhe::ports::AuditQuery { limit: 1000, ..Default::default() };
+    let records = p.app.state.audit.query(&q).await.expect("audit").0;
+    let deletion = |id: &str| {
+        records
+            .iter()
+            .find(|r| r.action == "practitioner.delete" && r.ids == [id])
+            .unwrap_or_else(|| panic!("no record of deleting {id}"))
+    };
+    let reason = deletion(&doc2.to_string()).reason.clone().unwrap_or_default();
+    assert!(reason.contains("identity provider still holds") && reason.contains("the pool is down"), "{reason}");
+    assert_eq!(deletion(&doc.to_string()).reason, None);
 }
 
 #[tokio::test]
