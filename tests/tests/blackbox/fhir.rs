@@ -717,6 +717,30 @@ async fn a_data_point_uploaded_again_is_refused_by_its_uuid() {
     let key = jhe::ports::Item::new(format!("OBSKEY#urn:omh:header.uuid|{old}"), "A", json!({"id": 60001}));
     app.state.repo.table.put(key, jhe::ports::Cond::Absent).await.expect("put");
     assert_eq!(upload(&peter, 40001, &old, "2032-01-02T08:00:00Z").await.0, "409 Conflict");
+
+    // If-None-Exist matches identifiers, not the uuid guard: an app that names its identifiers
+    // `urn:omh:header.uuid` gets its observation back, as with any identifier system; the uuid
+    // of a data point stored without such an identifier matches nothing (and the create is
+    // refused by the guard).
+    let conditional = async |dp: &serde_json::Value, identifier: Option<&str>, cond: &str| {
+        let mut obs = observation_with(40001, HR, 70001, dp);
+        if let Some(v) = identifier {
+            obs["identifier"] = json!([{"system": "urn:omh:header.uuid", "value": v}]);
+        }
+        let body = obs.to_string().into_bytes();
+        let (s, r, _) =
+            app.post_raw("/FHIR/R5/Observation", &peter, "application/json", body, &[("if-none-exist", cond)]).await;
+        (s, r["id"].clone())
+    };
+    let named = uuid();
+    let dp = jhe::omh::example(HR, &named, "2032-01-03T08:00:00Z").expect("data point");
+    let cond = format!("identifier=urn:omh:header.uuid|{named}");
+    let (s, first) = conditional(&dp, Some(&named), &cond).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(conditional(&dp, Some(&named), &cond).await, (StatusCode::OK, first), "the one stored");
+    let dp = jhe::omh::example(HR, &id, "2032-01-01T08:00:00Z").expect("data point");
+    let (s, _) = conditional(&dp, None, &format!("identifier=urn:omh:header.uuid|{id}")).await;
+    assert_eq!(s, StatusCode::CONFLICT, "not found by its uuid; refused by the guard");
 }
 
 /// A patient's page merges their scopes by time: heart-rate and blood-pressure readings taken
