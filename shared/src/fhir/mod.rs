@@ -572,7 +572,7 @@ where
                     ObservationEntry::Stored { id, .. } => *id,
                 };
                 out.extend_from_slice(&full_url);
-                out.extend_from_slice(id.to_string().as_bytes());
+                push_decimal(out, id);
                 out.extend_from_slice(b"\",\"resource\":");
                 match entry {
                     ObservationEntry::Fields(o) => {
@@ -612,6 +612,25 @@ where
         out.extend_from_slice(b"\"type\":\"searchset\"}");
         Ok(())
     }
+}
+
+/// Appends `n` in decimal, as `{n}` formats it (without a `String` per entry).
+fn push_decimal(out: &mut Vec<u8>, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// What a stored entry's resource adds around its head and payload: the code and subject of one
@@ -790,6 +809,15 @@ mod tests {
                 assert!(err.contains("corrupt observation"), "{err}");
                 assert!(written(&ObservationSearchset { entries: &page[..1], ..bundle }).is_ok(), "the good one alone");
             }
+        }
+    }
+
+    #[test]
+    fn decimals_are_written_as_format_writes_them() {
+        for n in [0, 7, 10, 60_001, -3, i64::MAX, i64::MIN] {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
         }
     }
 

@@ -131,7 +131,7 @@ fn days_of(record: &Item) -> Option<ByDay> {
 /// A count record's data: how many, and how many on each day.
 fn count_data(n: u64, days: Option<&ByDay>) -> serde_json::Value {
     match days {
-        Some(d) => json!({ "n": n, "d": d.iter().map(|(day, n)| [*day, *n as i64]).collect::<Vec<_>>() }),
+        Some(d) => json!({ "n": n, "d": d.iter().collect::<Vec<_>>() }),
         None => json!({ "n": n }),
     }
 }
@@ -276,7 +276,7 @@ fn time_and_id(sk: &[u8]) -> Result<(i64, Id)> {
 }
 
 impl StoredObs {
-    /// A document found by a scan of one patient and code, under `key` in the scan's index.
+    /// A document found by a scan of one patient and code, under sort key `sk` in the scan's index.
     fn scanned(patient: Id, code: Id, order: ObsOrder, sk: &[u8], doc: Bytes) -> Result<Self> {
         let (at, id) = time_and_id(sk)?;
         let (date, last_updated) = match order {
