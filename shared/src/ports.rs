@@ -169,29 +169,25 @@ impl RawPage {
 pub struct RawPageBuilder {
     buf: Vec<u8>,
     items: Vec<RawItem>,
+    expected: usize,
 }
 
 impl RawPageBuilder {
-    /// Appends an item: its sort key and its JSON bytes (written by `doc` into the buffer).
-    pub fn push<E>(&mut self, sk: &[u8], doc: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
+    /// For a page of up to `expected` items: once the first is in, room is made for the rest
+    /// like it (one allocation for a page).
+    pub fn new(expected: usize) -> Self {
+        Self { buf: Vec::new(), items: Vec::with_capacity(expected.min(1024)), expected }
+    }
+    /// Appends an item: its sort key and its JSON bytes.
+    pub fn push(&mut self, sk: &[u8], doc: &[u8]) {
         let at = self.buf.len();
         self.buf.extend_from_slice(sk);
         let mid = self.buf.len();
-        doc(&mut self.buf)?;
+        self.buf.extend_from_slice(doc);
         self.items.push(RawItem { sk: at..mid, doc: mid..self.buf.len() });
-        Ok(())
-    }
-    /// Room for about `n` more items like the last one pushed (one allocation for a page).
-    pub fn reserve_like_last(&mut self, n: usize) {
-        if let Some(last) = self.items.last() {
-            self.buf.reserve(n * (last.doc.end - last.sk.start));
+        if self.items.len() == 1 {
+            self.buf.reserve(self.expected.saturating_sub(1) * self.buf.len());
         }
-    }
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
     }
     pub fn finish(self, next: Option<String>) -> RawPage {
         RawPage { buf: std::sync::Arc::new(self.buf), items: self.items, next }
@@ -249,7 +245,8 @@ pub trait Table: Send + Sync + 'static {
     /// `query`'s items; an engine that stores JSON hands its bytes over as they are.
     async fn query_raw(&self, query: &Query) -> StoreResult<RawPage> {
         let page = self.query(query).await?;
-        let mut raw = RawPageBuilder::default();
+        let mut raw = RawPageBuilder::new(page.items.len());
+        let mut doc = Vec::new();
         for i in &page.items {
             let sk = match query.index {
                 Index::Primary => Some(&i.sk),
@@ -257,9 +254,9 @@ pub trait Table: Send + Sync + 'static {
                 Index::Gsi2 => i.gsi2.as_ref().map(|k| &k.sk),
             }
             .ok_or_else(|| StoreError::Backend("index entry without its key".into()))?;
-            raw.push(sk.as_bytes(), |buf| {
-                serde_json::to_writer(buf, i).map_err(|e| StoreError::Backend(e.to_string()))
-            })?;
+            doc.clear();
+            serde_json::to_writer(&mut doc, i).map_err(|e| StoreError::Backend(e.to_string()))?;
+            raw.push(sk.as_bytes(), &doc);
         }
         Ok(raw.finish(page.next))
     }

@@ -477,8 +477,8 @@ fn head(bytes: &[u8]) -> StoreResult<Head> {
     serde_json::from_slice(bytes).map_err(backend)
 }
 
-/// The index's own key of an entry (`pk 0x00 sk`, followed in a secondary index by `0x00` and
-/// the main key).
+/// The sort key within an index's own key of an entry (`pk 0x00 sk`, followed in a secondary
+/// index by `0x00` and the main key).
 fn index_entry_sk(k: &[u8]) -> StoreResult<&[u8]> {
     k.split(|b| *b == 0).nth(1).ok_or_else(|| StoreError::Backend("malformed index key".into()))
 }
@@ -621,20 +621,13 @@ impl Table for EmbeddedTable {
     }
 
     async fn query_raw(&self, q: &Query) -> StoreResult<RawPage> {
-        let limit = q.limit;
         let (raw, next) = self
-            .scan(q, (RawPageBuilder::default(), limit), |(raw, limit), k, v| {
-                raw.push(index_entry_sk(k)?, |buf| {
-                    buf.extend_from_slice(v);
-                    Ok::<_, StoreError>(())
-                })?;
-                if raw.len() == 1 {
-                    raw.reserve_like_last(*limit - 1);
-                }
+            .scan(q, RawPageBuilder::new(q.limit), |raw, k, v| {
+                raw.push(index_entry_sk(k)?, v);
                 Ok(())
             })
             .await?;
-        Ok(raw.0.finish(next))
+        Ok(raw.finish(next))
     }
 }
 
