@@ -256,19 +256,23 @@ impl Times {
     }
 }
 
+/// Decimal digits, possibly zero-padded, as a number (what `str::parse` takes for a
+/// non-negative number without a sign, without its UTF-8 check); `None` for anything else.
+fn decimal(b: &[u8]) -> Option<i64> {
+    if b.is_empty() {
+        return None;
+    }
+    b.iter().try_fold(0i64, |n, d| {
+        d.is_ascii_digit().then_some(())?;
+        n.checked_mul(10)?.checked_add(i64::from(d - b'0'))
+    })
+}
+
 /// The time and id at the end of an observation's sort key (`...{time}#{id}`).
 fn time_and_id(sk: &[u8]) -> Result<(i64, Id)> {
-    // Zero-padded decimal digits (what `str::parse` would take, without the UTF-8 check).
-    fn number(b: Option<&[u8]>) -> Option<i64> {
-        let b = b.filter(|b| !b.is_empty())?;
-        b.iter().try_fold(0i64, |n, d| {
-            d.is_ascii_digit().then_some(())?;
-            n.checked_mul(10)?.checked_add(i64::from(d - b'0'))
-        })
-    }
     let mut parts = sk.rsplitn(3, |b| *b == b'#');
-    let id = number(parts.next());
-    let at = number(parts.next());
+    let id = parts.next().and_then(decimal);
+    let at = parts.next().and_then(decimal);
     match (at, id) {
         (Some(at), Some(id)) => Ok((at - T_OFFSET, id)),
         _ => Err(corrupt(format!("sort key {}", String::from_utf8_lossy(sk)))),
@@ -356,10 +360,10 @@ impl StoredObs {
 fn stored_parts(doc: &[u8]) -> Option<(&[u8], &[u8])> {
     let tail = doc.strip_suffix(b"]}}")?;
     let open = memchr::memrchr(b'[', tail)?;
-    let (h, p) = std::str::from_utf8(&tail[open + 1..]).ok()?.split_once(',')?;
-    let digits =
-        |s: &str| if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<usize>().ok() } else { None };
-    let (h, p) = (digits(h)?, digits(p)?);
+    let lengths = &tail[open + 1..];
+    let comma = memchr::memchr(b',', lengths)?;
+    let length = |b: &[u8]| decimal(b).and_then(|n| usize::try_from(n).ok());
+    let (h, p) = (length(&lengths[..comma])?, length(&lengths[comma + 1..])?);
     let head_end = open.checked_sub(AT_KEY.len() - 1).filter(|e| tail[*e..=open] == *AT_KEY.as_bytes())?;
     let head_start = head_end.checked_sub(h)?;
     let head = &doc[head_start..head_end];
@@ -519,18 +523,18 @@ impl Repo {
     /// days at its ends are counted key by key (a 90-day window walked 25,920 keys: a first page
     /// cost about three others); a store whose records lack them is counted key by key.
     pub async fn observations_count(&self, patient: Id, code: Id, order: ObsOrder, range: TimeRange) -> Result<usize> {
-        if range.is_all() || order == ObsOrder::Date {
+        if range.is_all() {
             let records = self.query_all(count_query(patient, code)).await?;
-            if range.is_all() {
-                return Ok(records.iter().map(count_of).sum::<u64>() as usize);
-            }
-            // The whole days within the window: [first, end).
-            let first = range.lo.map(|l| day_of(l + DAY_MS - 1));
-            let end = range.hi.map(day_of);
+            return Ok(records.iter().map(count_of).sum::<u64>() as usize);
+        }
+        // The whole days within the window: [first, end). A window without one (under two days)
+        // is walked: the records would not help.
+        let first = range.lo.map(|l| day_of(l.saturating_add(DAY_MS - 1)));
+        let end = range.hi.map(day_of);
+        if order == ObsOrder::Date && first.zip(end).is_none_or(|(f, e)| f < e) {
             let whole = |d: i64| first.is_none_or(|f| d >= f) && end.is_none_or(|e| d < e);
-            if first.zip(end).is_none_or(|(f, e)| f < e)
-                && let Some(by_day) = records.iter().map(days_of).collect::<Option<Vec<_>>>()
-            {
+            let records = self.query_all(count_query(patient, code)).await?;
+            if let Some(by_day) = records.iter().map(days_of).collect::<Option<Vec<_>>>() {
                 let mut n: u64 = by_day.iter().flatten().filter(|(d, _)| whole(**d)).map(|(_, n)| n).sum();
                 if let Some(lo) = range.lo.filter(|l| first.is_some_and(|f| *l < f * DAY_MS)) {
                     let head = TimeRange { lo: Some(lo), hi: first.map(|f| f * DAY_MS) };
