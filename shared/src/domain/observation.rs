@@ -73,9 +73,11 @@ pub struct NaturalKey {
 }
 
 impl NaturalKey {
-    /// Why an observation holding this key cannot be stored again.
+    /// Why an observation holding this key cannot be stored again. (The uuid's key is the one
+    /// unique `within` a patient and time; an identifier an app names with the same system is
+    /// still an identifier.)
     pub fn taken_message(&self) -> String {
-        if self.system == OMH_UUID_SYSTEM {
+        if self.within.is_some() {
             format!("An observation with Open mHealth header.uuid {} already exists.", self.value)
         } else {
             format!("Identifier already exists: system={} value={}", self.system, self.value)

@@ -738,6 +738,18 @@ async fn a_data_point_uploaded_again_is_refused_by_its_uuid() {
     let (s, first) = conditional(&dp, Some(&named), &cond).await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(conditional(&dp, Some(&named), &cond).await, (StatusCode::OK, first), "the one stored");
+    // Another data point with that identifier, without the condition: refused for the identifier.
+    let mut again = observation(40001, HR, 70001, "2032-01-03T09:00:00Z");
+    again["identifier"] = json!([{"system": "urn:omh:header.uuid", "value": named}]);
+    let (s, r) = app.post("/FHIR/R5/", &peter, batch(vec![again])).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (
+            r["entry"][0]["response"]["status"].as_str(),
+            &r["entry"][0]["response"]["outcome"]["issue"][0]["diagnostics"]
+        ),
+        (Some("409 Conflict"), &json!(format!("Identifier already exists: system=urn:omh:header.uuid value={named}")))
+    );
     let dp = jhe::omh::example(HR, &id, "2032-01-01T08:00:00Z").expect("data point");
     let (s, _) = conditional(&dp, None, &format!("identifier=urn:omh:header.uuid|{id}")).await;
     assert_eq!(s, StatusCode::CONFLICT, "not found by its uuid; refused by the guard");
