@@ -233,6 +233,10 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What `Table::query_each` hands each item to: its sort key in the index queried and its JSON
+/// bytes, borrowed for the call.
+pub type EachItem<'a> = dyn FnMut(&[u8], &[u8]) -> StoreResult<()> + Send + 'a;
+
 /// The storage port. Every method is atomic on its own; `transact` is atomic across items.
 #[async_trait]
 pub trait Table: Send + Sync + 'static {
@@ -259,6 +263,17 @@ pub trait Table: Send + Sync + 'static {
             raw.push(sk.as_bytes(), &doc);
         }
         Ok(raw.finish(page.next))
+    }
+    /// `query_raw`, each item handed to `each` as the store reads it (its sort key in the index
+    /// queried and its JSON bytes, borrowed: nothing is copied for the caller), in order; returns
+    /// the cursor. For a reader that writes each item out at once. An error from `each` ends the
+    /// query with that error. The default goes through `query_raw`.
+    async fn query_each(&self, query: &Query, each: &mut EachItem<'_>) -> StoreResult<Option<String>> {
+        let page = self.query_raw(query).await?;
+        for i in 0..page.items.len() {
+            each(page.sk(i), page.doc(i))?;
+        }
+        Ok(page.next)
     }
     /// All writes happen or none does. At most [`Table::max_transact_items`] writes, each to a
     /// distinct key.

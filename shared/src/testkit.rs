@@ -32,7 +32,8 @@ pub async fn table_contract(t: Arc<dyn Table>) {
     query_raw_matches_query(&*t).await;
 }
 
-/// `query_raw` gives the same items, pages and cursors as `query`, as JSON.
+/// `query_raw` gives the same items, pages and cursors as `query`, as JSON; `query_each` hands
+/// over the same, item by item.
 pub async fn query_raw_matches_query(t: &dyn Table) {
     let n = ns();
     let items: Vec<Item> = (0..7)
@@ -74,6 +75,29 @@ pub async fn query_raw_matches_query(t: &dyn Table) {
                 (0..raw.items.len()).map(|i| String::from_utf8(raw.sk(i).to_vec()).expect("utf-8")).collect();
             assert_eq!(raw_sks, sks, "with each item's sort key in the index queried");
             assert_eq!(raw.next, page.next, "and the same cursor");
+            let mut each: Vec<(String, Vec<u8>)> = Vec::new();
+            let next = t
+                .query_each(&q, &mut |sk, doc| {
+                    each.push((String::from_utf8(sk.to_vec()).expect("utf-8"), doc.to_vec()));
+                    Ok(())
+                })
+                .await
+                .expect("query_each");
+            let raw_pairs: Vec<(String, Vec<u8>)> =
+                (0..raw.items.len()).map(|i| (raw_sks[i].clone(), raw.doc(i).to_vec())).collect();
+            assert_eq!(each, raw_pairs, "query_each hands over what query_raw holds, in order");
+            assert_eq!(next, page.next, "and gives the same cursor");
+            if !page.items.is_empty() {
+                let mut calls = 0;
+                let stopped = t
+                    .query_each(&q, &mut |_, _| {
+                        calls += 1;
+                        Err(StoreError::Invalid("the reader stops".into()))
+                    })
+                    .await;
+                assert_eq!(stopped, Err(StoreError::Invalid("the reader stops".into())), "the reader's error ends it");
+                assert_eq!(calls, 1, "at the item that failed");
+            }
             match page.next {
                 Some(c) => q.cursor = Some(c),
                 None => break,

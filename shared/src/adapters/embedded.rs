@@ -20,8 +20,8 @@ use base64::Engine;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::ports::{
-    Cond, Index, Item, Key, Page, Query, RawPage, RawPageBuilder, SkRange, StoreError, StoreResult, Table, Write,
-    check_item_keys, check_key_part, check_transact_limit,
+    Cond, EachItem, Index, Item, Key, Page, Query, RawPage, RawPageBuilder, SkRange, StoreError, StoreResult, Table,
+    Write, check_item_keys, check_key_part, check_transact_limit,
 };
 
 /// One redb transaction can hold far more than DynamoDB's 100 writes; larger atomic writes mean
@@ -143,76 +143,66 @@ impl EmbeddedTable {
         tokio::task::spawn_blocking(move || f(&db)).await.map_err(backend)?
     }
 
-    /// One page of a query, each item (its key in the index queried and its stored bytes) handed
-    /// to `each` with the accumulator `acc`, in order.
-    async fn scan<A: Send + 'static>(
-        &self,
-        q: &Query,
-        mut acc: A,
-        each: fn(&mut A, &[u8], &[u8]) -> StoreResult<()>,
-    ) -> StoreResult<(A, Option<String>)> {
+    /// One page of a query, each item (its key in the index queried and its stored bytes,
+    /// borrowed from the engine) handed to `each`, in order; returns the cursor. A page is at
+    /// most `MAX_QUERY_LIMIT` items, so it runs on the calling task, as `read` runs bounded reads.
+    fn scan(&self, q: &Query, each: &mut EachItem<'_>) -> StoreResult<Option<String>> {
         if q.limit == 0 || q.limit > MAX_QUERY_LIMIT {
             return Err(StoreError::Invalid(format!("limit {} out of range", q.limit)));
         }
         check_key_part(&q.pk)?;
-        let q = q.clone();
-        self.read(q.limit, move |db| {
-            let (lo, hi, hi_inclusive) = partition_bounds(&q);
-            let cursor = match &q.cursor {
-                None => None,
-                Some(c) => {
-                    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .decode(c)
-                        .map_err(|_| StoreError::Invalid("malformed cursor".into()))?;
-                    if raw < lo || raw > hi {
-                        return Err(StoreError::Invalid("cursor does not belong to this query".into()));
-                    }
-                    Some(raw)
+        let (lo, hi, hi_inclusive) = partition_bounds(q);
+        let cursor = match &q.cursor {
+            None => None,
+            Some(c) => {
+                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c)
+                    .map_err(|_| StoreError::Invalid("malformed cursor".into()))?;
+                if raw < lo || raw > hi {
+                    return Err(StoreError::Invalid("cursor does not belong to this query".into()));
                 }
-            };
-            let (lower, upper): (Bound<&[u8]>, Bound<&[u8]>) = {
-                let upper_default =
-                    if hi_inclusive { Bound::Included(hi.as_slice()) } else { Bound::Excluded(hi.as_slice()) };
-                match (&cursor, q.forward) {
-                    (Some(c), true) => (Bound::Excluded(c.as_slice()), upper_default),
-                    (Some(c), false) => (Bound::Included(lo.as_slice()), Bound::Excluded(c.as_slice())),
-                    (None, _) => (Bound::Included(lo.as_slice()), upper_default),
-                }
-            };
-            let tx = db.begin_read().map_err(backend)?;
-            let table = tx.open_table(index_table(q.index)).map_err(backend)?;
-            let main = tx.open_table(MAIN).map_err(backend)?;
-            let range = table.range::<&[u8]>((lower, upper)).map_err(backend)?;
-            let mut iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
-            let mut n = 0;
-            let mut last_key = None;
-            let mut more = false;
-            for entry in iter.by_ref() {
-                let (k, v) = entry.map_err(backend)?;
-                if n == q.limit {
-                    more = true;
-                    break;
-                }
-                if q.index == Index::Primary {
-                    each(&mut acc, k.value(), v.value())?
-                } else {
-                    let got = main.get(v.value()).map_err(backend)?;
-                    match got {
-                        Some(m) => each(&mut acc, k.value(), m.value())?,
-                        None => return Err(StoreError::Backend("index entry without item".into())),
-                    }
-                };
-                n += 1;
-                if n == q.limit {
-                    // The cursor, should another item follow.
-                    last_key = Some(k.value().to_vec());
-                }
+                Some(raw)
             }
-            let next =
-                if more { last_key.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)) } else { None };
-            Ok((acc, next))
-        })
-        .await
+        };
+        let (lower, upper): (Bound<&[u8]>, Bound<&[u8]>) = {
+            let upper_default =
+                if hi_inclusive { Bound::Included(hi.as_slice()) } else { Bound::Excluded(hi.as_slice()) };
+            match (&cursor, q.forward) {
+                (Some(c), true) => (Bound::Excluded(c.as_slice()), upper_default),
+                (Some(c), false) => (Bound::Included(lo.as_slice()), Bound::Excluded(c.as_slice())),
+                (None, _) => (Bound::Included(lo.as_slice()), upper_default),
+            }
+        };
+        let tx = self.db.begin_read().map_err(backend)?;
+        let table = tx.open_table(index_table(q.index)).map_err(backend)?;
+        let main = tx.open_table(MAIN).map_err(backend)?;
+        let range = table.range::<&[u8]>((lower, upper)).map_err(backend)?;
+        let mut iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+        let mut n = 0;
+        let mut last_key = None;
+        let mut more = false;
+        for entry in iter.by_ref() {
+            let (k, v) = entry.map_err(backend)?;
+            if n == q.limit {
+                more = true;
+                break;
+            }
+            if q.index == Index::Primary {
+                each(k.value(), v.value())?
+            } else {
+                let got = main.get(v.value()).map_err(backend)?;
+                match got {
+                    Some(m) => each(k.value(), m.value())?,
+                    None => return Err(StoreError::Backend("index entry without item".into())),
+                }
+            };
+            n += 1;
+            if n == q.limit {
+                // The cursor, should another item follow.
+                last_key = Some(k.value().to_vec());
+            }
+        }
+        Ok(if more { last_key.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)) } else { None })
     }
 }
 
@@ -611,23 +601,25 @@ impl Table for EmbeddedTable {
     }
 
     async fn query(&self, q: &Query) -> StoreResult<Page> {
-        let (items, next) = self
-            .scan(q, Vec::new(), |items: &mut Vec<Item>, _, v| {
-                items.push(decode(v)?);
-                Ok(())
-            })
-            .await?;
+        let mut items = Vec::new();
+        let next = self.scan(q, &mut |_, v| {
+            items.push(decode(v)?);
+            Ok(())
+        })?;
         Ok(Page { items, next })
     }
 
     async fn query_raw(&self, q: &Query) -> StoreResult<RawPage> {
-        let (raw, next) = self
-            .scan(q, RawPageBuilder::new(q.limit), |raw, k, v| {
-                raw.push(index_entry_sk(k)?, v);
-                Ok(())
-            })
-            .await?;
+        let mut raw = RawPageBuilder::new(q.limit);
+        let next = self.scan(q, &mut |k, v| {
+            raw.push(index_entry_sk(k)?, v);
+            Ok(())
+        })?;
         Ok(raw.finish(next))
+    }
+
+    async fn query_each(&self, q: &Query, each: &mut EachItem<'_>) -> StoreResult<Option<String>> {
+        self.scan(q, &mut |k, v| each(index_entry_sk(k)?, v))
     }
 }
 

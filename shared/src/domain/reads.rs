@@ -325,9 +325,15 @@ async fn search_with(
 }
 
 /// One page of an Observation search, typed: serialised straight to the wire by
-/// `fhir::ObservationSearchset` (no `Value` tree per Observation).
+/// `fhir::EntryWriter` (no `Value` tree per Observation), either from the page's stored
+/// observations or, for a page written as its store queries read it, from the entries already
+/// written.
 pub struct ObservationPage {
-    pub obs: Vec<StoredObs>,
+    obs: Vec<StoredObs>,
+    /// The entries written while the store was read (`written_page`) and how many.
+    written: Option<(Vec<u8>, usize)>,
+    /// The (patient, code id) pairs shown.
+    pairs: BTreeSet<(Id, Id)>,
     pub total: usize,
     pub next: Option<String>,
     codes: Renderer,
@@ -340,25 +346,27 @@ pub struct ObservationPage {
 impl ObservationPage {
     /// The code (empty if no longer in the catalogue) and the patient's user id of an observation.
     pub fn lookup(&self, patient: Id, code: Id) -> (&Code, Option<Id>) {
-        (self.codes.code(code), self.users.get(&patient).copied().flatten())
+        lookup(&self.codes, &self.users, patient, code)
     }
-    /// The Bundle of this page, ready to serialise.
-    pub fn searchset<'a>(
-        &'a self,
-        base: &'a str,
-        links: &'a [(&'a str, String)],
-    ) -> fhir::ObservationSearchset<'a, StoredObs, impl Fn(Id, Id) -> (&'a Code, Option<Id>)> {
-        fhir::ObservationSearchset {
-            base,
-            total: Some(self.total),
-            links,
-            entries: &self.obs,
-            lookup: move |patient, code| self.lookup(patient, code),
-        }
+    /// The Bundle of this page as JSON bytes; `base` is the FHIR base URL.
+    pub fn into_bytes(self, base: &str, links: &[(&str, String)]) -> Result<Vec<u8>> {
+        let (mut out, n) = match self.written {
+            Some(w) => w,
+            None => {
+                let lookup = |patient, code| lookup(&self.codes, &self.users, patient, code);
+                let mut w = fhir::EntryWriter::new(base, lookup, self.obs.len()).map_err(Error::Internal)?;
+                for o in &self.obs {
+                    w.push(o).map_err(Error::Internal)?;
+                }
+                w.into_parts()
+            }
+        };
+        fhir::finish_searchset(&mut out, n, links, Some(self.total)).map_err(Error::Internal)?;
+        Ok(out)
     }
     /// The (patient, code) pairs shown, for the audit record.
     pub fn shown(&self) -> BTreeSet<(Id, String)> {
-        self.obs.iter().map(|o| (o.patient_id, self.lookup(o.patient_id, o.code_id).0.coding_code.clone())).collect()
+        self.pairs.iter().map(|(p, code)| (*p, self.codes.code(*code).coding_code.clone())).collect()
     }
     /// `grants` of the pairs shown, with the catalogue and facts this search already read.
     pub async fn grants(
@@ -371,9 +379,18 @@ impl ObservationPage {
     }
 }
 
-pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery) -> Result<ObservationPage> {
+/// The code (empty if no longer in the catalogue) and the patient's user id of an observation.
+fn lookup<'a>(codes: &'a Renderer, users: &BTreeMap<Id, Option<Id>>, patient: Id, code: Id) -> (&'a Code, Option<Id>) {
+    (codes.code(code), users.get(&patient).copied().flatten())
+}
+
+/// A page of an Observation search; `base` is the FHIR base URL its entries name.
+pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery, base: &str) -> Result<ObservationPage> {
     let codes = repo.list_codes().await?;
     let mut facts = Facts::default();
+    if let Some(readable) = one_scan_each(repo, c, q, &codes, &mut facts).await? {
+        return written_page(repo, q, readable, codes, facts, base).await;
+    }
     let (obs, total, next) = search_with(repo, c, q, &codes, &mut facts).await?;
     let mut users: BTreeMap<Id, Option<Id>> = BTreeMap::new();
     for o in &obs {
@@ -381,7 +398,99 @@ pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery) -
             e.insert(facts.patient(repo, o.patient_id).await?.and_then(|f| f.user_id));
         }
     }
-    Ok(ObservationPage { obs, total, next, codes: Renderer::new(&codes), users, facts, catalogue: codes })
+    let pairs = obs.iter().map(|o| (o.patient_id, o.code_id)).collect();
+    Ok(ObservationPage {
+        obs,
+        written: None,
+        pairs,
+        total,
+        next,
+        codes: Renderer::new(&codes),
+        users,
+        facts,
+        catalogue: codes,
+    })
+}
+
+/// The patients a search reaches and their readable scopes, when each patient's observations are
+/// one scan read in the page's order with nothing filtered after reading (one readable scope per
+/// patient, one time filter): how a notebook pulls a patient's data (`patient` and `code`).
+/// `None`: the search is not of that kind (`search_with` answers it).
+async fn one_scan_each(
+    repo: &Repo,
+    c: &Caller,
+    q: &ObservationQuery,
+    codes: &[Code],
+    facts: &mut Facts,
+) -> Result<Option<Vec<(Id, Vec<Id>)>>> {
+    if q.common.foreign_source || q.common.ids.is_some() || q.common.summary_count || post_filter(q).is_some() {
+        return Ok(None);
+    }
+    let readable = readable(repo, c, q, facts, codes).await?;
+    Ok(readable.iter().all(|(_, codes)| codes.len() <= 1).then_some(readable))
+}
+
+/// `search_with` for a search `one_scan_each` let through, with each entry written as the store
+/// reads it: no copy of the stored documents, no list of them. The same page, byte for byte.
+async fn written_page(
+    repo: &Repo,
+    q: &ObservationQuery,
+    readable: Vec<(Id, Vec<Id>)>,
+    catalogue: Vec<Code>,
+    mut facts: Facts,
+    base: &str,
+) -> Result<ObservationPage> {
+    let total = match q.common.cursor.and_then(|c| c.total) {
+        Some(n) => n,
+        None => total(repo, q, &readable).await?,
+    };
+    let after = |p: Id| q.common.cursor.is_none_or(|cur| p >= cur.patient);
+    let scans: Vec<(Id, Id)> =
+        readable.iter().filter(|(p, _)| after(*p)).filter_map(|(p, codes)| codes.first().map(|c| (*p, *c))).collect();
+    let mut users = BTreeMap::new();
+    for (p, _) in &scans {
+        users.insert(*p, facts.patient(repo, *p).await?.and_then(|f| f.user_id));
+    }
+    let codes = Renderer::new(&catalogue);
+    let (order, range, limit) = (order(q.sort), q.window(), q.common.count);
+    let mut w = fhir::EntryWriter::new(base, |p, code| lookup(&codes, &users, p, code), limit.min(1000))
+        .map_err(Error::Internal)?;
+    let (mut last, mut more, mut pairs) = (None, false, BTreeSet::new());
+    'patients: for (p, code) in scans {
+        if range.is_empty() {
+            break;
+        }
+        let seek = q.common.cursor.filter(|cur| cur.patient == p).map(|cur| (cur.at, cur.id));
+        let mut store_cursor = None;
+        loop {
+            let need = limit + 1 - w.entries();
+            let scan =
+                ObsScan { patient: p, code, order, range, seek, descending: q.descending, limit: need.min(1000) };
+            let next = repo
+                .observations_each(&scan, store_cursor, &mut |o| {
+                    if w.entries() == limit {
+                        // One more than the page holds: there is a next page.
+                        more = true;
+                        return Ok(());
+                    }
+                    w.push(&o).map_err(Error::Internal)?;
+                    last = Some((p, o.at, o.id));
+                    pairs.insert((p, code));
+                    Ok(())
+                })
+                .await?;
+            if more {
+                break 'patients;
+            }
+            match next {
+                Some(n) => store_cursor = Some(n),
+                None => break,
+            }
+        }
+    }
+    let next = last.filter(|_| more).map(|(patient, at, id)| Cursor { patient, at, id, total: Some(total) }.encode());
+    let written = Some(w.into_parts());
+    Ok(ObservationPage { obs: vec![], written, pairs, total, next, codes, users, facts, catalogue })
 }
 
 /// One observation, if the caller may read it (404 otherwise: hidden data is not revealed).

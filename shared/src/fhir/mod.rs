@@ -539,79 +539,125 @@ where
     E: ObservationSource,
     F: Fn(Id, Id) -> (&'a Code, Option<Id>),
 {
-    /// The Bundle as JSON bytes, in a buffer sized for it (about 1.2 kB per Observation).
+    /// The Bundle as JSON bytes. An entry that cannot be read fails the whole page (nothing of it
+    /// is to be sent).
     pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
-        let mut out = Vec::with_capacity(512 + 1280 * self.entries.len());
-        self.write(&mut out)?;
+        let mut w = EntryWriter::new(self.base, &self.lookup, self.entries.len())?;
+        for e in self.entries {
+            w.push(e)?;
+        }
+        let (mut out, n) = w.into_parts();
+        finish_searchset(&mut out, n, self.links, self.total)?;
         Ok(out)
     }
+}
 
-    /// Appends the Bundle to `out`. An entry that cannot be read fails the whole page (nothing
-    /// of it is to be sent).
-    fn write(&self, out: &mut Vec<u8>) -> Result<(), String> {
-        fn put(out: &mut Vec<u8>, v: &impl Serialize) -> Result<(), String> {
-            serde_json::to_writer(out, v).map_err(|e| e.to_string())
-        }
+/// A searchset Bundle of Observations written entry by entry: what `ObservationSearchset` writes,
+/// for a page whose entries are written as its store query reads them. `into_parts` gives the
+/// bytes so far, to be ended by `finish_searchset` once the links are known.
+pub struct EntryWriter<'a, F> {
+    out: Vec<u8>,
+    /// `{"fullUrl":"{base}/Observation/`, escaped once: each entry adds its id.
+    full_url: Vec<u8>,
+    /// The code and subject of the last (patient, code) written: a page is mostly one patient's
+    /// one code.
+    around: Option<Around>,
+    lookup: F,
+    entries: usize,
+    _codes: std::marker::PhantomData<&'a Code>,
+}
+
+impl<'a, F> EntryWriter<'a, F>
+where
+    F: Fn(Id, Id) -> (&'a Code, Option<Id>),
+{
+    /// For a page of about `expected` entries (about 1.2 kB each); `base` is the FHIR base URL,
+    /// `lookup` gives the code and the patient's user id of an observation.
+    pub fn new(base: &str, lookup: F, expected: usize) -> Result<Self, String> {
+        let mut full_url = b"{\"fullUrl\":".to_vec();
+        put(&mut full_url, &Text(format_args!("{base}/Observation/")))?;
+        full_url.pop();
+        let mut out = Vec::with_capacity(512 + 1280 * expected);
         out.push(b'{');
-        if !self.entries.is_empty() {
-            out.extend_from_slice(b"\"entry\":[");
-            // The code and subject of the last (patient, code) written: a page is mostly one
-            // patient's one code.
-            let mut around: Option<Around> = None;
-            // `{"fullUrl":"{base}/Observation/`, escaped once: each entry adds its id.
-            let mut full_url = b"{\"fullUrl\":".to_vec();
-            put(&mut full_url, &Text(format_args!("{}/Observation/", self.base)))?;
-            full_url.pop();
-            for (i, e) in self.entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                let entry = e.entry()?;
-                let id = match &entry {
-                    ObservationEntry::Fields(o) => o.id,
-                    ObservationEntry::Stored { id, .. } => *id,
-                };
-                out.extend_from_slice(&full_url);
-                push_decimal(out, id);
-                out.extend_from_slice(b"\",\"resource\":");
-                match entry {
-                    ObservationEntry::Fields(o) => {
-                        let (code, user_id) = (self.lookup)(o.patient_id, o.code_id);
-                        put(out, &ObservationView { obs: &o, code, user_id })?;
-                    }
-                    ObservationEntry::Stored { patient_id, code_id, head, data, .. } => {
-                        let inner = head
-                            .trim_ascii()
-                            .strip_prefix(b"{")
-                            .and_then(|h| h.strip_suffix(b"}"))
-                            .filter(|h| !h.trim_ascii().is_empty())
-                            .ok_or_else(|| {
-                                format!("corrupt observation {id}: its stored rendering is not an object")
-                            })?;
-                        let a = match around.take() {
-                            Some(a) if a.pair == (patient_id, code_id) => a,
-                            _ => Around::new(patient_id, code_id, &self.lookup)?,
-                        };
-                        a.write(out, inner, data)?;
-                        around = Some(a);
-                    }
-                }
-                out.extend_from_slice(b",\"search\":{\"mode\":\"match\"}}");
+        Ok(Self { out, full_url, around: None, lookup, entries: 0, _codes: std::marker::PhantomData })
+    }
+
+    /// Appends one entry.
+    pub fn push(&mut self, e: &impl ObservationSource) -> Result<(), String> {
+        let out = &mut self.out;
+        out.extend_from_slice(if self.entries == 0 { b"\"entry\":[" } else { b"," });
+        let entry = e.entry()?;
+        let id = match &entry {
+            ObservationEntry::Fields(o) => o.id,
+            ObservationEntry::Stored { id, .. } => *id,
+        };
+        out.extend_from_slice(&self.full_url);
+        push_decimal(out, id);
+        out.extend_from_slice(b"\",\"resource\":");
+        match entry {
+            ObservationEntry::Fields(o) => {
+                let (code, user_id) = (self.lookup)(o.patient_id, o.code_id);
+                put(out, &ObservationView { obs: &o, code, user_id })?;
             }
-            out.extend_from_slice(b"],");
+            ObservationEntry::Stored { patient_id, code_id, head, data, .. } => {
+                let inner = head
+                    .trim_ascii()
+                    .strip_prefix(b"{")
+                    .and_then(|h| h.strip_suffix(b"}"))
+                    .filter(|h| !h.trim_ascii().is_empty())
+                    .ok_or_else(|| format!("corrupt observation {id}: its stored rendering is not an object"))?;
+                let a = match self.around.take() {
+                    Some(a) if a.pair == (patient_id, code_id) => a,
+                    _ => Around::new(patient_id, code_id, &self.lookup)?,
+                };
+                a.write(out, inner, data)?;
+                self.around = Some(a);
+            }
         }
-        if self.links.iter().any(|(rel, url)| !rel.is_empty() || !url.is_empty()) {
-            out.extend_from_slice(b"\"link\":");
-            put(out, &Links(self.links))?;
-            out.push(b',');
-        }
-        out.extend_from_slice(b"\"resourceType\":\"Bundle\",");
-        if let Some(t) = self.total {
-            out.extend_from_slice(format!("\"total\":{t},").as_bytes());
-        }
-        out.extend_from_slice(b"\"type\":\"searchset\"}");
+        out.extend_from_slice(b",\"search\":{\"mode\":\"match\"}}");
+        self.entries += 1;
         Ok(())
     }
+
+    /// How many entries are written.
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// The bytes written and how many entries they hold.
+    pub fn into_parts(self) -> (Vec<u8>, usize) {
+        (self.out, self.entries)
+    }
+}
+
+fn put(out: &mut Vec<u8>, v: &impl Serialize) -> Result<(), String> {
+    serde_json::to_writer(out, v).map_err(|e| e.to_string())
+}
+
+/// Ends a searchset `EntryWriter` began with `entries` entries: the entries' array, the links,
+/// the total.
+pub fn finish_searchset(
+    out: &mut Vec<u8>,
+    entries: usize,
+    links: &[(&str, String)],
+    total: Option<usize>,
+) -> Result<(), String> {
+    if entries > 0 {
+        out.extend_from_slice(b"],");
+    }
+    if links.iter().any(|(rel, url)| !rel.is_empty() || !url.is_empty()) {
+        out.extend_from_slice(b"\"link\":");
+        put(out, &Links(links))?;
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"resourceType\":\"Bundle\",");
+    if let Some(t) = total {
+        out.extend_from_slice(b"\"total\":");
+        push_decimal(out, t as i64);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"type\":\"searchset\"}");
+    Ok(())
 }
 
 /// Appends `n` in decimal, as `{n}` formats it (without a `String` per entry).

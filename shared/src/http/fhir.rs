@@ -193,7 +193,8 @@ async fn run_search(
     };
     if rtype == "Observation" {
         let q = parse_observation_query(&params).map_err(bad)?;
-        let mut page = reads::observation_bundle(&s.repo, c, &q).await?;
+        let base = format!("{}/FHIR/R5", url.origin);
+        let mut page = reads::observation_bundle(&s.repo, c, &q, &base).await?;
         let pairs = page.shown();
         let (studies, consents) = page.grants(&s.repo, c, &pairs).await?;
         note(slot, |n| {
@@ -204,8 +205,7 @@ async fn run_search(
             n.consents.extend(consents);
         });
         let links = links(&page.next);
-        let base = format!("{}/FHIR/R5", url.origin);
-        let body = page.searchset(&base, &links).to_bytes().map_err(|e| FhirError(Error::Internal(e)))?;
+        let body = page.into_bytes(&base, &links)?;
         return Ok(fhir_bytes(StatusCode::OK, body));
     }
     let (common, q) = parse_other_query(rtype, &params).map_err(bad)?;

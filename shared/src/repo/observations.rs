@@ -43,7 +43,7 @@ use crate::domain::observation::{NaturalKey, Observation, ObservationRef};
 use crate::error::{Error, Result};
 use crate::fhir::search::TimeRange;
 use crate::fhir::{ObservationEntry, ObservationHead};
-use crate::ports::{Cond, Index, Item, Key, Query, SkRange, Write};
+use crate::ports::{Cond, Index, Item, Key, Query, SkRange, StoreError, Write};
 
 /// Shifts times before 1970 (down to year -1200) into non-negative key space.
 pub const T_OFFSET: i64 = 100_000_000_000_000;
@@ -331,12 +331,7 @@ impl StoredObs {
     }
     /// The observation borrowed from the stored document.
     pub fn view(&self) -> Result<ObservationRef<'_>> {
-        #[derive(Deserialize)]
-        struct Doc<'a> {
-            #[serde(borrow)]
-            data: ObservationRef<'a>,
-        }
-        Ok(serde_json::from_slice::<Doc>(&self.doc).map_err(corrupt)?.data)
+        view_of(&self.doc)
     }
     /// The whole observation.
     pub fn decode(&self) -> Result<Observation> {
@@ -382,30 +377,62 @@ static PAYLOAD_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b",\"data\":\"").into_owned());
 
 impl crate::fhir::ObservationSource for StoredObs {
-    /// Its stored head and payload when the document has them (found by their bytes, else by
-    /// parsing; a head stored before under `LEGACY_RENDERED` too), else its fields (a document
-    /// stored before heads were, or under an older head's name).
     fn entry(&self) -> std::result::Result<ObservationEntry<'_>, String> {
-        let (id, patient_id, code_id) = (self.id, self.patient_id, self.code_id);
-        if let Some((head, data)) = stored_parts(&self.doc) {
-            return Ok(ObservationEntry::Stored { id, patient_id, code_id, head, data });
-        }
-        #[derive(Deserialize)]
-        struct Doc<'a> {
-            #[serde(borrow)]
-            data: BTreeMap<&'a str, &'a RawValue>,
-        }
-        let fields = serde_json::from_slice::<Doc>(&self.doc).map_err(|e| corrupt(e).detail())?.data;
-        match (fields.get(RENDERED).or_else(|| fields.get(LEGACY_RENDERED)), fields.get("data")) {
-            (Some(head), Some(data)) => Ok(ObservationEntry::Stored {
-                id,
-                patient_id,
-                code_id,
-                head: head.get().as_bytes(),
-                data: data.get().as_bytes(),
-            }),
-            _ => Ok(ObservationEntry::Fields(self.view().map_err(Error::detail)?)),
-        }
+        entry_of(self.id, self.patient_id, self.code_id, &self.doc)
+    }
+}
+
+/// An observation's page entry from its stored document: its stored head and payload when the
+/// document has them (found by their bytes, else by parsing; a head stored before under
+/// `LEGACY_RENDERED` too), else its fields (a document stored before heads were, or under an
+/// older head's name).
+fn entry_of(id: Id, patient_id: Id, code_id: Id, doc: &[u8]) -> std::result::Result<ObservationEntry<'_>, String> {
+    if let Some((head, data)) = stored_parts(doc) {
+        return Ok(ObservationEntry::Stored { id, patient_id, code_id, head, data });
+    }
+    #[derive(Deserialize)]
+    struct Doc<'a> {
+        #[serde(borrow)]
+        data: BTreeMap<&'a str, &'a RawValue>,
+    }
+    let fields = serde_json::from_slice::<Doc>(doc).map_err(|e| corrupt(e).detail())?.data;
+    match (fields.get(RENDERED).or_else(|| fields.get(LEGACY_RENDERED)), fields.get("data")) {
+        (Some(head), Some(data)) => Ok(ObservationEntry::Stored {
+            id,
+            patient_id,
+            code_id,
+            head: head.get().as_bytes(),
+            data: data.get().as_bytes(),
+        }),
+        _ => Ok(ObservationEntry::Fields(view_of(doc).map_err(Error::detail)?)),
+    }
+}
+
+/// The observation borrowed from a stored document.
+fn view_of(doc: &[u8]) -> Result<ObservationRef<'_>> {
+    #[derive(Deserialize)]
+    struct Doc<'a> {
+        #[serde(borrow)]
+        data: ObservationRef<'a>,
+    }
+    Ok(serde_json::from_slice::<Doc>(doc).map_err(corrupt)?.data)
+}
+
+/// An observation as `Repo::observations_each` hands it over: what `StoredObs` holds, its
+/// document borrowed from the store for the time of the call.
+#[derive(Debug, Clone, Copy)]
+pub struct ScannedObs<'a> {
+    pub id: Id,
+    pub patient_id: Id,
+    pub code_id: Id,
+    /// Its time in the scan's order (from the sort key).
+    pub at: i64,
+    doc: &'a [u8],
+}
+
+impl crate::fhir::ObservationSource for ScannedObs<'_> {
+    fn entry(&self) -> std::result::Result<ObservationEntry<'_>, String> {
+        entry_of(self.id, self.patient_id, self.code_id, self.doc)
     }
 }
 
@@ -488,6 +515,23 @@ impl Repo {
         Ok(p.map(|p| p.id))
     }
 
+    /// The query of a scan: `None` when its window is empty.
+    fn scan_query(s: &ObsScan, cursor: Option<String>) -> Option<Query> {
+        let (index, pk, prefix) = match s.order {
+            ObsOrder::Date => (Index::Primary, obs_pk(s.patient), format!("{}#", pad(s.code))),
+            ObsOrder::LastUpdated => (Index::Gsi2, lu_pk(s.patient, s.code), String::new()),
+        };
+        let (lo, hi) = bounds(&prefix, s.range, s.seek, s.descending);
+        (lo <= hi).then(|| Query {
+            index,
+            pk,
+            range: SkRange::Between(lo, hi),
+            forward: !s.descending,
+            limit: s.limit.clamp(1, 1000),
+            cursor,
+        })
+    }
+
     /// Up to `limit` observations of one patient and code in the window, in scan order, after
     /// `seek`; `cursor` continues a previous page of the same scan.
     pub async fn observations_page(
@@ -495,27 +539,45 @@ impl Repo {
         s: &ObsScan,
         cursor: Option<String>,
     ) -> Result<(Vec<StoredObs>, Option<String>)> {
-        let (patient, code, order, range, seek, desc, limit) =
-            (s.patient, s.code, s.order, s.range, s.seek, s.descending, s.limit);
-        let (index, pk, prefix) = match order {
-            ObsOrder::Date => (Index::Primary, obs_pk(patient), format!("{}#", pad(code))),
-            ObsOrder::LastUpdated => (Index::Gsi2, lu_pk(patient, code), String::new()),
-        };
-        let (lo, hi) = bounds(&prefix, range, seek, desc);
-        if lo > hi {
-            return Ok((vec![], None));
-        }
-        let q =
-            Query { index, pk, range: SkRange::Between(lo, hi), forward: !desc, limit: limit.clamp(1, 1000), cursor };
+        let Some(q) = Self::scan_query(s, cursor) else { return Ok((vec![], None)) };
         // Kept as the stored bytes: what the search orders by comes from the keys.
         let page = self.table.query_raw(&q).await?;
         let obs = (0..page.items.len())
             .map(|i| {
                 let doc = Bytes { buf: page.buf.clone(), at: page.items[i].doc.clone() };
-                StoredObs::scanned(patient, code, order, page.sk(i), doc)
+                StoredObs::scanned(s.patient, s.code, s.order, page.sk(i), doc)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((obs, page.next))
+    }
+
+    /// `observations_page`, each observation handed to `each` as the store reads it, its
+    /// document borrowed (nothing copied out of the store for it): for a page written out as it
+    /// is read. An error from `each` ends the scan with that error.
+    pub async fn observations_each(
+        &self,
+        s: &ObsScan,
+        cursor: Option<String>,
+        each: &mut (dyn FnMut(ScannedObs<'_>) -> Result<()> + Send),
+    ) -> Result<Option<String>> {
+        let Some(q) = Self::scan_query(s, cursor) else { return Ok(None) };
+        // `each`'s own error, kept while the store is told to stop.
+        let mut failed = None;
+        let scanned = self
+            .table
+            .query_each(&q, &mut |sk, doc| {
+                let r = time_and_id(sk)
+                    .and_then(|(at, id)| each(ScannedObs { id, patient_id: s.patient, code_id: s.code, at, doc }));
+                r.map_err(|e| {
+                    failed = Some(e);
+                    StoreError::Invalid("stopped by the reader".into())
+                })
+            })
+            .await;
+        match (scanned, failed) {
+            (_, Some(e)) => Err(e),
+            (r, None) => Ok(r?),
+        }
     }
 
     /// How many observations of one patient and code lie in the window. By date, the days the

@@ -1,6 +1,8 @@
 //! The FHIR API over HTTP: discovery, uploads (single, batch, bad input), the consent rule on
 //! every read, and cursor paging.
 
+use std::collections::BTreeSet;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -793,5 +795,62 @@ async fn a_page_merges_a_patients_scopes_in_time_order() {
             want.reverse();
         }
         assert_eq!(got, want, "sort {sort:?}");
+    }
+}
+
+/// A search whose patients each have one readable scope (`code` given) writes each page as the
+/// store reads it; one over several scopes merges them first. Both give the same entries, across
+/// patients and pages, in every order.
+#[tokio::test]
+async fn a_page_written_as_read_holds_what_the_merged_page_holds() {
+    let app = spawn_app().await;
+    let mary = app.access("manager_mary@example.com").await;
+    let at = |h: usize| format!("2031-05-06T{h:02}:00:00Z");
+    let mut resources: Vec<Value> =
+        (0..10).map(|h| observation(40001, if h % 2 == 0 { HR } else { BP }, 70001, &at(h))).collect();
+    resources.extend((0..5).map(|h| observation(40002, HR, 70001, &at(h))));
+    let (s, resp) = app.post("/FHIR/R5/", &mary, batch(resources)).await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    assert!(
+        resp["entry"].as_array().expect("entries").iter().all(|e| e["response"]["status"] == "201 Created"),
+        "{resp}"
+    );
+    // Every entry of a search followed to its end, each page's total, and how many pages.
+    let pull = async |first: String| {
+        let (mut entries, mut totals, mut pages) = (Vec::new(), Vec::new(), 0);
+        let mut next = Some(first);
+        while let Some(u) = next.take() {
+            let (s, b) = app.get(&u, &mary).await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+            pages += 1;
+            totals.push(b["total"].clone());
+            entries.extend(b["entry"].as_array().into_iter().flatten().cloned());
+            next = b["link"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| l["relation"] == "next")
+                .map(|l| l["url"].as_str().expect("url").trim_start_matches(&app.base).to_string());
+        }
+        (entries, totals, pages)
+    };
+    let study = "/FHIR/R5/Observation?patient._has:Group:member:_id=30001";
+    for (window, sort, ours) in [
+        ("&date=ge2031-05-06&date=lt2031-05-07", "", 10),
+        ("&date=ge2031-05-06&date=lt2031-05-07", "&_sort=date", 10),
+        ("&date=ge2031-05-06&date=lt2031-05-07", "&_sort=-date", 10),
+        ("", "&_sort=_lastUpdated", 10),
+        ("", "&_sort=-_lastUpdated", 10),
+    ] {
+        let (one, totals, pages) = pull(format!("{study}&code={OMH}|{HR}{window}&_count=3{sort}")).await;
+        let (all, _, _) = pull(format!("{study}{window}&_count=1000{sort}")).await;
+        let want: Vec<Value> = all.into_iter().filter(|e| e["resource"]["code"]["coding"][0]["code"] == HR).collect();
+        assert!(want.len() >= ours, "{window}{sort}: the heart rates uploaded, and the seed's without a window");
+        assert_eq!(one, want, "{window}{sort}: the same entries in the same order");
+        assert_eq!(pages, want.len().div_ceil(3), "{window}{sort}: pages of 3");
+        assert!(totals.iter().all(|t| *t == json!(want.len())), "{window}{sort}: every page's total: {totals:?}");
+        let patients: BTreeSet<&str> =
+            one.iter().filter_map(|e| e["resource"]["subject"]["reference"].as_str()).collect();
+        assert_eq!(patients.len(), 2, "{window}{sort}: both patients' pages");
     }
 }
