@@ -654,6 +654,16 @@ mod tests {
         assert_eq!(dropped.run(vec![put("a", None, 1, Cond::None)], true).await, stopped);
     }
 
+    /// The sort key of an index entry is what lies between its first and second 0 byte (all of
+    /// the rest in the primary index); a key without a 0 byte is not one this engine wrote.
+    #[test]
+    fn an_index_entry_gives_its_sort_key_or_an_error() {
+        assert_eq!(index_entry_sk(b"OBS#1\0code#t#id").expect("primary"), b"code#t#id");
+        assert_eq!(index_entry_sk(b"OBSU#1#2\0t#id\0OBS#1\0code#t#id").expect("secondary"), b"t#id");
+        assert_eq!(index_entry_sk(b"pk\0").expect("empty sort key"), b"");
+        assert_eq!(index_entry_sk(b"no zero byte"), Err(StoreError::Backend("malformed index key".into())));
+    }
+
     /// One group, three batches: the middle one rewrites an item another batch wrote, moves it in
     /// the index, adds an item, then fails. Only its own writes are undone, whatever their order.
     #[test]

@@ -344,10 +344,6 @@ pub struct ObservationPage {
 }
 
 impl ObservationPage {
-    /// The code (empty if no longer in the catalogue) and the patient's user id of an observation.
-    pub fn lookup(&self, patient: Id, code: Id) -> (&Code, Option<Id>) {
-        lookup(&self.codes, &self.users, patient, code)
-    }
     /// The Bundle of this page as JSON bytes; `base` is the FHIR base URL.
     pub fn into_bytes(self, base: &str, links: &[(&str, String)]) -> Result<Vec<u8>> {
         let (mut out, n) = match self.written {
