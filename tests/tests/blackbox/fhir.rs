@@ -20,6 +20,23 @@ fn ids(bundle: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Follows `next` links from `first` to the end: every page's body, each answered 200.
+async fn pages(app: &TestApp, token: &str, first: &str) -> Vec<Value> {
+    let (mut next, mut out) = (Some(first.to_string()), Vec::new());
+    while let Some(u) = next.take() {
+        let (s, b) = app.get(&u, token).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        next = b["link"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().expect("url").trim_start_matches(&app.base).to_string());
+        out.push(b);
+    }
+    out
+}
+
 #[tokio::test]
 async fn discovery_documents_are_public_and_truthful() {
     let app = spawn_app().await;
@@ -568,17 +585,8 @@ async fn totals_include_the_running_count_of_an_older_store() {
 
 /// Follows `next` links from `url` to the end; the ids in order, and each page's `total`.
 async fn pull_ids(app: &TestApp, token: &str, url: &str) -> (Vec<String>, Vec<u64>) {
-    let (mut url, mut all, mut totals) = (url.to_string(), Vec::new(), Vec::new());
-    loop {
-        let (s, b) = app.get(&url, token).await;
-        assert_eq!(s, StatusCode::OK, "{b}");
-        totals.push(b["total"].as_u64().expect("total"));
-        all.extend(ids(&b));
-        match b["link"].as_array().and_then(|l| l.iter().find(|l| l["relation"] == "next")) {
-            Some(next) => url = next["url"].as_str().expect("url").trim_start_matches(&app.base).to_string(),
-            None => return (all, totals),
-        }
-    }
+    let pages = pages(app, token, url).await;
+    (pages.iter().flat_map(ids).collect(), pages.iter().map(|b| b["total"].as_u64().expect("total")).collect())
 }
 
 #[tokio::test]
@@ -636,22 +644,14 @@ async fn observations_stored_without_a_head_read_back_the_same() {
     let url =
         format!("/FHIR/R5/Observation?patient=40005&code={OMH}|{BG}&date=ge2031-03-04&date=lt2031-03-05&_count=3");
     // The entries, totals and link relations of every page (not the Bundle's own id or time).
-    let pages = || async {
-        let (mut next, mut out) = (Some(url.clone()), Vec::new());
-        while let Some(u) = next.take() {
-            let (s, b) = app.get(&u, &mark).await;
-            assert_eq!(s, StatusCode::OK, "{b}");
-            let links = b["link"].as_array().expect("links");
-            next = links
-                .iter()
-                .find(|l| l["relation"] == "next")
-                .map(|l| l["url"].as_str().expect("url").trim_start_matches(&app.base).to_string());
-            out.push(json!({"total": b["total"], "entry": b["entry"],
-                            "links": links.iter().map(|l| &l["relation"]).collect::<Vec<_>>()}));
-        }
-        out
+    let summary = || async {
+        let all = pages(&app, &mark, &url).await;
+        let links = |b: &Value| b["link"].as_array().expect("links").iter().map(|l| l["relation"].clone()).collect();
+        all.iter()
+            .map(|b| json!({"total": b["total"], "entry": b["entry"], "links": Value::Array(links(b))}))
+            .collect::<Vec<_>>()
     };
-    let now = pages().await;
+    let now = summary().await;
     assert_eq!(now.len(), 3, "7 observations in pages of 3");
 
     // Rewrite the stored documents: odd ones without a head, one with it under a name not used,
@@ -686,7 +686,7 @@ async fn observations_stored_without_a_head_read_back_the_same() {
         }
         app.state.repo.table.put(it, jhe::ports::Cond::None).await.expect("put");
     }
-    assert_eq!(pages().await, now, "the same pages from documents with and without heads");
+    assert_eq!(summary().await, now, "the same pages from documents with and without heads");
 }
 
 /// The Open mHealth uuid guard: a data point uploaded again (same patient, time and uuid) is
@@ -769,12 +769,9 @@ async fn a_page_merges_a_patients_scopes_in_time_order() {
     let (s, resp) = app.post("/FHIR/R5/", &mary, batch(resources)).await;
     assert_eq!(s, StatusCode::OK, "{resp}");
     for (sort, newest_first) in [("", true), ("&_sort=date", false), ("&_sort=-date", true)] {
-        let mut next =
-            Some(format!("/FHIR/R5/Observation?patient=40001&date=ge2031-05-06&date=lt2031-05-07&_count=5{sort}"));
+        let url = format!("/FHIR/R5/Observation?patient=40001&date=ge2031-05-06&date=lt2031-05-07&_count=5{sort}");
         let mut got = Vec::new();
-        while let Some(u) = next.take() {
-            let (s, b) = app.get(&u, &mary).await;
-            assert_eq!(s, StatusCode::OK, "{b}");
+        for b in pages(&app, &mary, &url).await {
             for e in b["entry"].as_array().into_iter().flatten() {
                 let r = &e["resource"];
                 got.push((
@@ -782,12 +779,6 @@ async fn a_page_merges_a_patients_scopes_in_time_order() {
                     r["code"]["coding"][0]["code"].clone(),
                 ));
             }
-            next = b["link"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|l| l["relation"] == "next")
-                .map(|l| l["url"].as_str().expect("url").trim_start_matches(&app.base).to_string());
         }
         let mut want: Vec<(String, Value)> =
             (0..12).map(|h| (at(h), json!(if h % 2 == 0 { HR } else { BP }))).collect();
@@ -817,22 +808,10 @@ async fn a_page_written_as_read_holds_what_the_merged_page_holds() {
     );
     // Every entry of a search followed to its end, each page's total, and how many pages.
     let pull = async |first: String| {
-        let (mut entries, mut totals, mut pages) = (Vec::new(), Vec::new(), 0);
-        let mut next = Some(first);
-        while let Some(u) = next.take() {
-            let (s, b) = app.get(&u, &mary).await;
-            assert_eq!(s, StatusCode::OK, "{b}");
-            pages += 1;
-            totals.push(b["total"].clone());
-            entries.extend(b["entry"].as_array().into_iter().flatten().cloned());
-            next = b["link"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|l| l["relation"] == "next")
-                .map(|l| l["url"].as_str().expect("url").trim_start_matches(&app.base).to_string());
-        }
-        (entries, totals, pages)
+        let pages = pages(&app, &mary, &first).await;
+        let entries: Vec<Value> =
+            pages.iter().flat_map(|b| b["entry"].as_array().into_iter().flatten().cloned()).collect();
+        (entries, pages.iter().map(|b| b["total"].clone()).collect::<Vec<_>>(), pages.len())
     };
     let study = "/FHIR/R5/Observation?patient._has:Group:member:_id=30001";
     for (window, sort, ours) in [
