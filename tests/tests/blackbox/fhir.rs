@@ -789,6 +789,44 @@ async fn a_page_merges_a_patients_scopes_in_time_order() {
     }
 }
 
+/// The admin observation list pages by number: its pages in turn hold, in order, what one page of
+/// all of them holds, each with the count and links to the pages either side; a page past the end
+/// is not found.
+#[tokio::test]
+async fn the_admin_observation_list_pages_by_number() {
+    let app = spawn_app().await;
+    let mary = app.access("manager_mary@example.com").await;
+    let at = |h: usize| format!("2031-05-07T{h:02}:00:00Z");
+    let mut resources: Vec<Value> =
+        (0..7).map(|h| observation(40001, if h % 2 == 0 { HR } else { BP }, 70001, &at(h))).collect();
+    resources.extend((0..4).map(|h| observation(40002, HR, 70001, &at(h))));
+    let (s, resp) = app.post("/FHIR/R5/", &mary, batch(resources)).await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    for filter in ["patientId=40001", "studyId=30001"] {
+        let (s, all) = app.get(&format!("/api/v1/observations?{filter}&pageSize=1000"), &mary).await;
+        assert_eq!(s, StatusCode::OK, "{all}");
+        let want = all["results"].as_array().expect("results").clone();
+        let count = all["count"].as_u64().expect("count") as usize;
+        assert_eq!(want.len(), count, "{filter}: one page holds them all");
+        assert!(count >= 7, "{filter}: the uploads and the seed's");
+        let pages = count.div_ceil(3);
+        let mut got = Vec::new();
+        for page in 1..=pages {
+            let (s, b) = app.get(&format!("/api/v1/observations?{filter}&pageSize=3&page={page}"), &mary).await;
+            assert_eq!(s, StatusCode::OK, "{filter} page {page}: {b}");
+            assert_eq!(b["count"], json!(count), "{filter} page {page}");
+            let next = b["next"].as_str().map(|u| u.contains(&format!("page={}", page + 1)));
+            assert_eq!(next, (page < pages).then_some(true), "{filter} page {page}: next");
+            let previous = b["previous"].as_str().map(|u| u.contains(&format!("page={}", page - 1)));
+            assert_eq!(previous, (page > 1).then_some(true), "{filter} page {page}: previous");
+            got.extend(b["results"].as_array().expect("results").iter().cloned());
+        }
+        assert_eq!(got, want, "{filter}: the pages in turn hold what one page of all holds");
+        let (s, _) = app.get(&format!("/api/v1/observations?{filter}&pageSize=3&page={}", pages + 1), &mary).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{filter}: past the last page");
+    }
+}
+
 /// A search whose patients each have one readable scope (`code` given) writes each page as the
 /// store reads it; one over several scopes merges them first. Both give the same entries, across
 /// patients and pages, in every order.
