@@ -256,6 +256,15 @@ async fn search_with(
         return Ok((vec![], 0, None));
     }
     let readable = readable(repo, c, q, facts, codes).await?;
+    search_in(repo, q, &readable).await
+}
+
+/// `search_with` over the patients and scopes the caller may read.
+async fn search_in(
+    repo: &Repo,
+    q: &ObservationQuery,
+    readable: &[(Id, Vec<Id>)],
+) -> Result<(Vec<StoredObs>, usize, Option<String>)> {
     if let Some(ids) = &q.common.ids {
         let mut found = Vec::new();
         for id in ids {
@@ -273,7 +282,7 @@ async fn search_with(
     // Later pages carry the total their first page counted.
     let total = match q.common.cursor.and_then(|c| c.total).filter(|_| !q.common.summary_count) {
         Some(n) => n,
-        None => total(repo, q, &readable).await?,
+        None => total(repo, q, readable).await?,
     };
     if q.common.summary_count {
         return Ok((vec![], total, None));
@@ -281,7 +290,7 @@ async fn search_with(
     let limit = q.common.count;
     let mut out: Vec<StoredObs> = Vec::new();
     let mut more = false;
-    for (p, codes) in &readable {
+    for (p, codes) in readable {
         if let Some(cur) = q.common.cursor
             && *p < cur.patient
         {
@@ -384,10 +393,24 @@ fn lookup<'a>(codes: &'a Renderer, users: &BTreeMap<Id, Option<Id>>, patient: Id
 pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery, base: &str) -> Result<ObservationPage> {
     let codes = repo.list_codes().await?;
     let mut facts = Facts::default();
-    if let Some(readable) = one_scan_each(repo, c, q, &codes, &mut facts).await? {
+    if q.common.foreign_source {
+        return Ok(ObservationPage {
+            obs: vec![],
+            written: None,
+            pairs: BTreeSet::new(),
+            total: 0,
+            next: None,
+            codes: Renderer::new(&codes),
+            users: BTreeMap::new(),
+            facts,
+            catalogue: codes,
+        });
+    }
+    let readable = readable(repo, c, q, &mut facts, &codes).await?;
+    if one_scan_each(q, &readable) {
         return written_page(repo, q, readable, codes, facts, base).await;
     }
-    let (obs, total, next) = search_with(repo, c, q, &codes, &mut facts).await?;
+    let (obs, total, next) = search_in(repo, q, &readable).await?;
     let mut users: BTreeMap<Id, Option<Id>> = BTreeMap::new();
     for o in &obs {
         if let std::collections::btree_map::Entry::Vacant(e) = users.entry(o.patient_id) {
@@ -408,22 +431,14 @@ pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery, b
     })
 }
 
-/// The patients a search reaches and their readable scopes, when each patient's observations are
-/// one scan read in the page's order with nothing filtered after reading (one readable scope per
-/// patient, one time filter): how a notebook pulls a patient's data (`patient` and `code`).
-/// `None`: the search is not of that kind (`search_with` answers it).
-async fn one_scan_each(
-    repo: &Repo,
-    c: &Caller,
-    q: &ObservationQuery,
-    codes: &[Code],
-    facts: &mut Facts,
-) -> Result<Option<Vec<(Id, Vec<Id>)>>> {
-    if q.common.foreign_source || q.common.ids.is_some() || q.common.summary_count || post_filter(q).is_some() {
-        return Ok(None);
-    }
-    let readable = readable(repo, c, q, facts, codes).await?;
-    Ok(readable.iter().all(|(_, codes)| codes.len() <= 1).then_some(readable))
+/// Whether each patient's observations are one scan read in the page's order with nothing
+/// filtered after reading (one readable scope per patient, one time filter): how a notebook pulls
+/// a patient's data (`patient` and `code`). Otherwise `search_in` answers.
+fn one_scan_each(q: &ObservationQuery, readable: &[(Id, Vec<Id>)]) -> bool {
+    q.common.ids.is_none()
+        && !q.common.summary_count
+        && post_filter(q).is_none()
+        && readable.iter().all(|(_, codes)| codes.len() <= 1)
 }
 
 /// `search_with` for a search `one_scan_each` let through, with each entry written as the store
