@@ -441,7 +441,7 @@ fn one_scan_each(q: &ObservationQuery, readable: &[(Id, Vec<Id>)]) -> bool {
         && readable.iter().all(|(_, codes)| codes.len() <= 1)
 }
 
-/// `search_with` for a search `one_scan_each` let through, with each entry written as the store
+/// `search_in` for a search `one_scan_each` let through, with each entry written as the store
 /// reads it: no copy of the stored documents, no list of them. The same page, byte for byte.
 async fn written_page(
     repo: &Repo,
