@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::fhir::search::{Common, Cursor, ObservationQuery, OtherQuery, SortBy, TimeRange};
 use crate::fhir::{self};
 use crate::repo::Repo;
-use crate::repo::observations::{ObsOrder, ObsScan, StoredObs};
+use crate::repo::observations::{ObsOrder, ObsScan, ScannedObs, StoredObs};
 
 /// One page of results: the resources, the total, and the cursor of the next page.
 pub struct Found {
@@ -455,53 +455,76 @@ async fn written_page(
         Some(n) => n,
         None => total(repo, q, &readable).await?,
     };
-    let after = |p: Id| q.common.cursor.is_none_or(|cur| p >= cur.patient);
-    let scans: Vec<(Id, Id)> =
-        readable.iter().filter(|(p, _)| after(*p)).filter_map(|(p, codes)| codes.first().map(|c| (*p, *c))).collect();
+    let scans = scans(q, &readable);
     let mut users = BTreeMap::new();
     for (p, _) in &scans {
         users.insert(*p, facts.patient(repo, *p).await?.and_then(|f| f.user_id));
     }
     let codes = Renderer::new(&catalogue);
-    let (order, range, limit) = (order(q.sort), q.window(), q.common.count);
+    let limit = q.common.count;
     let mut w = fhir::EntryWriter::new(base, |p, code| lookup(&codes, &users, p, code), limit.min(1000))
         .map_err(Error::Internal)?;
     let (mut last, mut more, mut pairs) = (None, false, BTreeSet::new());
-    'patients: for (p, code) in scans {
-        if range.is_empty() {
-            break;
+    walk(repo, q, &scans, limit + 1, &mut |o| {
+        if w.entries() == limit {
+            // One more than the page holds: there is a next page.
+            more = true;
+            return Ok(());
         }
+        w.push(&o).map_err(Error::Internal)?;
+        last = Some((o.patient_id, o.at, o.id));
+        pairs.insert((o.patient_id, o.code_id));
+        Ok(())
+    })
+    .await?;
+    let next = last.filter(|_| more).map(|(patient, at, id)| Cursor { patient, at, id, total: Some(total) }.encode());
+    let written = Some(w.into_parts());
+    Ok(ObservationPage { obs: vec![], written, pairs, total, next, codes, users, facts, catalogue })
+}
+
+/// The (patient, scope) of each scan of a search `one_scan_each` let through, from its cursor's
+/// patient on.
+fn scans(q: &ObservationQuery, readable: &[(Id, Vec<Id>)]) -> Vec<(Id, Id)> {
+    let after = |p: Id| q.common.cursor.is_none_or(|cur| p >= cur.patient);
+    readable.iter().filter(|(p, _)| after(*p)).filter_map(|(p, codes)| codes.first().map(|c| (*p, *c))).collect()
+}
+
+/// Hands up to `need` observations of `scans` to `each`, in the search's order from its cursor on,
+/// each as the store reads it (its document borrowed, not copied).
+async fn walk(
+    repo: &Repo,
+    q: &ObservationQuery,
+    scans: &[(Id, Id)],
+    need: usize,
+    each: &mut (dyn FnMut(ScannedObs<'_>) -> Result<()> + Send),
+) -> Result<()> {
+    let (order, range) = (order(q.sort), q.window());
+    if range.is_empty() {
+        return Ok(());
+    }
+    let mut given = 0;
+    for &(p, code) in scans {
         let seek = q.common.cursor.filter(|cur| cur.patient == p).map(|cur| (cur.at, cur.id));
         let mut store_cursor = None;
         loop {
-            let need = limit + 1 - w.entries();
-            let scan =
-                ObsScan { patient: p, code, order, range, seek, descending: q.descending, limit: need.min(1000) };
+            if given == need {
+                return Ok(());
+            }
+            let limit = (need - given).min(1000);
+            let scan = ObsScan { patient: p, code, order, range, seek, descending: q.descending, limit };
             let next = repo
                 .observations_each(&scan, store_cursor, &mut |o| {
-                    if w.entries() == limit {
-                        // One more than the page holds: there is a next page.
-                        more = true;
-                        return Ok(());
-                    }
-                    w.push(&o).map_err(Error::Internal)?;
-                    last = Some((p, o.at, o.id));
-                    pairs.insert((p, code));
-                    Ok(())
+                    given += 1;
+                    each(o)
                 })
                 .await?;
-            if more {
-                break 'patients;
-            }
             match next {
                 Some(n) => store_cursor = Some(n),
                 None => break,
             }
         }
     }
-    let next = last.filter(|_| more).map(|(patient, at, id)| Cursor { patient, at, id, total: Some(total) }.encode());
-    let written = Some(w.into_parts());
-    Ok(ObservationPage { obs: vec![], written, pairs, total, next, codes, users, facts, catalogue })
+    Ok(())
 }
 
 /// One observation, if the caller may read it (404 otherwise: hidden data is not revealed).
@@ -533,20 +556,39 @@ pub async fn admin_observations(
     let mut q = q.clone();
     q.common.count = page_size;
     q.common.cursor = None;
-    let mut skipped = 0;
+    let readable = if q.common.foreign_source { vec![] } else { readable(repo, c, &q, &mut facts, &codes).await? };
+    let skip = (page - 1) * page_size;
     let mut rows = Vec::new();
     let mut total;
-    loop {
-        let (obs, t, next) = search_with(repo, c, &q, &codes, &mut facts).await?;
-        total = t;
-        if skipped + obs.len() > (page - 1) * page_size {
-            rows = obs.into_iter().skip((page - 1) * page_size - skipped).collect();
-            break;
+    if skip > 0 && one_scan_each(&q, &readable) {
+        // The pages before it are walked in the store (no document copied or parsed), and the
+        // page is read from where they end.
+        total = self::total(repo, &q, &readable).await?;
+        let (mut walked, mut last) = (0, None);
+        walk(repo, &q, &scans(&q, &readable), skip, &mut |o| {
+            walked += 1;
+            last = Some((o.patient_id, o.at, o.id));
+            Ok(())
+        })
+        .await?;
+        if let Some((patient, at, id)) = last.filter(|_| walked == skip) {
+            q.common.cursor = Some(Cursor { patient, at, id, total: Some(total) });
+            rows = search_in(repo, &q, &readable).await?.0;
         }
-        skipped += obs.len();
-        match next {
-            Some(n) => q.common.cursor = Some(Cursor::decode(&n).map_err(Error::Internal)?),
-            None => break,
+    } else {
+        let mut skipped = 0;
+        loop {
+            let (obs, t, next) = search_in(repo, &q, &readable).await?;
+            total = t;
+            if skipped + obs.len() > skip {
+                rows = obs.into_iter().skip(skip - skipped).collect();
+                break;
+            }
+            skipped += obs.len();
+            match next {
+                Some(n) => q.common.cursor = Some(Cursor::decode(&n).map_err(Error::Internal)?),
+                None => break,
+            }
         }
     }
     let r = Renderer::new(&codes);

@@ -802,8 +802,14 @@ async fn the_admin_observation_list_pages_by_number() {
     resources.extend((0..4).map(|h| observation(40002, HR, 70001, &at(h))));
     let (s, resp) = app.post("/FHIR/R5/", &mary, batch(resources)).await;
     assert_eq!(s, StatusCode::OK, "{resp}");
-    for filter in ["patientId=40001", "studyId=30001"] {
-        let (s, all) = app.get(&format!("/api/v1/observations?{filter}&pageSize=1000"), &mary).await;
+    // Study 30003 requests one scope (blood glucose): its pages are read from where the ones
+    // before end in the store; the others merge several scopes.
+    let mark = app.access("manager_mark@example.com").await;
+    let resources = (0..7).map(|h| observation(40005, BG, 70002, &at(h))).collect();
+    let (s, resp) = app.post("/FHIR/R5/", &mark, batch(resources)).await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    for (filter, token) in [("patientId=40001", &mary), ("studyId=30001", &mary), ("studyId=30003", &mark)] {
+        let (s, all) = app.get(&format!("/api/v1/observations?{filter}&pageSize=1000"), token).await;
         assert_eq!(s, StatusCode::OK, "{all}");
         let want = all["results"].as_array().expect("results").clone();
         let count = all["count"].as_u64().expect("count") as usize;
@@ -812,7 +818,7 @@ async fn the_admin_observation_list_pages_by_number() {
         let pages = count.div_ceil(3);
         let mut got = Vec::new();
         for page in 1..=pages {
-            let (s, b) = app.get(&format!("/api/v1/observations?{filter}&pageSize=3&page={page}"), &mary).await;
+            let (s, b) = app.get(&format!("/api/v1/observations?{filter}&pageSize=3&page={page}"), token).await;
             assert_eq!(s, StatusCode::OK, "{filter} page {page}: {b}");
             assert_eq!(b["count"], json!(count), "{filter} page {page}");
             let next = b["next"].as_str().map(|u| u.contains(&format!("page={}", page + 1)));
@@ -822,7 +828,7 @@ async fn the_admin_observation_list_pages_by_number() {
             got.extend(b["results"].as_array().expect("results").iter().cloned());
         }
         assert_eq!(got, want, "{filter}: the pages in turn hold what one page of all holds");
-        let (s, _) = app.get(&format!("/api/v1/observations?{filter}&pageSize=3&page={}", pages + 1), &mary).await;
+        let (s, _) = app.get(&format!("/api/v1/observations?{filter}&pageSize=3&page={}", pages + 1), token).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{filter}: past the last page");
     }
 }
