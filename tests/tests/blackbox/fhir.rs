@@ -757,6 +757,21 @@ async fn a_data_point_uploaded_again_is_refused_by_its_uuid() {
     assert_eq!(s, StatusCode::CONFLICT, "not found by its uuid; refused by the guard");
 }
 
+/// `n` readings of `patient` on `day` (`YYYY-MM-DD`), one an hour from midnight: heart rate and
+/// blood pressure in turn, or only heart rate.
+fn hourly(patient: i64, n: usize, day: &str, in_turn: bool) -> Vec<Value> {
+    let code = |h: usize| if in_turn && h % 2 == 1 { BP } else { HR };
+    (0..n).map(|h| observation(patient, code(h), 70001, &format!("{day}T{h:02}:00:00Z"))).collect()
+}
+
+/// Uploads `resources` in one batch as `token`; every entry is created.
+async fn upload_all(app: &TestApp, token: &str, resources: Vec<Value>) {
+    let (s, resp) = app.post("/FHIR/R5/", token, batch(resources)).await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    let created = resp["entry"].as_array().expect("entries").iter().all(|e| e["response"]["status"] == "201 Created");
+    assert!(created, "{resp}");
+}
+
 /// A patient's page merges their scopes by time: heart-rate and blood-pressure readings taken
 /// in turn come newest first by default and oldest first with `_sort=date`, page after page,
 /// each once.
@@ -765,9 +780,7 @@ async fn a_page_merges_a_patients_scopes_in_time_order() {
     let app = spawn_app().await;
     let mary = app.access("manager_mary@example.com").await;
     let at = |h: usize| format!("2031-05-06T{h:02}:00:00Z");
-    let resources = (0..12).map(|h| observation(40001, if h % 2 == 0 { HR } else { BP }, 70001, &at(h))).collect();
-    let (s, resp) = app.post("/FHIR/R5/", &mary, batch(resources)).await;
-    assert_eq!(s, StatusCode::OK, "{resp}");
+    upload_all(&app, &mary, hourly(40001, 12, "2031-05-06", true)).await;
     for (sort, newest_first) in [("", true), ("&_sort=date", false), ("&_sort=-date", true)] {
         let url = format!("/FHIR/R5/Observation?patient=40001&date=ge2031-05-06&date=lt2031-05-07&_count=5{sort}");
         let mut got = Vec::new();
@@ -796,18 +809,14 @@ async fn a_page_merges_a_patients_scopes_in_time_order() {
 async fn the_admin_observation_list_pages_by_number() {
     let app = spawn_app().await;
     let mary = app.access("manager_mary@example.com").await;
-    let at = |h: usize| format!("2031-05-07T{h:02}:00:00Z");
-    let mut resources: Vec<Value> =
-        (0..7).map(|h| observation(40001, if h % 2 == 0 { HR } else { BP }, 70001, &at(h))).collect();
-    resources.extend((0..4).map(|h| observation(40002, HR, 70001, &at(h))));
-    let (s, resp) = app.post("/FHIR/R5/", &mary, batch(resources)).await;
-    assert_eq!(s, StatusCode::OK, "{resp}");
+    let mut resources = hourly(40001, 7, "2031-05-07", true);
+    resources.extend(hourly(40002, 4, "2031-05-07", false));
+    upload_all(&app, &mary, resources).await;
     // Study 30003 requests one scope (blood glucose): its pages are read from where the ones
     // before end in the store; the others merge several scopes.
     let mark = app.access("manager_mark@example.com").await;
-    let resources = (0..7).map(|h| observation(40005, BG, 70002, &at(h))).collect();
-    let (s, resp) = app.post("/FHIR/R5/", &mark, batch(resources)).await;
-    assert_eq!(s, StatusCode::OK, "{resp}");
+    let blood_glucose = (0..7).map(|h| observation(40005, BG, 70002, &format!("2031-05-07T{h:02}:00:00Z"))).collect();
+    upload_all(&app, &mark, blood_glucose).await;
     for (filter, token) in [("patientId=40001", &mary), ("studyId=30001", &mary), ("studyId=30003", &mark)] {
         let (s, all) = app.get(&format!("/api/v1/observations?{filter}&pageSize=1000"), token).await;
         assert_eq!(s, StatusCode::OK, "{all}");
@@ -840,16 +849,9 @@ async fn the_admin_observation_list_pages_by_number() {
 async fn a_page_written_as_read_holds_what_the_merged_page_holds() {
     let app = spawn_app().await;
     let mary = app.access("manager_mary@example.com").await;
-    let at = |h: usize| format!("2031-05-06T{h:02}:00:00Z");
-    let mut resources: Vec<Value> =
-        (0..10).map(|h| observation(40001, if h % 2 == 0 { HR } else { BP }, 70001, &at(h))).collect();
-    resources.extend((0..5).map(|h| observation(40002, HR, 70001, &at(h))));
-    let (s, resp) = app.post("/FHIR/R5/", &mary, batch(resources)).await;
-    assert_eq!(s, StatusCode::OK, "{resp}");
-    assert!(
-        resp["entry"].as_array().expect("entries").iter().all(|e| e["response"]["status"] == "201 Created"),
-        "{resp}"
-    );
+    let mut resources = hourly(40001, 10, "2031-05-06", true);
+    resources.extend(hourly(40002, 5, "2031-05-06", false));
+    upload_all(&app, &mary, resources).await;
     // Every entry of a search followed to its end, each page's total, and how many pages.
     let pull = async |first: String| {
         let pages = pages(&app, &mary, &first).await;
