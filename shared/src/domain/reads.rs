@@ -71,6 +71,7 @@ async fn candidate_patients(
 }
 
 /// For each patient the caller reaches, the scope codes they may read (in patient-id order).
+/// A search for another source's data (`_source`) reaches no one: everything here is JHE's.
 async fn readable(
     repo: &Repo,
     c: &Caller,
@@ -78,6 +79,9 @@ async fn readable(
     facts: &mut Facts,
     all_codes: &[Code],
 ) -> Result<Vec<(Id, Vec<Id>)>> {
+    if q.common.foreign_source {
+        return Ok(vec![]);
+    }
     let wanted: Option<BTreeSet<Id>> = if q.codes.is_empty() {
         None
     } else {
@@ -239,27 +243,13 @@ pub async fn search_observations(
     c: &Caller,
     q: &ObservationQuery,
 ) -> Result<(Vec<Observation>, usize, Option<String>)> {
-    let (found, total, next) = search_with(repo, c, q, &repo.list_codes().await?, &mut Facts::default()).await?;
+    let readable = readable(repo, c, q, &mut Facts::default(), &repo.list_codes().await?).await?;
+    let (found, total, next) = search_in(repo, q, &readable).await?;
     Ok((found.iter().map(StoredObs::decode).collect::<Result<_>>()?, total, next))
 }
 
-/// `search_observations` with the scope-code catalogue already read and the consent facts
-/// cached (once per request).
-async fn search_with(
-    repo: &Repo,
-    c: &Caller,
-    q: &ObservationQuery,
-    codes: &[Code],
-    facts: &mut Facts,
-) -> Result<(Vec<StoredObs>, usize, Option<String>)> {
-    if q.common.foreign_source {
-        return Ok((vec![], 0, None));
-    }
-    let readable = readable(repo, c, q, facts, codes).await?;
-    search_in(repo, q, &readable).await
-}
-
-/// `search_with` over the patients and scopes the caller may read.
+/// `search_observations` over the patients and scopes the caller may read (`readable`), as
+/// stored.
 async fn search_in(
     repo: &Repo,
     q: &ObservationQuery,
@@ -393,19 +383,6 @@ fn lookup<'a>(codes: &'a Renderer, users: &BTreeMap<Id, Option<Id>>, patient: Id
 pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery, base: &str) -> Result<ObservationPage> {
     let codes = repo.list_codes().await?;
     let mut facts = Facts::default();
-    if q.common.foreign_source {
-        return Ok(ObservationPage {
-            obs: vec![],
-            written: None,
-            pairs: BTreeSet::new(),
-            total: 0,
-            next: None,
-            codes: Renderer::new(&codes),
-            users: BTreeMap::new(),
-            facts,
-            catalogue: codes,
-        });
-    }
     let readable = readable(repo, c, q, &mut facts, &codes).await?;
     if one_scan_each(q, &readable) {
         return written_page(repo, q, readable, codes, facts, base).await;
@@ -556,7 +533,7 @@ pub async fn admin_observations(
     let mut q = q.clone();
     q.common.count = page_size;
     q.common.cursor = None;
-    let readable = if q.common.foreign_source { vec![] } else { readable(repo, c, &q, &mut facts, &codes).await? };
+    let readable = readable(repo, c, &q, &mut facts, &codes).await?;
     let skip = (page - 1) * page_size;
     let mut rows = Vec::new();
     let mut total;

@@ -802,6 +802,35 @@ async fn a_page_merges_a_patients_scopes_in_time_order() {
     }
 }
 
+/// `_source` names where data came from: everything here is JHE's, so JHE's source (or a prefix
+/// of it with `:below`) finds the same as no `_source`, and any other finds nothing, whether the
+/// page is written as read (one scope) or merged (several).
+#[tokio::test]
+async fn a_search_for_another_source_finds_nothing() {
+    let app = spawn_app().await;
+    let mary = app.access("manager_mary@example.com").await;
+    upload_all(&app, &mary, hourly(40001, 4, "2031-05-08", true)).await;
+    for scope in [format!("&code={OMH}|{HR}"), String::new()] {
+        let base = format!("/FHIR/R5/Observation?patient=40001{scope}");
+        let (_, plain) = app.get(&base, &mary).await;
+        assert!(plain["total"].as_u64().is_some_and(|n| n >= 2), "{scope}: {plain}");
+        for (source, finds) in [
+            ("_source=https://jupyterhealth.org/jhe", true),
+            ("_source:below=https://jupyterhealth.org", true),
+            ("_source=https://other.example/app", false),
+            ("_source:below=https://other.example", false),
+        ] {
+            let (s, b) = app.get(&format!("{base}&{source}"), &mary).await;
+            assert_eq!(s, StatusCode::OK, "{scope} {source}: {b}");
+            if finds {
+                assert_eq!((&b["total"], ids(&b)), (&plain["total"], ids(&plain)), "{scope} {source}");
+            } else {
+                assert_eq!((&b["total"], b.get("entry")), (&json!(0), None), "{scope} {source}");
+            }
+        }
+    }
+}
+
 /// The admin observation list pages by number: its pages in turn hold, in order, what one page of
 /// all of them holds, each with the count and links to the pages either side; a page past the end
 /// is not found.
