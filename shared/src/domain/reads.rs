@@ -345,19 +345,19 @@ pub struct ObservationPage {
 impl ObservationPage {
     /// The Bundle of this page as JSON bytes; `base` is the FHIR base URL.
     pub fn into_bytes(self, base: &str, links: &[(&str, String)]) -> Result<Vec<u8>> {
-        let (mut out, n) = match self.written {
-            Some(w) => w,
-            None => {
-                let lookup = |patient, code| lookup(&self.codes, &self.users, patient, code);
-                let mut w = fhir::EntryWriter::new(base, lookup, self.obs.len()).map_err(Error::Internal)?;
-                for o in &self.obs {
-                    w.push(o).map_err(Error::Internal)?;
-                }
-                w.into_parts()
+        let total = Some(self.total);
+        match self.written {
+            Some((mut out, n)) => fhir::finish_searchset(&mut out, n, links, total).map(|()| out),
+            None => fhir::ObservationSearchset {
+                base,
+                total,
+                links,
+                entries: &self.obs,
+                lookup: |patient, code| lookup(&self.codes, &self.users, patient, code),
             }
-        };
-        fhir::finish_searchset(&mut out, n, links, Some(self.total)).map_err(Error::Internal)?;
-        Ok(out)
+            .to_bytes(),
+        }
+        .map_err(Error::Internal)
     }
     /// The (patient, code) pairs shown, for the audit record.
     pub fn shown(&self) -> BTreeSet<(Id, String)> {
