@@ -803,6 +803,7 @@ impl Repo {
 mod tests {
     use super::*;
     use crate::fhir::ObservationSource;
+    use crate::ports::Table;
 
     fn obs(identifiers: &[(&str, &str)]) -> Observation {
         Observation {
@@ -879,6 +880,69 @@ mod tests {
     /// walk of the whole window counts: both bounds, one, on and off day boundaries, an undated
     /// observation, before and after the records are folded; a store with a record written
     /// without counts by day is counted by walking.
+    /// `observations_each` hands over each observation with its time and id from the sort key, in
+    /// order; the reader's own error ends the scan and is what it returns (not the store's
+    /// "stopped" it is carried by), and a sort key without a time and id is an error too.
+    #[tokio::test]
+    async fn observations_each_ends_with_the_readers_error_or_a_bad_key() {
+        let dir = tempfile::tempdir().expect("dir");
+        let table = crate::adapters::embedded::EmbeddedTable::open_with_cache(&dir.path().join("s.redb"), 1 << 20)
+            .expect("open");
+        let repo = Repo::new(Arc::new(table.clone()));
+        let t0 = 1_728_000_000_000;
+        let batch: Vec<Observation> = (0..3)
+            .map(|i| Observation {
+                id: 60_001 + i,
+                effective_start: Some(t0 + i),
+                uuid: format!("u-{i}"),
+                ..obs(&[("s", &format!("{i}"))])
+            })
+            .collect();
+        assert!(repo.index_observations(&batch).await.expect("index").iter().all(|v| *v == Indexed::Inserted));
+        let scan = ObsScan {
+            patient: 40_001,
+            code: 50_001,
+            order: ObsOrder::Date,
+            range: TimeRange { lo: None, hi: None },
+            seek: None,
+            descending: false,
+            limit: 10,
+        };
+        let mut seen = Vec::new();
+        let next = repo
+            .observations_each(&scan, None, &mut |o| {
+                seen.push((o.id, o.at));
+                Ok(())
+            })
+            .await
+            .expect("each");
+        assert_eq!((seen, next), (vec![(60_001, t0), (60_002, t0 + 1), (60_003, t0 + 2)], None));
+
+        let mut calls = 0;
+        let stopped = repo
+            .observations_each(&scan, None, &mut |o| {
+                calls += 1;
+                if o.id == 60_002 { Err(Error::Internal("the reader's own".into())) } else { Ok(()) }
+            })
+            .await;
+        assert_eq!(format!("{stopped:?}"), format!("{:?}", Err::<(), _>(Error::Internal("the reader's own".into()))));
+        assert_eq!(calls, 2, "it ends at the item that failed");
+
+        // An item in the scan's range whose sort key holds no time and id.
+        let bad = Item::new(obs_pk(40_001), format!("{}#not-a-time", pad(50_001)), json!({}));
+        table.put(bad, Cond::None).await.expect("put");
+        let mut calls = 0;
+        let corrupt = repo
+            .observations_each(&scan, None, &mut |_| {
+                calls += 1;
+                Ok(())
+            })
+            .await
+            .expect_err("a bad sort key");
+        assert!(format!("{corrupt:?}").contains("corrupt observation: sort key 0000050001#not-a-time"), "{corrupt:?}");
+        assert_eq!(calls, 3, "the good ones before it were handed over");
+    }
+
     #[tokio::test]
     async fn a_window_count_by_day_is_what_a_key_walk_counts() {
         let dir = tempfile::tempdir().expect("dir");
