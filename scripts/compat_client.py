@@ -1017,6 +1017,29 @@ def list_observations_df(ctx: dict[str, Any]) -> str:
 
 
 @check(
+    "client.list_observations / list_observations_df for a code with no data: empty, no exception",
+    ("client", "study_id", "patient_id"),
+)
+def empty_observations(ctx: dict[str, Any]) -> str:
+    client = ctx["client"]
+    # Heart rate is not a scope of the demo study, and the demo patient has no heart-rate data.
+    query = dict(patient_id=ctx["patient_id"], study_id=ctx["study_id"], code=Code.HEART_RATE)
+    bundle = client.api_request(
+        "Observation",
+        fhir=True,
+        params={"patient": ctx["patient_id"], "code": f"{OMH_SYSTEM}|{Code.HEART_RATE.value}"},
+    )
+    save_fhir(ctx, "bundle-observation-empty", bundle)
+    expect(bundle.get("entry") == [], f"an empty searchset must carry entry: [], got {str(bundle)[:200]}")
+    expect(bundle.get("total") == 0, f"total={bundle.get('total')!r}, want 0")
+    rows = list(client.list_observations(**query))
+    expect(rows == [], f"list_observations gave {len(rows)} rows, want none")
+    frame = client.list_observations_df(**query)
+    expect(len(frame) == 0, f"list_observations_df gave {len(frame)} rows, want none")
+    return "0 rows from both"
+
+
+@check(
     "client.get_fhir('Observation', id): the same resource, id a string",
     ("client", "observations"),
 )

@@ -216,7 +216,9 @@ def json_rule_errors(value: Any, element_path: str, where: str) -> Iterator[str]
             yield f"[base64] {where}: Attachment.data is not valid base64"
         return
     if isinstance(value, list):
-        if not value:
+        # One exception, on purpose: an empty searchset carries `"entry": []`, as upstream JHE
+        # sends it, because jupyterhealth-client reads `bundle["entry"]` without a default.
+        if not value and element_path != "Bundle.entry":
             yield f"[json-empty] {where}: empty array (omit the element)"
         for index, item in enumerate(value):
             yield from json_rule_errors(item, element_path, f"{where}[{index}]")

@@ -257,9 +257,21 @@ def audit_event() -> dict[str, Any]:
     }
 
 
+def empty_searchset() -> dict[str, Any]:
+    """What an empty search answers: `entry` is `[]`, as upstream sends it (clients read it)."""
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": 0,
+        "link": [{"relation": "self", "url": "http://127.0.0.1:8000/FHIR/R5/Observation?code=x"}],
+        "entry": [],
+    }
+
+
 VALID: dict[str, Callable[[], dict[str, Any]]] = {
     "observation-omh": observation,
     "bundle-searchset": searchset,
+    "bundle-searchset-empty": empty_searchset,
     "bundle-batch-response": batch_response,
     "operation-outcome": operation_outcome,
     "patient": patient,

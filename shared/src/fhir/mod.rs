@@ -131,9 +131,10 @@ pub fn observation(o: &Observation, code: &Code, user_id: Option<Id>) -> Value {
     serde_json::to_value(ObservationView { obs: &o.into(), code, user_id }).unwrap_or(Value::Null)
 }
 
-/// A searchset Bundle; `base` is the FHIR base URL (entries get absolute `fullUrl`s).
+/// A searchset Bundle; `base` is the FHIR base URL (entries get absolute `fullUrl`s). It always
+/// carries `entry`, `[]` when nothing matched: clients (`jupyterhealth-client`) read `r["entry"]`.
 pub fn searchset(base: &str, entries: Vec<Value>, total: Option<usize>, links: &[(&str, String)]) -> Value {
-    prune(json!({
+    let mut bundle = prune(json!({
         "resourceType": "Bundle",
         "type": "searchset",
         "total": total,
@@ -142,7 +143,11 @@ pub fn searchset(base: &str, entries: Vec<Value>, total: Option<usize>, links: &
             let full = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
             json!({"fullUrl": full, "resource": r, "search": {"mode": "match"}})
         }).collect::<Vec<_>>(),
-    }))
+    }));
+    if let Some(b) = bundle.as_object_mut() {
+        b.entry("entry").or_insert_with(|| json!([]));
+    }
+    bundle
 }
 
 /// The search parameters each resource type supports: (name, FHIR type, description).
@@ -642,9 +647,8 @@ pub fn finish_searchset(
     links: &[(&str, String)],
     total: Option<usize>,
 ) -> Result<(), String> {
-    if entries > 0 {
-        out.extend_from_slice(b"],");
-    }
+    // An empty page still carries `"entry":[]` (clients index it without checking).
+    out.extend_from_slice(if entries > 0 { b"]," } else { b"\"entry\":[]," });
     if links.iter().any(|(rel, url)| !rel.is_empty() || !url.is_empty()) {
         out.extend_from_slice(b"\"link\":");
         put(out, &Links(links))?;
