@@ -1,4 +1,4 @@
-//! Tests of the public API: effective times, examples, data point checks and error messages.
+//! Tests of the public API: effective times, examples, data point checks, warnings and error messages.
 
 use serde_json::{Value, json};
 use time::macros::datetime;
@@ -27,6 +27,8 @@ fn bound_and_duration(bound: &str, at: &str, value: f64, unit: &str) -> Option<E
 fn date_time_is_an_instant() {
     let got = frame(json!({"date_time": "2024-05-01T08:30:00-07:00"}));
     assert_eq!(got, Some(Effective::Instant(datetime!(2024-05-01 08:30:00 -7))));
+    let naive = frame(json!({"date_time": "2024-05-01T08:30:00.25"}));
+    assert_eq!(naive, Some(Effective::Instant(datetime!(2024-05-01 08:30:00.25 UTC))), "no offset: UTC, as upstream");
 }
 
 #[test]
@@ -115,7 +117,6 @@ fn absent_or_malformed_time_frames_have_no_effective_time() {
     for bad in [
         json!("2024-05-01T08:30:00Z"),
         json!({}),
-        json!({"date_time": "2024-05-01T08:30:00"}),
         json!({"date_time": "2024-05-01T08:30:00Z", "time_interval": {"start_date_time": "2024-05-01T08:30:00Z", "end_date_time": "2024-05-01T09:30:00Z"}}),
         json!({"time_interval": {"start_date_time": "2024-05-01T08:30:00Z"}}),
         json!({"time_interval": {"start_date_time": "2024-05-01T08:30:00Z", "duration": {"value": 1, "unit": "hours"}}}),
@@ -129,14 +130,16 @@ fn absent_or_malformed_time_frames_have_no_effective_time() {
 
 #[test]
 fn examples_are_valid_data_points() {
-    assert_eq!(supported_codes().len(), 10);
-    for code in supported_codes() {
+    let codes: Vec<&str> = example_codes().collect();
+    assert_eq!(codes.len(), 11);
+    for code in codes {
         let dp = example(code, UUID, "2024-05-01T08:30:00Z").unwrap_or_else(|| panic!("no example for {code}"));
         let checked = validate_data_point(code, &dp).unwrap_or_else(|e| panic!("{code}: {e}"));
         assert_eq!(checked.uuid, UUID);
-        assert_eq!(checked.schema_id.to_string(), *code);
+        assert_eq!(checked.schema_id.map(|s| s.to_string()).as_deref(), Some(code));
+        assert_eq!(checked.warnings, Vec::<String>::new(), "{code}");
         let start = datetime!(2024-05-01 08:30:00 UTC);
-        let expected = match *code {
+        let expected = match code {
             "omh:step-count:3.0" => Effective::Period { start, end: datetime!(2024-05-02 08:30:00 UTC) },
             "omh:physical-activity:1.2" => Effective::Period { start, end: datetime!(2024-05-01 09:00:00 UTC) },
             "omh:sleep-duration:2.0" => Effective::Period { start, end: datetime!(2024-05-01 16:30:00 UTC) },
@@ -144,121 +147,113 @@ fn examples_are_valid_data_points() {
         };
         assert_eq!(checked.effective, Some(expected), "{code}");
     }
-    assert_eq!(example("omh:blood-glucose:3.0", UUID, "2024-05-01T08:30:00Z"), None);
-    assert_eq!(example("omh:blood-glucose:4.0", UUID, "yesterday"), None);
+    assert_eq!(example("omh:blood-glucose:3.0", UUID, "2024-05-01T08:30:00Z"), None, "no example body");
+    assert_eq!(example("omh:blood-glucose:4.0", UUID, "yesterday"), None, "a format miss is a warning");
     assert_eq!(example("omh:blood-glucose:4.0", "not-a-uuid", "2024-05-01T08:30:00Z"), None);
+}
+
+#[test]
+fn every_shipped_schema_compiles() {
+    let urls = schema_urls();
+    assert!(urls.len() > 150, "{} schemas", urls.len());
+    for url in &urls {
+        schemas::checker(url).unwrap_or_else(|e| panic!("{e}"));
+    }
 }
 
 fn data_point(code: &str) -> Value {
     example(code, UUID, "2024-05-01T08:30:00Z").expect("example")
 }
 
-fn error(path: &str, message: &str) -> OmhError {
-    OmhError { path: path.into(), message: message.into() }
+fn with(code: &str, edit: impl Fn(&mut Value)) -> Result<DataPoint, OmhError> {
+    let mut dp = data_point(code);
+    edit(&mut dp);
+    validate_data_point(code, &dp)
 }
 
 #[test]
-fn data_point_gives_uuid_schema_id_and_effective_time() {
+fn a_data_point_gives_uuid_schema_id_and_effective_time() {
     let got = validate_data_point("omh:heart-rate:2.0", &data_point("omh:heart-rate:2.0"));
-    let schema_id = SchemaId { namespace: "omh".into(), name: "heart-rate".into(), version: "2.0".into() };
+    let schema_id = Some(SchemaId { namespace: "omh".into(), name: "heart-rate".into(), version: "2.0".into() });
     let effective = Some(Effective::Instant(datetime!(2024-05-01 08:30:00 UTC)));
-    assert_eq!(got, Ok(DataPoint { uuid: UUID.into(), schema_id, effective }));
+    assert_eq!(got, Ok(DataPoint { uuid: UUID.into(), schema_id, effective, warnings: vec![] }));
 }
 
 #[test]
-fn unsupported_codes_are_rejected() {
-    for code in ["omh:blood-glucose:3.0", "omh:calories-burned:2.0", "blood-glucose", ""] {
-        let e = validate_body(code, &json!({})).expect_err(code);
-        assert_eq!(e.path, "code");
-        assert!(e.message.starts_with(&format!("no validator exists for \"{code}\"")), "{e}");
-        assert_eq!(validate_data_point(code, &data_point("omh:blood-glucose:4.0")).map(drop), Err(e));
+fn codes_without_a_shipped_schema_are_refused() {
+    for code in ["omh:blood-glucose:9.0", "omh:calories-burned:7.0", "blood-glucose", "loinc:1234-5:1", ""] {
+        let e = validate_data_point(code, &data_point("omh:blood-glucose:4.0")).expect_err(code);
+        assert_eq!(e.path, "code", "{code}");
+        assert!(e.message.contains("no Open mHealth or IEEE 1752 schema"), "{e}");
+        assert!(!has_schema(code));
+    }
+    for code in ["omh:rr-interval:1.0", "ieee:sleep-stage-summary:1.0", "ieee:food-entry:0.1", "omh:blood-glucose:1.0"]
+    {
+        assert!(has_schema(code), "{code}");
     }
 }
 
 #[test]
-fn header_errors_name_the_field() {
-    let code = "omh:blood-glucose:4.0";
-    let with = |edit: &dyn Fn(&mut Value)| {
-        let mut dp = data_point(code);
-        edit(&mut dp);
-        validate_data_point(code, &dp).map(drop)
-    };
-    assert_eq!(
-        with(&|dp| drop(dp["header"].as_object_mut().map(|h| h.remove("uuid")))),
-        Err(error("header.uuid", "required"))
-    );
-    assert_eq!(
-        with(&|dp| dp["header"]["uuid"] = json!("bg-1")),
-        Err(error("header.uuid", "must be a UUID, e.g. \"123e4567-e89b-12d3-a456-426614174000\""))
-    );
-    assert_eq!(
-        with(&|dp| dp["header"]["schema_id"]["version"] = json!("4")),
-        Err(error(
-            "header.schema_id",
-            "must be {namespace: \"omh\", name: \"blood-glucose\", version: \"4.0\"} to match the code \
-             \"omh:blood-glucose:4.0\", found {namespace: \"omh\", name: \"blood-glucose\", version: \"4\"}"
-        ))
-    );
-    assert_eq!(
-        with(&|dp| dp["header"]["schema_id"]["name"] = json!(7)),
-        Err(error("header.schema_id.name", "must be a string"))
-    );
-    assert_eq!(
-        with(&|dp| drop(dp["header"].as_object_mut().map(|h| h.remove("source_creation_date_time")))),
-        Err(error("header.source_creation_date_time", "required"))
-    );
-    assert_eq!(with(&|dp| *dp = json!([])), Err(error("data_point", "must be an object")));
-    assert_eq!(with(&|dp| drop(dp.as_object_mut().map(|d| d.remove("body")))), Err(error("body", "required")));
-    assert_eq!(
-        with(&|dp| dp["header"]["acquisition_rate"] =
-            json!({"number_of_times": 2, "time_window": {"value": 1, "unit": "day"}})),
-        Err(error(
-            "header.acquisition_rate.time_window.unit",
-            "must be one of \"ps\", \"ns\", \"us\", \"ms\", \"sec\", \"min\", \"h\", \"d\", \"wk\", \"Mo\", \"yr\""
-        ))
-    );
+fn schema_violations_are_refused_with_the_field_named() {
+    let bg = "omh:blood-glucose:4.0";
+    let refused = |r: Result<DataPoint, OmhError>| r.map(|p| p.warnings).expect_err("refused");
+    let e = refused(with(bg, |dp| drop(dp["header"].as_object_mut().map(|h| h.remove("uuid")))));
+    assert_eq!(e.path, "header", "{e}");
+    assert!(e.message.contains("\"uuid\" is a required property"), "{e}");
+    let e = refused(with(bg, |dp| dp["body"]["blood_glucose"]["unit"] = json!("mg")));
+    assert_eq!(e.path, "body.blood_glucose.unit", "{e}");
+    let e = refused(with(bg, |dp| dp["body"]["blood_glucose"]["value"] = json!("110")));
+    assert_eq!(e.path, "body.blood_glucose.value", "{e}");
+    assert!(e.message.contains("is not of type"), "{e}");
+    let e = refused(with(bg, |dp| drop(dp["body"].as_object_mut().map(|b| b.remove("blood_glucose")))));
+    assert_eq!(e.path, "body", "{e}");
+    let e = refused(with(bg, |dp| dp["header"]["modality"] = json!("guessed")));
+    assert_eq!(e.path, "header.modality", "{e}");
+    let e = refused(with(bg, |dp| dp["header"]["schema_id"]["name"] = json!(7)));
+    assert_eq!(e.path, "header.schema_id.name", "{e}");
+    let e = refused(with(bg, |dp| *dp = json!([])));
+    assert_eq!(e.path, "data_point", "{e}");
+    let e = refused(with(bg, |dp| drop(dp.as_object_mut().map(|d| d.remove("body")))));
+    assert_eq!(e.path, "body", "{e}");
+    let e = refused(with("omh:step-count:3.0", |dp| {
+        dp["body"]["effective_time_frame"] = json!({"date_time": "2024-05-01T08:30:00Z"})
+    }));
+    assert!(e.path.starts_with("body.effective_time_frame"), "a time interval is required: {e}");
+    let e = refused(with(bg, |dp| dp["header"]["external_datasheets"] = json!([{"datasheet_type": "manufacturer"}])));
+    assert!(e.message.contains("\"datasheet_reference\" is a required property"), "{e}");
 }
 
 #[test]
-fn body_errors_name_the_field() {
-    let check = |code: &str, body: Value| validate_body(code, &body).map_err(|e| e.to_string());
-    let at = json!({"date_time": "2024-05-01T08:30:00Z"});
-    assert_eq!(
-        check(
-            "omh:blood-glucose:4.0",
-            json!({"blood_glucose": {"value": 5, "unit": "mg"}, "effective_time_frame": at})
-        ),
-        Err("body.blood_glucose.unit: must be one of \"mg/dL\", \"mmol/L\"".into())
-    );
-    assert_eq!(
-        check(
-            "omh:heart-rate:2.0",
-            json!({"heart_rate": {"value": "60", "unit": "beats/min"}, "effective_time_frame": at})
-        ),
-        Err("body.heart_rate.value: must be a number".into())
-    );
-    assert_eq!(
-        check("omh:blood-pressure:4.0", json!({"systolic_blood_pressure": {"value": 120, "unit": "mmHg"}})),
-        Err("body.diastolic_blood_pressure: required".into())
-    );
-    assert_eq!(
-        check("omh:step-count:3.0", json!({"step_count": {"value": 10, "unit": "steps"}, "effective_time_frame": at})),
-        Err("body.effective_time_frame.time_interval: required: this schema takes a time interval, not a date_time"
-            .into())
-    );
-    assert_eq!(
-        check("omh:body-weight:3.0", json!({"body_weight": {"value": 70, "unit": "kg"}, "effective_time_frame": {"time_interval": {"date": "2024-05-01", "part_of_day": "morning"}}})),
-        Err("body.effective_time_frame.time_interval: must contain start_date_time and end_date_time, start_date_time and duration, or end_date_time and duration".into())
-    );
-    assert_eq!(
-        check("omh:respiratory-rate:2.0", json!({"respiratory_rate": {"value": 12, "unit": "breaths/min"}, "effective_time_frame": {"time_interval": {"end_date_time": "2024-05-01T08:30:00+01", "duration": {"value": 1, "unit": "h"}}}})),
-        Err("body.effective_time_frame.time_interval.end_date_time: must be an RFC 3339 date-time with a UTC offset, e.g. \"2024-05-01T08:30:00Z\" or \"2024-05-01T08:30:00.5-07:00\"".into())
-    );
-    assert_eq!(
-        check("omh:physical-activity:1.2", json!({"activity_name": "yoga", "met_value": null})),
-        Err("body.met_value: must be a number".into())
-    );
-    assert_eq!(check("omh:oxygen-saturation:2.0", json!(null)), Err("body: must be an object".into()));
+fn format_misses_are_warnings_not_refusals() {
+    let bg = "omh:blood-glucose:4.0";
+    let warned = |edit: &dyn Fn(&mut Value)| with(bg, edit).map(|p| p.warnings).expect("accepted");
+    let w = warned(&|dp| {
+        dp["header"]["external_datasheets"] =
+            json!([{"datasheet_type": "manufacturer", "datasheet_reference": "iHealth"}])
+    });
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("header.external_datasheets[0].datasheet_reference: "), "{w:?}");
+    let w = warned(&|dp| dp["header"]["uuid"] = json!("bg-1"));
+    assert!(w.iter().any(|w| w.starts_with("header.uuid: ")), "{w:?}");
+    let w = warned(&|dp| dp["header"]["source_creation_date_time"] = json!("yesterday"));
+    assert!(w.iter().any(|w| w.starts_with("header.source_creation_date_time: ")), "{w:?}");
+    assert_eq!(with(bg, |dp| dp["header"]["uuid"] = json!("bg-1")).map(|p| p.uuid), Ok("bg-1".to_string()));
+}
+
+#[test]
+fn an_unreadable_time_frame_is_accepted_without_an_effective_time() {
+    let p = with("omh:heart-rate:2.0", |dp| dp["body"]["effective_time_frame"] = json!({"date_time": "soon"}))
+        .expect("accepted: the format is an annotation");
+    assert_eq!(p.effective, None);
+    assert!(p.warnings.iter().any(|w| w.starts_with("body.effective_time_frame: cannot be read")), "{:?}", p.warnings);
+    assert!(p.warnings.iter().any(|w| w.starts_with("body.effective_time_frame.date_time: ")), "{:?}", p.warnings);
+}
+
+#[test]
+fn a_schema_id_other_than_the_code_is_a_warning() {
+    let p = with("omh:heart-rate:2.0", |dp| dp["header"]["schema_id"]["version"] = json!("1.0")).expect("accepted");
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].starts_with("header.schema_id: names omh:heart-rate:1.0"), "{:?}", p.warnings);
 }
 
 #[test]
@@ -272,4 +267,14 @@ fn ieee_time_frames_that_omh_finds_ambiguous_keep_their_effective_time() {
     let mut dp = data_point("omh:blood-glucose:4.0");
     dp["body"] = body;
     assert_eq!(validate_data_point("omh:blood-glucose:4.0", &dp).map(|dp| dp.effective), Ok(expected));
+}
+
+#[test]
+fn dotted_paths() {
+    assert_eq!(dotted("body", ""), "body");
+    assert_eq!(
+        dotted("header", "/external_datasheets/0/datasheet_reference"),
+        "header.external_datasheets[0].datasheet_reference"
+    );
+    assert_eq!(dotted("body", "/a~1b/c~0d"), "body.a/b.c~d");
 }
