@@ -88,7 +88,7 @@ async fn readable(
         Some(
             all_codes
                 .iter()
-                .filter(|code| q.codes.iter().any(|(s, k)| *s == code.coding_system && *k == code.coding_code))
+                .filter(|code| q.codes.iter().any(|t| t.matches(&code.coding_system, &code.coding_code)))
                 .map(|code| code.id)
                 .collect(),
         )

@@ -159,7 +159,7 @@ pub struct ObservationQuery {
     /// Patient identifier: (system if given, value).
     pub patient_identifier: Option<(Option<String>, String)>,
     /// (system, code) alternatives.
-    pub codes: Vec<(String, String)>,
+    pub codes: Vec<CodeToken>,
     pub date: TimeRange,
     pub last_updated: TimeRange,
     pub sort: SortBy,
@@ -192,6 +192,19 @@ pub struct OtherQuery {
 fn reference_id(v: &str, ty: &str, param: &str) -> Result<Id, String> {
     let raw = v.strip_prefix(&format!("{ty}/")).unwrap_or(v);
     raw.parse().map_err(|_| format!("{param}={v:?} is not a {ty} id"))
+}
+
+/// One alternative of a `code` search: a system (when given), a code (when given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeToken {
+    pub system: Option<String>,
+    pub code: Option<String>,
+}
+
+impl CodeToken {
+    pub fn matches(&self, system: &str, code: &str) -> bool {
+        self.system.as_deref().is_none_or(|s| s == system) && self.code.as_deref().is_none_or(|c| c == code)
+    }
 }
 
 fn token(v: &str) -> (Option<String>, String) {
@@ -288,10 +301,18 @@ pub fn parse_observation_query(params: &[(String, String)]) -> Result<Observatio
             "code" => {
                 once(&mut seen, "code")?;
                 for alt in v.split(',') {
-                    match alt.split_once('|') {
-                        Some((s, c)) if !s.is_empty() && !c.is_empty() => q.codes.push((s.to_string(), c.to_string())),
-                        _ => return Err(format!("code={alt:?} must be system|code")),
+                    // FHIR token semantics: `system|code`, `code` (any system), `system|` (any code).
+                    let (system, code) = match alt.split_once('|') {
+                        Some((s, c)) => (Some(s), c),
+                        None => (None, alt),
+                    };
+                    if alt.is_empty() || (system.is_some_and(str::is_empty) && code.is_empty()) {
+                        return Err(format!("code={alt:?} must be system|code, code or system|"));
                     }
+                    q.codes.push(CodeToken {
+                        system: system.map(str::to_string),
+                        code: (!code.is_empty()).then(|| code.to_string()),
+                    });
                 }
             }
             "date" => q.date = q.date.intersect(parse_date(v)?),
@@ -396,7 +417,8 @@ mod tests {
             vec![("foo", "1")],
             vec![("_count", "100000")],
             vec![("_count", "0")],
-            vec![("code", "omh:blood-glucose:4.0")],
+            vec![("code", "|")],
+            vec![("code", "")],
             vec![("date", "soon")],
             vec![("patient", "x")],
             vec![("_sort", "value")],
@@ -414,6 +436,18 @@ mod tests {
         let v1 = crate::auth::crypto::b64url(b"v1.40001.-5.60001");
         assert_eq!(Cursor::decode(&v1), Ok(Cursor { total: None, ..c }));
         assert!(Cursor::decode(&crate::auth::crypto::b64url(b"v2.40001.-5.60001.x")).is_err());
+    }
+
+    #[test]
+    fn a_code_is_a_token_as_fhir_has_it() {
+        let q = parse_observation_query(&p(&[("code", "omh:blood-glucose:4.0,https://w3id.org/openmhealth|,|x")]))
+            .expect("parse");
+        let matches = |system: &str, code: &str| q.codes.iter().map(|t| t.matches(system, code)).collect::<Vec<_>>();
+        // (code alone: any system; system alone: any code; empty system: none of ours)
+        assert_eq!(matches("https://w3id.org/openmhealth", "omh:blood-glucose:4.0"), [true, true, false]);
+        assert_eq!(matches("urn:other", "omh:blood-glucose:4.0"), [true, false, false]);
+        assert_eq!(matches("https://w3id.org/openmhealth", "omh:heart-rate:2.0"), [false, true, false]);
+        assert_eq!(matches("", "x"), [false, false, true]);
     }
 
     #[test]
