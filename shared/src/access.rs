@@ -145,38 +145,35 @@ pub fn visible_scopes(
 /// Why an upload is refused by the consent rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UploadRefusal {
-    /// The caller may not upload for this patient.
-    NotYours,
-    /// No study of the patient has this device and requests this scope.
-    NoStudy,
-    /// Such studies exist, but the patient's consent to the scope is not in force in any.
+    /// The patient's consent to the scope is in force in no study of theirs.
     NotConsented,
+    /// It is, but no such study requests the scope with this device as a data source.
+    NoStudy,
 }
 
-/// The consent rule for uploads: the caller is the patient or may manage them; the device is a
-/// data source of a study the patient is enrolled in that requests the scope; and the patient's
-/// consent to the scope is in force for such a study.
-pub fn may_upload(
-    c: &Caller,
-    patient: Id,
-    patient_orgs: &[Id],
+/// May upload observations for this patient: the patient themself, or a practitioner who may
+/// manage them.
+pub fn may_upload_for(c: &Caller, patient: Id, patient_orgs: &[Id]) -> bool {
+    c.patient_id() == Some(patient) || may_manage_patient(c, patient_orgs)
+}
+
+/// The consent rule for uploads of `code` from `device`: the patient's consent to the scope is in
+/// force in a study they are enrolled in (else `NotConsented`, upstream's rule), and one such
+/// study requests the scope and has the device as a data source (else `NoStudy`, JHE's).
+pub fn upload_consent(
     enrolled: &[StudyGrant],
     consents: &BTreeMap<(Id, Id), bool>,
     device: Id,
     code: Id,
 ) -> Result<(), UploadRefusal> {
-    if c.patient_id() != Some(patient) && !may_manage_patient(c, patient_orgs) {
-        return Err(UploadRefusal::NotYours);
+    let mut consenting = enrolled.iter().filter(|s| consents.get(&(s.study, code)) == Some(&true)).peekable();
+    if consenting.peek().is_none() {
+        return Err(UploadRefusal::NotConsented);
     }
-    let mut studies =
-        enrolled.iter().filter(|s| s.requested.contains(&code) && s.data_sources.contains(&device)).peekable();
-    if studies.peek().is_none() {
-        return Err(UploadRefusal::NoStudy);
-    }
-    if studies.any(|s| consents.get(&(s.study, code)) == Some(&true)) {
+    if consenting.any(|s| s.requested.contains(&code) && s.data_sources.contains(&device)) {
         Ok(())
     } else {
-        Err(UploadRefusal::NotConsented)
+        Err(UploadRefusal::NoStudy)
     }
 }
 
@@ -345,12 +342,24 @@ mod tests {
         let own = caller(false, &[], Some(40001));
         let viewer = caller(false, &[(5, Role::Viewer)], None);
         let member = caller(false, &[(5, Role::Member)], None);
-        assert_eq!(may_upload(&own, 40001, &[5], &s1, &yes, 70001, 1), Ok(()));
-        assert_eq!(may_upload(&member, 40001, &[5], &s1, &yes, 70001, 1), Ok(()));
-        assert_eq!(may_upload(&viewer, 40001, &[5], &s1, &yes, 70001, 1), Err(UploadRefusal::NotYours));
-        assert_eq!(may_upload(&own, 40002, &[5], &s1, &yes, 70001, 1), Err(UploadRefusal::NotYours));
-        assert_eq!(may_upload(&own, 40001, &[5], &s1, &no, 70001, 1), Err(UploadRefusal::NotConsented));
-        assert_eq!(may_upload(&own, 40001, &[5], &s1, &yes, 70002, 1), Err(UploadRefusal::NoStudy));
-        assert_eq!(may_upload(&own, 40001, &[5], &s1, &yes, 70001, 2), Err(UploadRefusal::NoStudy));
+        // (caller, patient) -> may upload for them
+        for (c, patient, may) in
+            [(&own, 40001, true), (&member, 40001, true), (&viewer, 40001, false), (&own, 40002, false)]
+        {
+            assert_eq!(may_upload_for(c, patient, &[5]), may);
+        }
+        // (consents, device, code) -> verdict
+        assert_eq!(upload_consent(&s1, &yes, 70001, 1), Ok(()));
+        assert_eq!(upload_consent(&s1, &no, 70001, 1), Err(UploadRefusal::NotConsented));
+        assert_eq!(upload_consent(&s1, &BTreeMap::new(), 70001, 1), Err(UploadRefusal::NotConsented));
+        assert_eq!(upload_consent(&s1, &yes, 70002, 1), Err(UploadRefusal::NoStudy), "another device");
+        assert_eq!(upload_consent(&s1, &yes, 70001, 2), Err(UploadRefusal::NotConsented), "another scope");
+        let consented_elsewhere = [grant(30001, 5, &[1], &[]), grant(30002, 5, &[1], &[70001])];
+        let only_first: BTreeMap<(Id, Id), bool> = [((30001, 1), true), ((30002, 1), false)].into_iter().collect();
+        assert_eq!(
+            upload_consent(&consented_elsewhere, &only_first, 70001, 1),
+            Err(UploadRefusal::NoStudy),
+            "the study with the device has no consent"
+        );
     }
 }

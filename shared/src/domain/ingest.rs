@@ -1,22 +1,29 @@
-//! Observation ingest: validation of each uploaded FHIR Observation (structure, caller, device,
-//! study, consent, Open mHealth data point), duplicate detection, then — before answering —
-//! the raw upload is archived in the blob store and the accepted observations are indexed.
-//! `reindex` rebuilds the index from the archive; indexing is idempotent, so a replay stores
-//! nothing twice.
+//! Observation ingest: each uploaded FHIR Observation is checked (structure, subject, caller,
+//! device, duplicates, code, consent, Open mHealth data point), then — before answering — the raw
+//! upload is archived in the blob store and the accepted observations are indexed. `reindex`
+//! rebuilds the index from the archive; indexing is idempotent, so a replay stores nothing twice.
+//!
+//! The checks run in upstream's order (`Observation.fhir_create`, then the model's schema
+//! validation), so a request refused by upstream gets upstream's answer; the checks JHE adds come
+//! after all of them: identifier lengths and characters (a store key), the device's data types,
+//! the study that links device, scope and consent, the attachment's content type, and the
+//! `header.uuid` duplicate guard. An entry names its refusal as a [`Refusal`]; `http::fhir` maps
+//! it to a status.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::collections::HashMap;
 
 use base64::Engine;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::Caller;
-use super::facts::Facts;
-use super::model::{Code, Id};
+use super::facts::{Facts, PatientFacts};
+use super::model::{Code, Id, check_identifier};
 use super::observation::{NaturalKey, Observation};
 use crate::access::{self, UploadRefusal};
 use crate::error::{Error, Result};
-use crate::fhir::{self, MAX_BUNDLE_ENTRIES, OMH_SYSTEM, outcome};
+use crate::fhir::{self, MAX_BUNDLE_ENTRIES, OMH_SYSTEM};
 use crate::ports::BlobStore;
 use crate::repo::Repo;
 use crate::repo::observations::Indexed;
@@ -36,45 +43,60 @@ const STATUSES: &[&str] = &[
 /// Identifiers one observation may carry.
 const MAX_IDENTIFIERS: usize = 3;
 
-/// Why one entry was refused: an HTTP status and an OperationOutcome issue.
+/// Why one entry of an upload is refused. The FHIR issue type (`code`) says what is wrong; the
+/// variant says how the server answers (`http::fhir` maps it to a status).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fail {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
+pub enum Refusal {
+    /// Not an acceptable request: structure, a reference or code that does not resolve, data
+    /// that is not base64 JSON (400).
+    Invalid { code: &'static str, message: String },
+    /// The caller may not upload this (403).
+    Forbidden(String),
+    /// A natural key is taken (409).
+    Duplicate(String),
+    /// Well-formed but against a rule: the data point's schema, the device's data types (422).
+    Unprocessable { code: &'static str, message: String },
+    /// Larger than the server takes at once (413).
+    TooLarge(String),
 }
 
-fn fail(status: u16, code: &'static str, message: impl Into<String>) -> Fail {
-    Fail { status, code, message: message.into() }
-}
+impl Refusal {
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { code, message: message.into() }
+    }
 
-impl Fail {
+    /// The FHIR issue type of the refusal.
+    pub fn issue_code(&self) -> &'static str {
+        match self {
+            Self::Invalid { code, .. } | Self::Unprocessable { code, .. } => code,
+            Self::Forbidden(_) => "forbidden",
+            Self::Duplicate(_) => "duplicate",
+            Self::TooLarge(_) => "too-costly",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Invalid { message, .. } | Self::Unprocessable { message, .. } => message,
+            Self::Forbidden(m) | Self::Duplicate(m) | Self::TooLarge(m) => m,
+        }
+    }
+
+    /// The OperationOutcome of the refusal.
     pub fn outcome(&self) -> Value {
-        outcome(self.code, &self.message)
+        fhir::outcome(self.issue_code(), self.message())
     }
 }
 
-pub fn status_line(status: u16) -> String {
-    let reason = match status {
-        200 => "OK",
-        201 => "Created",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        413 => "Payload Too Large",
-        422 => "Unprocessable Entity",
-        503 => "Service Unavailable",
-        _ => "Error",
-    };
-    format!("{status} {reason}")
-}
+type Checked<T> = std::result::Result<T, Refusal>;
 
 /// An observation derived from an uploaded resource (no id yet).
 #[derive(Debug, Clone)]
 pub struct Derived {
     pub obs: Observation,
     pub code: Code,
+    /// What was accepted but is worth telling the client (format misses, an unreadable time).
+    pub warnings: Vec<String>,
 }
 
 /// The id in `v[field].reference` when it reads `{ty}/{id}`.
@@ -85,10 +107,6 @@ fn reference_id(v: &Value, field: &str, ty: &str) -> Option<Id> {
         .and_then(|r| r.strip_prefix(ty))
         .and_then(|r| r.strip_prefix('/'))
         .and_then(|id| id.parse().ok())
-}
-
-fn reference(v: &Value, field: &str, ty: &str, msg: &str) -> std::result::Result<Id, Fail> {
-    reference_id(v, field, ty).ok_or_else(|| fail(400, "required", msg))
 }
 
 /// The patient an uploaded resource names as its subject, if it names one.
@@ -129,88 +147,81 @@ impl Lookups {
     }
 }
 
-/// Parses and validates one Observation resource on its own (no access checks): used for uploads
-/// and for replays from the archive.
-async fn derive_inner(repo: &Repo, lookups: &mut Lookups, r: &Value) -> std::result::Result<Derived, Fail> {
-    let internal = |e: Error| fail(503, "transient", format!("store unavailable: {e}"));
+/// What the structure of an uploaded Observation gives, before anything is looked up.
+struct Shape<'a> {
+    status: &'a str,
+    system: &'a str,
+    code: &'a str,
+    identifiers: Vec<(String, String)>,
+}
+
+/// Upstream's first step, the R5 parse: an Observation object with a status and one code.
+fn shape(r: &Value) -> Checked<Shape<'_>> {
     if !r.is_object() {
-        return Err(fail(400, "structure", "The resource must be a JSON object."));
+        return Err(Refusal::invalid("structure", "The resource must be a JSON object."));
     }
     if r["resourceType"] != "Observation" {
-        return Err(fail(400, "not-supported", "Only Observation resources are accepted here."));
+        return Err(Refusal::invalid("not-supported", "Only Observation resources are accepted here."));
     }
-    let status = r["status"].as_str().ok_or_else(|| fail(400, "required", "Observation.status is required."))?;
+    let status = r["status"].as_str().ok_or_else(|| Refusal::invalid("required", "Observation.status is required."))?;
     if !STATUSES.contains(&status) {
-        return Err(fail(
-            400,
+        return Err(Refusal::invalid(
             "code-invalid",
             format!("Observation.status {status:?} is not a FHIR observation status."),
         ));
     }
-    let codings =
-        r["code"]["coding"].as_array().ok_or_else(|| fail(400, "required", "Observation.code.coding is required."))?;
-    if codings.len() != 1 {
-        return Err(fail(400, "structure", "Exactly one Code must be provided."));
-    }
-    let (system, code_s) = (codings[0]["system"].as_str().unwrap_or(""), codings[0]["code"].as_str().unwrap_or(""));
+    let codings = r["code"]["coding"]
+        .as_array()
+        .ok_or_else(|| Refusal::invalid("required", "Observation.code.coding is required."))?;
+    let first = codings.first().unwrap_or(&Value::Null);
+    let (system, code) = (first["system"].as_str().unwrap_or(""), first["code"].as_str().unwrap_or(""));
     if system != OMH_SYSTEM {
-        return Err(fail(
-            400,
+        return Err(Refusal::invalid(
             "not-supported",
             format!("Only Open mHealth observations (code system {OMH_SYSTEM}) are accepted."),
         ));
     }
-    let code = lookups
-        .code(repo, system, code_s)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| fail(400, "code-invalid", format!("Code not found: system={system} code={code_s}")))?;
-    let patient = reference(
-        r,
-        "subject",
-        "Patient",
-        "Subject is required and must be a reference to a Patient ID and start with 'Patient/'",
-    )?;
-    let device = match r.get("device") {
-        None | Some(Value::Null) => None,
-        Some(_) => Some(reference(
-            r,
-            "device",
-            "Device",
-            "Device must be a reference to a Data Source ID and start with 'Device/'",
-        )?),
-    };
     let mut identifiers = Vec::new();
     if let Some(ids) = r.get("identifier") {
-        let ids = ids.as_array().ok_or_else(|| fail(400, "structure", "Observation.identifier must be a list."))?;
+        let ids =
+            ids.as_array().ok_or_else(|| Refusal::invalid("structure", "Observation.identifier must be a list."))?;
         if ids.len() > MAX_IDENTIFIERS {
-            return Err(fail(400, "too-long", format!("At most {MAX_IDENTIFIERS} identifiers are accepted.")));
+            return Err(Refusal::invalid("too-long", format!("At most {MAX_IDENTIFIERS} identifiers are accepted.")));
         }
         for i in ids {
             match (i["system"].as_str(), i["value"].as_str()) {
-                (Some(s), Some(v)) if !s.is_empty() && !v.is_empty() && s.len() + v.len() <= 512 => {
+                (Some(s), Some(v)) if !s.is_empty() && !v.is_empty() => {
                     identifiers.push((s.to_string(), v.to_string()))
                 }
-                _ => return Err(fail(400, "structure", "Each identifier needs a non-empty system and value.")),
+                _ => return Err(Refusal::invalid("structure", "Each identifier needs a non-empty system and value.")),
             }
         }
     }
-    let att = &r["valueAttachment"];
-    if !att.is_object() {
-        return Err(fail(400, "required", "valueAttachment is required (application/json, base64 data)."));
+    // The number of codings is upstream's sixth step (`known_code`).
+    Ok(Shape { status, system, code, identifiers })
+}
+
+/// Upstream's sixth step: exactly one coding, and a code the catalogue has.
+async fn known_code(repo: &Repo, lookups: &mut Lookups, r: &Value, s: &Shape<'_>) -> Result<Checked<Code>> {
+    if r["code"]["coding"].as_array().map(Vec::len) != Some(1) {
+        return Ok(Err(Refusal::invalid("structure", "Exactly one Code must be provided.")));
     }
-    if att["contentType"] != "application/json" {
-        return Err(fail(400, "value", "valueAttachment.contentType must be application/json."));
-    }
-    let data = att["data"].as_str().ok_or_else(|| fail(400, "required", "valueAttachment.data must be not null."))?;
-    let not_json = || fail(400, "value", "valueAttachment.data must be Base 64 Encoded Binary JSON.");
+    Ok(lookups.code(repo, s.system, s.code).await?.ok_or_else(|| {
+        Refusal::invalid("code-invalid", format!("Code not found: system={} code={}", s.system, s.code))
+    }))
+}
+
+/// Upstream's eighth and ninth steps: base64 JSON, then the Open mHealth schemas. Gives the
+/// observation (no id yet) and the warnings.
+fn data_point(r: &Value, patient: Id, device: Option<Id>, code: &Code, s: &Shape<'_>) -> Checked<Derived> {
+    let not_json = || Refusal::invalid("value", "valueAttachment.data must be Base 64 Encoded Binary JSON.");
+    let data = r["valueAttachment"]["data"].as_str().ok_or_else(not_json)?;
     let bytes = base64::engine::general_purpose::STANDARD.decode(data.trim()).map_err(|_| not_json())?;
     let dp: Value = serde_json::from_slice(&bytes).map_err(|_| not_json())?;
-    if !dp.is_object() {
-        return Err(not_json());
-    }
-    let point = crate::omh::validate_data_point(code_s, &dp)
-        .map_err(|e| fail(422, "invariant", format!("The Open mHealth data point is not valid for {code_s}: {e}")))?;
+    let point = crate::omh::validate_data_point(&code.coding_code, &dp).map_err(|e| Refusal::Unprocessable {
+        code: "invariant",
+        message: format!("The Open mHealth data point is not valid for {}: {e}", code.coding_code),
+    })?;
     let (effective_start, effective_end) = match point.effective {
         Some(crate::omh::Effective::Instant(t)) => (Some(ms(t)), None),
         Some(crate::omh::Effective::Period { start, end }) => (Some(ms(start)), Some(ms(end))),
@@ -222,8 +233,8 @@ async fn derive_inner(repo: &Repo, lookups: &mut Lookups, r: &Value) -> std::res
             patient_id: patient,
             code_id: code.id,
             data_source_id: device,
-            status: status.to_string(),
-            identifiers,
+            status: s.status.to_string(),
+            identifiers: s.identifiers.clone(),
             effective_start,
             effective_end,
             last_updated: 0,
@@ -231,75 +242,182 @@ async fn derive_inner(repo: &Repo, lookups: &mut Lookups, r: &Value) -> std::res
             uuid: point.uuid,
             archive: String::new(),
         },
-        code,
+        code: code.clone(),
+        warnings: point.warnings,
     })
+}
+
+/// The checks JHE adds, after all of upstream's: store-key limits of the identifiers, the
+/// attachment's content type.
+fn own_shape_checks(r: &Value, s: &Shape<'_>) -> Checked<()> {
+    for (system, value) in &s.identifiers {
+        check_identifier(system, value).map_err(|m| Refusal::invalid("value", m))?;
+    }
+    if r["valueAttachment"]["contentType"] != "application/json" {
+        return Err(Refusal::invalid("value", "valueAttachment.contentType must be application/json."));
+    }
+    Ok(())
 }
 
 fn ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// Checks the caller may upload this observation (patient, device, study, consent).
-async fn authorize(
+fn device_of(r: &Value) -> Checked<Id> {
+    reference_id(r, "device", "Device").ok_or_else(|| {
+        Refusal::invalid(
+            "required",
+            "Device is required and must be a reference to a Data Source ID and start with 'Device/'",
+        )
+    })
+}
+
+fn subject_of(r: &Value) -> Checked<Id> {
+    subject(r).ok_or_else(|| {
+        Refusal::invalid(
+            "required",
+            "Subject is required and must be a reference to a Patient ID and start with 'Patient/'",
+        )
+    })
+}
+
+/// Derives one resource without access checks (replays of the archive, the seed): the checks an
+/// accepted upload passed that depend on the resource and the catalogue alone (the device is
+/// taken as named, if it is).
+async fn derive(repo: &Repo, lookups: &mut Lookups, r: &Value) -> Result<Checked<Derived>> {
+    let s = match shape(r) {
+        Ok(s) => s,
+        Err(f) => return Ok(Err(f)),
+    };
+    let patient = match subject_of(r) {
+        Ok(p) => p,
+        Err(f) => return Ok(Err(f)),
+    };
+    // Uploads name a device; the seed's observations of a study without data sources do not.
+    let device = reference_id(r, "device", "Device");
+    let code = match known_code(repo, lookups, r, &s).await? {
+        Ok(c) => c,
+        Err(f) => return Ok(Err(f)),
+    };
+    Ok(own_shape_checks(r, &s).and_then(|()| data_point(r, patient, device, &code, &s)))
+}
+
+/// An entry that passed upstream's first four steps: its identifiers' keys wait for the batched
+/// duplicate check (step five), and the first later refusal, if any, waits behind it.
+struct Pending {
+    slot: usize,
+    identifiers: Vec<NaturalKey>,
+    outcome: Checked<Derived>,
+}
+
+/// Runs upstream's steps one to four (answers now) and six to nine plus JHE's own (kept behind
+/// the duplicate check) for one entry.
+async fn check_entry(
     repo: &Repo,
     facts: &mut Facts,
     lookups: &mut Lookups,
     c: &Caller,
-    d: &Derived,
-) -> Result<std::result::Result<(), Fail>> {
-    let o = &d.obs;
-    let Some(pf) = facts.patient(repo, o.patient_id).await? else {
-        return Ok(Err(fail(400, "not-found", format!("Patient id={} can not be found.", o.patient_id))));
+    r: &Value,
+) -> Result<Checked<(Vec<NaturalKey>, Checked<Derived>)>> {
+    // 1. The R5 parse.
+    let s = match shape(r) {
+        Ok(s) => s,
+        Err(f) => return Ok(Err(f)),
     };
-    if c.patient_id() != Some(o.patient_id) && !access::may_manage_patient(c, &pf.orgs) {
-        return Ok(Err(fail(403, "forbidden", "The Subject Patient does not match the current user.")));
+    // 2. The subject and the patient.
+    let patient = match subject_of(r) {
+        Ok(p) => p,
+        Err(f) => return Ok(Err(f)),
+    };
+    let Some(pf) = facts.patient(repo, patient).await? else {
+        return Ok(Err(Refusal::invalid("not-found", format!("Patient id={patient} can not be found."))));
+    };
+    // 3. The caller.
+    if !access::may_upload_for(c, patient, &pf.orgs) {
+        let m = if c.patient_id().is_some() {
+            "The Subject Patient does not match the current user."
+        } else {
+            "Current user doesn't have access to the Patient."
+        };
+        return Ok(Err(Refusal::Forbidden(m.into())));
     }
-    let Some(device) = o.data_source_id else {
-        return Ok(Err(fail(
-            400,
-            "required",
-            "Device is required and must be a reference to a Data Source ID and start with 'Device/'",
-        )));
+    // 4. The device.
+    let device = match device_of(r) {
+        Ok(d) => d,
+        Err(f) => return Ok(Err(f)),
     };
-    let Some(scopes) = lookups.device_scopes(repo, device).await? else {
-        return Ok(Err(fail(400, "not-found", format!("Device Data Source id={device} can not be found."))));
+    let Some(supported) = lookups.device_scopes(repo, device).await?.map(<[Id]>::to_vec) else {
+        return Ok(Err(Refusal::invalid("not-found", format!("Device Data Source id={device} can not be found."))));
     };
-    if !scopes.contains(&o.code_id) {
-        return Ok(Err(fail(
-            422,
-            "business-rule",
-            format!("Device/{device} does not support {}.", d.code.coding_code),
-        )));
+    // 5. Identifiers (checked against the store for all entries at once; malformed ones cannot
+    // be stored, so they are refused below, not looked up).
+    let identifiers = s
+        .identifiers
+        .iter()
+        .filter(|(sys, val)| check_identifier(sys, val).is_ok())
+        .map(|(system, value)| NaturalKey { system: system.clone(), value: value.clone(), within: None })
+        .collect();
+    let rest = later_steps(repo, lookups, r, &s, patient, &pf, device, &supported).await?;
+    Ok(Ok((identifiers, rest)))
+}
+
+/// Upstream's steps six to nine, then JHE's own checks.
+#[allow(clippy::too_many_arguments)]
+async fn later_steps(
+    repo: &Repo,
+    lookups: &mut Lookups,
+    r: &Value,
+    s: &Shape<'_>,
+    patient: Id,
+    pf: &PatientFacts,
+    device: Id,
+    supported: &[Id],
+) -> Result<Checked<Derived>> {
+    // 6. The code.
+    let code = match known_code(repo, lookups, r, s).await? {
+        Ok(c) => c,
+        Err(f) => return Ok(Err(f)),
+    };
+    // 7. Consent; 8-9. the data point.
+    let consent = access::upload_consent(&pf.enrolled, &pf.consents, device, code.id);
+    if consent == Err(UploadRefusal::NotConsented) {
+        return Ok(Err(Refusal::Forbidden(format!(
+            "Observation data with coding_system={} coding_code={} has not been consented for any studies by this Patient.",
+            code.coding_system, code.coding_code
+        ))));
     }
-    Ok(match access::may_upload(c, o.patient_id, &pf.orgs, &pf.enrolled, &pf.consents, device, o.code_id) {
-        Ok(()) => Ok(()),
-        Err(UploadRefusal::NotYours) => {
-            Err(fail(403, "forbidden", "The Subject Patient does not match the current user."))
-        }
-        Err(UploadRefusal::NoStudy) => Err(fail(
-            403,
-            "forbidden",
-            format!(
-                "Device/{device} is not a data source of any study of Patient/{} that requests {}.",
-                o.patient_id, d.code.coding_code
-            ),
-        )),
-        Err(UploadRefusal::NotConsented) => Err(fail(
-            403,
-            "forbidden",
-            format!(
-                "Observation data with coding_system={} coding_code={} has not been consented for any studies by this Patient.",
-                d.code.coding_system, d.code.coding_code
-            ),
-        )),
-    })
+    let derived = match data_point(r, patient, Some(device), &code, s) {
+        Ok(d) => d,
+        Err(f) => return Ok(Err(f)),
+    };
+    // JHE's own checks.
+    if let Err(f) = own_shape_checks(r, s) {
+        return Ok(Err(f));
+    }
+    if !supported.contains(&code.id) {
+        return Ok(Err(Refusal::Unprocessable {
+            code: "business-rule",
+            message: format!("Device/{device} does not support {}.", code.coding_code),
+        }));
+    }
+    if consent == Err(UploadRefusal::NoStudy) {
+        return Ok(Err(Refusal::Forbidden(format!(
+            "Device/{device} is not a data source of any study of Patient/{patient} that requests {} with the patient's consent.",
+            code.coding_code
+        ))));
+    }
+    Ok(Ok(derived))
 }
 
 /// The outcome of one entry of an upload.
 #[derive(Debug, Clone)]
 pub enum EntryOutcome {
-    Created(Value),
-    Failed(Fail),
+    /// Stored: the resource as read back, and what was accepted but worth telling.
+    Created {
+        resource: Value,
+        warnings: Vec<String>,
+    },
+    Failed(Refusal),
 }
 
 /// The archived form of an upload: the raw body and what was accepted from it.
@@ -325,6 +443,41 @@ fn archive_key(now: OffsetDateTime, first_id: Id) -> String {
     )
 }
 
+/// The entries kept (slot, observation) and refused (slot, why).
+type Settled = (Vec<(usize, Derived)>, Vec<(usize, Refusal)>);
+
+/// Settles the duplicate checks in the entries' order, as upstream saves them one after another:
+/// a key is taken when the store holds it or an earlier accepted entry of this upload claims it.
+/// An entry's identifiers (upstream's fifth step) come before its later refusal; the data point's
+/// uuid (JHE's own guard) after it.
+fn settle(pending: Vec<Pending>, taken: &mut impl Iterator<Item = bool>) -> Settled {
+    let mut claimed: BTreeSet<NaturalKey> = BTreeSet::new();
+    let (mut kept, mut refused) = (Vec::new(), Vec::new());
+    for p in pending {
+        let in_store: Vec<bool> = p.identifiers.iter().map(|_| taken.next().unwrap_or(false)).collect();
+        let uuid_key = p.outcome.as_ref().ok().and_then(|d| d.obs.uuid_key());
+        let uuid_in_store = uuid_key.as_ref().map(|_| taken.next().unwrap_or(false)).unwrap_or(false);
+        let dup = p.identifiers.iter().zip(&in_store).find(|(k, stored)| **stored || claimed.contains(*k));
+        let verdict = match (dup, p.outcome) {
+            (Some((k, _)), _) => Err(Refusal::Duplicate(k.taken_message())),
+            (None, Err(f)) => Err(f),
+            (None, Ok(d)) => match &uuid_key {
+                Some(k) if uuid_in_store || claimed.contains(k) => Err(Refusal::Duplicate(k.taken_message())),
+                _ => Ok(d),
+            },
+        };
+        match verdict {
+            Ok(d) => {
+                claimed.extend(p.identifiers);
+                claimed.extend(uuid_key);
+                kept.push((p.slot, d));
+            }
+            Err(f) => refused.push((p.slot, f)),
+        }
+    }
+    (kept, refused)
+}
+
 /// Validates, archives and indexes the resources of one upload; one outcome per resource.
 pub async fn ingest(
     repo: &Repo,
@@ -337,61 +490,33 @@ pub async fn ingest(
     let mut facts = Facts::default();
     let mut lookups = Lookups::default();
     let mut outcomes: Vec<Option<EntryOutcome>> = vec![None; resources.len()];
-    // Entries that passed so far, with how many natural keys each has in `keys` (in order).
-    let mut ready: Vec<(usize, Derived, usize)> = Vec::new();
-    let mut keys: Vec<NaturalKey> = Vec::new();
-    let mut seen_keys = BTreeSet::new();
-    for (i, r) in resources.iter().enumerate() {
+    let mut pending = Vec::new();
+    for (slot, r) in resources.iter().enumerate() {
         let Some(r) = r else { continue };
-        let d = match derive_inner(repo, &mut lookups, r).await {
-            Ok(d) => d,
-            Err(f) => {
-                outcomes[i] = Some(EntryOutcome::Failed(f));
-                continue;
-            }
-        };
-        if let Err(f) = authorize(repo, &mut facts, &mut lookups, c, &d).await? {
-            outcomes[i] = Some(EntryOutcome::Failed(f));
-            continue;
-        }
-        let own = d.obs.natural_keys();
-        let mut dup = None;
-        for k in &own {
-            if !seen_keys.insert(k.clone()) {
-                dup = Some(fail(
-                    409,
-                    "duplicate",
-                    format!("Identifier system={} value={} appears twice in this upload.", k.system, k.value),
-                ));
-            }
-        }
-        match dup {
-            Some(f) => outcomes[i] = Some(EntryOutcome::Failed(f)),
-            None => {
-                ready.push((i, d, own.len()));
-                keys.extend(own);
-            }
+        match check_entry(repo, &mut facts, &mut lookups, c, r).await? {
+            Ok((identifiers, outcome)) => pending.push(Pending { slot, identifiers, outcome }),
+            Err(f) => outcomes[slot] = Some(EntryOutcome::Failed(f)),
         }
     }
-    // Natural keys already held by stored observations (one batched read for the whole upload).
+    // Natural keys already held by stored observations (one batched read for the whole upload),
+    // in the order `settle` takes them.
+    let keys: Vec<NaturalKey> = pending
+        .iter()
+        .flat_map(|p| p.identifiers.iter().cloned().chain(p.outcome.as_ref().ok().and_then(|d| d.obs.uuid_key())))
+        .collect();
     let mut taken = repo.observation_keys_taken(&keys).await?.into_iter();
-    let mut keys = keys.into_iter();
-    let mut kept = Vec::with_capacity(ready.len());
-    for (i, d, n) in ready {
-        let mut dup = None;
-        for k in keys.by_ref().take(n) {
-            if taken.next().unwrap_or(false) && dup.is_none() {
-                dup = Some(fail(409, "duplicate", k.taken_message()));
-            }
-        }
-        match dup {
-            Some(f) => outcomes[i] = Some(EntryOutcome::Failed(f)),
-            None => kept.push((i, d)),
-        }
+    let (kept, refused) = settle(pending, &mut taken);
+    for (slot, f) in refused {
+        outcomes[slot] = Some(EntryOutcome::Failed(f));
     }
     if !kept.is_empty() {
         let (slots, derived): (Vec<usize>, Vec<Derived>) = kept.into_iter().unzip();
-        let (mut obs, codes): (Vec<Observation>, Vec<Code>) = derived.into_iter().map(|d| (d.obs, d.code)).unzip();
+        let mut obs = Vec::with_capacity(derived.len());
+        let mut rest = Vec::with_capacity(derived.len());
+        for d in derived {
+            obs.push(d.obs);
+            rest.push((d.code, d.warnings));
+        }
         let now = OffsetDateTime::now_utc();
         let first = repo.reserve_observation_ids(obs.len()).await?;
         let key = archive_key(now, first);
@@ -408,62 +533,61 @@ pub async fn ingest(
             .await
             .map_err(|e| Error::Unavailable(format!("archiving the upload failed: {e}")))?;
         let verdicts = repo.index_observations(&obs).await?;
-        for (((i, o), code), v) in slots.into_iter().zip(&obs).zip(&codes).zip(verdicts) {
+        for (((i, o), (code, warnings)), v) in slots.into_iter().zip(&obs).zip(rest).zip(verdicts) {
             outcomes[i] = Some(match v {
                 Indexed::Inserted | Indexed::AlreadyPresent => {
                     let user = facts.patient(repo, o.patient_id).await?.and_then(|f| f.user_id);
-                    EntryOutcome::Created(fhir::observation(o, code, user))
+                    if !warnings.is_empty() {
+                        tracing::warn!(observation = o.id, patient = o.patient_id, ?warnings, "accepted with warnings");
+                    }
+                    EntryOutcome::Created { resource: fhir::observation(o, &code, user), warnings }
                 }
-                Indexed::Duplicate(m) => EntryOutcome::Failed(fail(409, "duplicate", m)),
+                Indexed::Duplicate(m) => EntryOutcome::Failed(Refusal::Duplicate(m)),
             });
         }
     }
     Ok(outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| EntryOutcome::Failed(fail(400, "structure", "Invalid entry."))))
+        .map(|o| o.unwrap_or_else(|| EntryOutcome::Failed(Refusal::invalid("structure", "Invalid entry."))))
         .collect())
 }
 
 /// Parses a request body as JSON, or says why not.
-pub fn parse_body(raw: &[u8]) -> std::result::Result<(String, Value), Fail> {
-    let text = std::str::from_utf8(raw).map_err(|_| fail(400, "structure", "The body is not UTF-8 text."))?;
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| fail(400, "structure", format!("The body is not valid JSON: {e}")))?;
+pub fn parse_body(raw: &[u8]) -> std::result::Result<(String, Value), Refusal> {
+    let text = std::str::from_utf8(raw).map_err(|_| Refusal::invalid("structure", "The body is not UTF-8 text."))?;
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| Refusal::invalid("structure", format!("The body is not valid JSON: {e}")))?;
     Ok((text.to_string(), v))
 }
 
-/// A batch Bundle's entries as resources (`None` for an entry that is not a POST of an
-/// Observation, with its failure).
 /// The resources of a batch, and the entries refused before validation.
-pub type BatchEntries = (Vec<Option<Value>>, Vec<Option<Fail>>);
+pub type BatchEntries = (Vec<Option<Value>>, Vec<Option<Refusal>>);
 
 /// Takes the resources out of the Bundle (they are not copied; the Bundle is left without them).
-pub fn batch_entries(bundle: &mut Value) -> std::result::Result<BatchEntries, Fail> {
+pub fn batch_entries(bundle: &mut Value) -> std::result::Result<BatchEntries, Refusal> {
     if bundle["resourceType"] != "Bundle" {
-        return Err(fail(400, "not-supported", "POST /FHIR/R5/ takes a Bundle."));
+        return Err(Refusal::invalid("not-supported", "POST /FHIR/R5/ takes a Bundle."));
     }
     match bundle["type"].as_str() {
         Some("batch") => {}
         Some(t) => {
-            return Err(fail(
-                400,
+            return Err(Refusal::invalid(
                 "not-supported",
                 format!("Bundle type {t:?} is not supported; send a batch Bundle."),
             ));
         }
-        None => return Err(fail(400, "required", "Bundle.type is required (batch).")),
+        None => return Err(Refusal::invalid("required", "Bundle.type is required (batch).")),
     }
     let entries = match &mut bundle["entry"] {
         Value::Array(a) => a.as_mut_slice(),
         Value::Null => &mut [],
-        _ => return Err(fail(400, "structure", "Bundle.entry must be a list.")),
+        _ => return Err(Refusal::invalid("structure", "Bundle.entry must be a list.")),
     };
     if entries.len() > MAX_BUNDLE_ENTRIES {
-        return Err(fail(
-            413,
-            "too-costly",
-            format!("The Bundle has {} entries; at most {MAX_BUNDLE_ENTRIES} are accepted per request.", entries.len()),
-        ));
+        return Err(Refusal::TooLarge(format!(
+            "The Bundle has {} entries; at most {MAX_BUNDLE_ENTRIES} are accepted per request.",
+            entries.len()
+        )));
     }
     let mut resources = Vec::with_capacity(entries.len());
     let mut fails = Vec::with_capacity(entries.len());
@@ -472,8 +596,7 @@ pub fn batch_entries(bundle: &mut Value) -> std::result::Result<BatchEntries, Fa
         let url = e["request"]["url"].as_str().unwrap_or("").trim_end_matches('/');
         if method != "POST" || url != "Observation" {
             resources.push(None);
-            fails.push(Some(fail(
-                400,
+            fails.push(Some(Refusal::invalid(
                 "not-supported",
                 "Each entry must be request {method: POST, url: Observation}.",
             )));
@@ -522,7 +645,7 @@ pub async fn reindex(repo: &Repo, blobs: &dyn BlobStore) -> Result<ReindexReport
                 continue;
             };
             let r = if single { &body } else { &body["entry"][i as usize]["resource"] };
-            match derive_inner(repo, &mut lookups, r).await {
+            match derive(repo, &mut lookups, r).await? {
                 Ok(mut d) => {
                     d.obs.id = id;
                     d.obs.last_updated = lu;
@@ -556,14 +679,14 @@ pub async fn seed_observations(repo: &Repo, blobs: &dyn BlobStore, resources: Ve
     let mut obs = Vec::new();
     let mut lookups = Lookups::default();
     for (n, r) in resources.iter().enumerate() {
-        match derive_inner(repo, &mut lookups, r).await {
+        match derive(repo, &mut lookups, r).await? {
             Ok(mut d) => {
                 d.obs.id = first + n as Id;
                 d.obs.last_updated = ms(now);
                 d.obs.archive = key.clone();
                 obs.push((n, d.obs));
             }
-            Err(f) => return Err(Error::Internal(format!("seed observation {n}: {}", f.message))),
+            Err(f) => return Err(Error::Internal(format!("seed observation {n}: {}", f.message()))),
         }
     }
     let accepted: Vec<(usize, &Observation)> = obs.iter().map(|(n, o)| (*n, o)).collect();

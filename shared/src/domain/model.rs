@@ -10,6 +10,33 @@ pub type Id = i64;
 /// The synthetic root of the organization tree ("top level" = child of ROOT).
 pub const ROOT_ORG_ID: Id = 0;
 
+/// The longest identifier system or value, in bytes. An identifier is stored as a unique key
+/// (`OBSKEY#{system}|{value}`, `PATIDENT#...`), and the stores take keys of at most 1,024 bytes.
+pub const MAX_IDENTIFIER_PART: usize = 500;
+
+/// Whether an identifier (system, value) can be stored and looked up: each part non-empty, at most
+/// [`MAX_IDENTIFIER_PART`] bytes, without control characters. The one rule for observation and
+/// patient identifiers; the message names what is wrong.
+pub fn check_identifier(system: &str, value: &str) -> Result<(), String> {
+    for (what, part) in [("system", system), ("value", value)] {
+        if part.is_empty() {
+            return Err(format!("An identifier's {what} must not be empty."));
+        }
+        if part.len() > MAX_IDENTIFIER_PART {
+            return Err(format!(
+                "An identifier's {what} is {} bytes long; at most {MAX_IDENTIFIER_PART} are accepted.",
+                part.len()
+            ));
+        }
+        if part.chars().any(char::is_control) {
+            return Err(format!(
+                "An identifier's {what} must not contain control characters (such as NUL or a line break)."
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UserType {

@@ -40,19 +40,26 @@ impl Observation {
     pub fn date_key(&self) -> i64 {
         self.effective_start.unwrap_or(0)
     }
-    /// Natural keys: every identifier, and the data point's uuid.
+    /// Natural keys: every identifier, and the data point's uuid (`uuid_key`).
     pub fn natural_keys(&self) -> Vec<NaturalKey> {
         let mut k: Vec<NaturalKey> = self
             .identifiers
             .iter()
             .map(|(system, value)| NaturalKey { system: system.clone(), value: value.clone(), within: None })
             .collect();
-        k.push(NaturalKey {
+        k.extend(self.uuid_key());
+        k
+    }
+
+    /// The data point's `header.uuid` as a natural key, when it is a UUID. The schemas take any
+    /// string there (its format is not checked, as upstream has it); one that is not a UUID
+    /// guards nothing, as upstream guards nothing by it.
+    pub fn uuid_key(&self) -> Option<NaturalKey> {
+        crate::omh::is_uuid(&self.uuid).then(|| NaturalKey {
             system: OMH_UUID_SYSTEM.into(),
             value: self.uuid.to_lowercase(),
             within: Some((self.patient_id, self.date_key())),
-        });
-        k
+        })
     }
 }
 

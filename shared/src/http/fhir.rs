@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::extract::{ReqUrl, resolve_caller};
 use crate::domain::Caller;
-use crate::domain::ingest::{self, EntryOutcome, status_line};
+use crate::domain::ingest::{self, EntryOutcome, Refusal};
 use crate::domain::reads;
 use crate::error::Error;
 use crate::fhir::search::{parse_observation_query, parse_other_query};
@@ -328,8 +328,76 @@ async fn audit_read(s: &AppState, c: &Caller, id: &str) -> FhirResult {
     }
 }
 
-fn fail_response(f: &ingest::Fail) -> Response {
-    fhir_response(StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST), f.outcome())
+/// The status of an upload's refusal.
+fn refusal_status(r: &Refusal) -> StatusCode {
+    match r {
+        Refusal::Invalid { .. } => StatusCode::BAD_REQUEST,
+        Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
+        Refusal::Duplicate(_) => StatusCode::CONFLICT,
+        Refusal::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+    }
+}
+
+/// A batch entry's `response.status`: `"201 Created"`.
+fn status_line(status: StatusCode) -> String {
+    format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error"))
+}
+
+fn refusal_response(r: &Refusal) -> Response {
+    let mut resp = fhir_response(refusal_status(r), r.outcome());
+    resp.extensions_mut().insert(super::audit::AuditReason(r.message().to_string()));
+    resp
+}
+
+/// An OperationOutcome of warnings (what was accepted but is worth telling), or of one
+/// informational issue when there are none.
+fn warnings_outcome(warnings: &[String], created: &str) -> Value {
+    let issues: Vec<Value> = if warnings.is_empty() {
+        vec![json!({"severity": "information", "code": "informational", "diagnostics": format!("Created {created}.")})]
+    } else {
+        warnings.iter().map(|w| json!({"severity": "warning", "code": "informational", "diagnostics": w})).collect()
+    };
+    json!({"resourceType": "OperationOutcome", "issue": issues})
+}
+
+/// FHIR uploads take JSON: `application/fhir+json` or `application/json`, with any parameters
+/// (`charset=utf-8`); a request without a content type is read as JSON too.
+/// `None` when the request's content type is one of those; else the 415 answer.
+fn unsupported_content_type(headers: &HeaderMap) -> Option<Response> {
+    let ct = headers.get(header::CONTENT_TYPE)?;
+    let essence = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "application/fhir+json" || essence == "application/json" {
+        return None;
+    }
+    let msg = format!(
+        "Unsupported media type {:?}: send application/fhir+json or application/json.",
+        ct.to_str().unwrap_or("")
+    );
+    let mut resp = fhir_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, outcome("not-supported", &msg));
+    resp.extensions_mut().insert(super::audit::AuditReason(msg));
+    Some(resp)
+}
+
+/// What the client asked for in the answer to a create (`Prefer: return=...`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Return {
+    Representation,
+    Minimal,
+    OperationOutcome,
+}
+
+fn prefer_return(headers: &HeaderMap) -> Return {
+    let prefer = headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split([',', ';']));
+    for p in prefer {
+        match p.trim().to_ascii_lowercase().as_str() {
+            "return=operationoutcome" => return Return::OperationOutcome,
+            "return=minimal" => return Return::Minimal,
+            "return=representation" => return Return::Representation,
+            _ => {}
+        }
+    }
+    Return::Representation
 }
 
 /// The patients an upload's resources name as their subject.
@@ -345,8 +413,8 @@ fn note_upload(slot: &Slot, subjects: Vec<i64>, outcomes: &[EntryOutcome]) {
         let mut refused: std::collections::BTreeMap<u16, usize> = Default::default();
         for o in outcomes {
             match o {
-                EntryOutcome::Created(v) => n.ids.push(v["id"].as_str().unwrap_or("").to_string()),
-                EntryOutcome::Failed(f) => *refused.entry(f.status).or_default() += 1,
+                EntryOutcome::Created { resource, .. } => n.ids.push(resource["id"].as_str().unwrap_or("").to_string()),
+                EntryOutcome::Failed(f) => *refused.entry(refusal_status(f).as_u16()).or_default() += 1,
             }
         }
         n.count = Some(n.ids.len());
@@ -360,9 +428,12 @@ fn note_upload(slot: &Slot, subjects: Vec<i64>, outcomes: &[EntryOutcome]) {
 
 async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl, body: Bytes) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
+    if let Some(r) = unsupported_content_type(&headers) {
+        return Ok(r);
+    }
     let (raw, resource) = match ingest::parse_body(&body) {
         Ok(x) => x,
-        Err(f) => return Ok(fail_response(&f)),
+        Err(f) => return Ok(refusal_response(&f)),
     };
     // Conditional create: an existing observation with this identifier is returned as is.
     if let Some(cond) = headers.get("if-none-exist").and_then(|v| v.to_str().ok()) {
@@ -373,6 +444,7 @@ async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: 
             .ok_or_else(|| FhirError(Error::bad("If-None-Exist supports only identifier=system|value.")))?;
         let sys = percent_encoding::percent_decode_str(ident.0).decode_utf8_lossy().into_owned();
         let val = percent_encoding::percent_decode_str(ident.1).decode_utf8_lossy().into_owned();
+        crate::domain::model::check_identifier(&sys, &val).map_err(|m| FhirError(Error::BadRequest(m)))?;
         if let Some(id) = s.repo.observation_by_key(&sys, &val).await? {
             return match reads::read_observation(&s.repo, &c, id).await {
                 Ok(v) => Ok(fhir_response(StatusCode::OK, v)),
@@ -387,28 +459,38 @@ async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: 
     let outcome = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources, true).await?;
     note_upload(&slot, subjects, &outcome);
     match outcome.into_iter().next() {
-        Some(EntryOutcome::Created(v)) => {
-            let mut r = fhir_response(StatusCode::CREATED, v.clone());
-            let loc = format!("{}/FHIR/R5/Observation/{}", url.origin, v["id"].as_str().unwrap_or(""));
+        Some(EntryOutcome::Created { resource, warnings }) => {
+            let id = resource["id"].as_str().unwrap_or("").to_string();
+            let mut r = match prefer_return(&headers) {
+                Return::Representation => fhir_response(StatusCode::CREATED, resource),
+                Return::OperationOutcome => {
+                    fhir_response(StatusCode::CREATED, warnings_outcome(&warnings, &format!("Observation/{id}")))
+                }
+                Return::Minimal => StatusCode::CREATED.into_response(),
+            };
+            let loc = format!("{}/FHIR/R5/Observation/{id}", url.origin);
             if let Ok(h) = HeaderValue::from_str(&loc) {
                 r.headers_mut().insert(header::LOCATION, h);
             }
             Ok(r)
         }
-        Some(EntryOutcome::Failed(f)) => Ok(fail_response(&f)),
+        Some(EntryOutcome::Failed(f)) => Ok(refusal_response(&f)),
         None => Err(FhirError(Error::Internal("no outcome".into()))),
     }
 }
 
 async fn batch(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl, body: Bytes) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
+    if let Some(r) = unsupported_content_type(&headers) {
+        return Ok(r);
+    }
     let (raw, mut bundle) = match ingest::parse_body(&body) {
         Ok(x) => x,
-        Err(f) => return Ok(fail_response(&f)),
+        Err(f) => return Ok(refusal_response(&f)),
     };
     let (resources, pre) = match ingest::batch_entries(&mut bundle) {
         Ok(x) => x,
-        Err(f) => return Ok(fail_response(&f)),
+        Err(f) => return Ok(refusal_response(&f)),
     };
     drop(bundle);
     let subjects = upload_subjects(&resources);
@@ -419,14 +501,17 @@ async fn batch(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: R
         .zip(pre)
         .map(|(o, pre)| match (pre, o) {
             (Some(f), _) | (None, EntryOutcome::Failed(f)) => {
-                json!({"response": {"status": status_line(f.status), "outcome": f.outcome()}})
+                json!({"response": {"status": status_line(refusal_status(&f)), "outcome": f.outcome()}})
             }
-            (None, EntryOutcome::Created(v)) => json!({
-                "fullUrl": format!("{}/FHIR/R5/Observation/{}", url.origin, v["id"].as_str().unwrap_or("")),
-                "response": {"status": status_line(201), "location": format!("Observation/{}", v["id"].as_str().unwrap_or("")),
-                             "lastModified": v["meta"]["lastUpdated"].clone()},
-                "resource": v,
-            }),
+            (None, EntryOutcome::Created { resource, warnings }) => {
+                let id = resource["id"].as_str().unwrap_or("").to_string();
+                let mut response = json!({"status": status_line(StatusCode::CREATED), "location": format!("Observation/{id}"),
+                                          "lastModified": resource["meta"]["lastUpdated"].clone()});
+                if !warnings.is_empty() {
+                    response["outcome"] = warnings_outcome(&warnings, &format!("Observation/{id}"));
+                }
+                json!({"fullUrl": format!("{}/FHIR/R5/Observation/{id}", url.origin), "response": response, "resource": resource})
+            }
         })
         .collect();
     Ok(fhir_response(StatusCode::OK, json!({"resourceType": "Bundle", "type": "batch-response", "entry": entries})))

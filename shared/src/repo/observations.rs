@@ -834,15 +834,15 @@ mod tests {
     #[test]
     fn natural_keys_are_stored_where_reads_look_for_them() {
         let mut o = obs(&[("s", "v")]);
-        o.uuid = "AbC-1".into();
+        o.uuid = "0B7E4C1E-6C2A-4C1B-9A3E-6F1D2C3B4A59".into();
         let keys: Vec<_> = o.natural_keys().iter().map(nat_keys).collect();
         assert_eq!(
             keys,
             vec![
                 ("OBSKEY#s|v".to_string(), None),
                 (
-                    "OBSUUID#0000040001#0101728000000000#abc-1".to_string(),
-                    Some("OBSKEY#urn:omh:header.uuid|abc-1".to_string())
+                    "OBSUUID#0000040001#0101728000000000#0b7e4c1e-6c2a-4c1b-9a3e-6f1d2c3b4a59".to_string(),
+                    Some("OBSKEY#urn:omh:header.uuid|0b7e4c1e-6c2a-4c1b-9a3e-6f1d2c3b4a59".to_string())
                 ),
             ]
         );
@@ -855,6 +855,12 @@ mod tests {
         let forms = stored_forms(&o.natural_keys());
         assert_eq!(form_keys(&forms).count(), 3);
         assert_eq!(owners(&forms, found.into_iter()), vec![None, Some(7)], "the form now wins over the earlier one");
+        o.uuid = "abc-1".into();
+        assert_eq!(
+            o.natural_keys().len(),
+            1,
+            "a uuid that is not a UUID guards nothing (upstream guards nothing by it)"
+        );
     }
 
     /// Identifiers and payloads holding the very bytes the search looks for (escaped by JSON

@@ -15,3 +15,4 @@ mod oidc;
 mod omh_schemas;
 mod replay;
 mod routes;
+mod upstream;
