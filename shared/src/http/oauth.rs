@@ -138,7 +138,8 @@ async fn authorize(State(s): State<AppState>, headers: HeaderMap, uri: axum::htt
         Err(e) => return super::error::ApiError(e).into_response(),
     };
     let redirect_uri = get("redirect_uri");
-    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+    let aliases = crate::auth::is_loopback_site(&s.settings.site_url);
+    if !crate::auth::redirect_uri_registered(&client.redirect_uris, redirect_uri, aliases) {
         return oauth_error_page(StatusCode::BAD_REQUEST, "redirect_uri is not registered for this client");
     }
     let state = get("state");

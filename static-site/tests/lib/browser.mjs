@@ -49,9 +49,10 @@ export async function launch() {
   };
 }
 
-/** Logs in from the signed-out home page through the server's login form. */
-export async function login(page, email) {
-  await page.goto(`${BASE}/`);
+/** Logs in from the signed-out home page through the server's login form (at `base`, by default
+ * the server's own address). */
+export async function login(page, email, base = BASE) {
+  await page.goto(`${base}/`);
   await page.getByRole("button", { name: "Log in" }).click();
   await page.waitForURL(/\/accounts\/login\//);
   await page.getByLabel("Email").fill(email);
