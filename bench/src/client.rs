@@ -146,14 +146,6 @@ pub fn random_id(n: usize) -> String {
     random_bytes(n).iter().map(|b| A[*b as usize % A.len()] as char).collect()
 }
 
-fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
-        let first = c.split(';').next()?.trim();
-        let (k, v) = first.split_once('=')?;
-        (k == name).then(|| v.to_string())
-    })
-}
-
 fn location(resp: &reqwest::Response) -> Option<String> {
     resp.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from)
 }
@@ -167,65 +159,127 @@ fn html_unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// The `value` of the `<input name="{name}">` of a form.
-fn html_input(html: &str, name: &str) -> Option<String> {
-    let needle = format!("name=\"{name}\"");
-    html.split("<input").skip(1).find_map(|tag| {
-        let tag = &tag[..tag.find('>')?];
-        if !tag.contains(&needle) {
-            return None;
-        }
-        let v = &tag[tag.find("value=\"")? + 7..];
-        Some(html_unescape(&v[..v.find('"')?]))
-    })
-}
-
 fn query_param(url: &str, key: &str) -> Option<String> {
     let u = reqwest::Url::parse(url).ok()?;
     u.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
 
+/// The web UI's OAuth client id, as the server's `/common/server-settings.js` names it
+/// (`client_id: "..."`; upstream's seed makes a random one); `jhe-admin-ui` if it names none.
+pub async fn admin_client_id(api: &Api) -> Res<String> {
+    let resp = api.http.get(api.url("/common/server-settings.js")).send().await.map_err(|e| e.to_string())?;
+    let js = resp.text().await.map_err(|e| e.to_string())?;
+    Ok(js_string_field(&js, "client_id").unwrap_or_else(|| ADMIN_CLIENT.to_string()))
+}
+
+/// The string after the first `{key}:` in a script (`client_id: "abc"` -> `abc`).
+fn js_string_field(js: &str, key: &str) -> Option<String> {
+    let at = js.find(&format!("{key}:"))? + key.len() + 1;
+    let rest = js[at..].trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let body = &rest[1..];
+    Some(body[..body.find(quote)?].to_string())
+}
+
+/// The cookies a browser would hold: each `Set-Cookie` replaces the one of its name.
+#[derive(Default)]
+struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    fn take(&mut self, resp: &reqwest::Response) {
+        for c in resp.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+            let Some((k, v)) = c.split(';').next().and_then(|kv| kv.trim().split_once('=')) else { continue };
+            self.0.retain(|(name, _)| name != k);
+            self.0.push((k.to_string(), v.to_string()));
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// The login form of a page: where it posts (its `action`, else the page itself) and its hidden
+/// fields, whatever the server names them.
+fn login_form(html: &str, page_url: &str) -> Option<(String, Vec<(String, String)>)> {
+    let form = &html[html.find("<form")?..];
+    let tag = &form[..form.find('>')?];
+    let action = attr(tag, "action").map(|a| html_unescape(&a)).filter(|a| !a.is_empty());
+    let url = reqwest::Url::parse(page_url).ok()?;
+    let target = match action {
+        Some(a) => url.join(&a).ok()?.to_string(),
+        None => page_url.to_string(),
+    };
+    let body = &form[..form.find("</form>").unwrap_or(form.len())];
+    let hidden = body
+        .split("<input")
+        .skip(1)
+        .filter_map(|t| {
+            let t = &t[..t.find('>')?];
+            (attr(t, "type")?.eq_ignore_ascii_case("hidden"))
+                .then(|| Some((attr(t, "name")?, html_unescape(&attr(t, "value").unwrap_or_default()))))?
+        })
+        .collect();
+    Some((target, hidden))
+}
+
+/// The value of `name="..."` in a tag.
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let needle = format!("{name}=\"");
+    let at = tag.find(&needle)? + needle.len();
+    Some(tag[at..][..tag[at..].find('"')?].to_string())
+}
+
 /// Logs in through the browser flow (authorize -> login form -> authorize -> code -> token, with
-/// PKCE S256) and returns the access token.
+/// PKCE S256) and returns the access token. Works with any server of the API: the client id comes
+/// from `/common/server-settings.js`, the form is posted to its action with its hidden fields and
+/// the cookies the server set, as a browser does.
 pub async fn login(api: &Api, email: &str, password: &str) -> Res<String> {
+    let err = |step: &str, e: String| format!("login as {email}: {step}: {e}");
+    let client_id = admin_client_id(api).await.map_err(|e| err("server settings", e))?;
     let verifier = random_id(64);
     let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
     let redirect = format!("{}/auth/callback", api.base);
     let state = random_id(12);
     let authorize = format!(
-        "{}/o/authorize/?response_type=code&client_id={ADMIN_CLIENT}&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256&scope=openid%20email&state={state}",
+        "{}/o/authorize/?response_type=code&client_id={}&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256&scope=openid%20email&state={state}",
         api.base,
+        enc(&client_id),
         enc(&redirect)
     );
-    let err = |step: &str, e: String| format!("login as {email}: {step}: {e}");
+    let mut jar = Jar::default();
     let resp = api.http.get(&authorize).send().await.map_err(|e| err("authorize", e.to_string()))?;
-    let login_url = location(&resp).ok_or_else(|| err("authorize", format!("{} without a redirect", resp.status())))?;
-    let resp = api.http.get(api.url(&login_url)).send().await.map_err(|e| err("login page", e.to_string()))?;
-    let csrf_cookie = set_cookie(&resp, "csrftoken").ok_or_else(|| err("login page", "no csrftoken cookie".into()))?;
-    let html = resp.text().await.map_err(|e| err("login page", e.to_string()))?;
-    let csrf = html_input(&html, "csrfmiddlewaretoken").ok_or_else(|| err("login page", "no csrf field".into()))?;
-    let next = html_input(&html, "next").ok_or_else(|| err("login page", "no next field".into()))?;
+    jar.take(&resp);
+    let login_url =
+        api.url(&location(&resp).ok_or_else(|| err("authorize", format!("{} without a redirect", resp.status())))?);
     let resp = api
         .http
-        .post(api.url("/accounts/login/"))
-        .header("cookie", format!("csrftoken={csrf_cookie}"))
-        .form(&[
-            ("csrfmiddlewaretoken", csrf.as_str()),
-            ("next", next.as_str()),
-            ("username", email),
-            ("password", password),
-        ])
+        .get(&login_url)
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .map_err(|e| err("login page", e.to_string()))?;
+    jar.take(&resp);
+    let html = resp.text().await.map_err(|e| err("login page", e.to_string()))?;
+    let (target, mut fields) = login_form(&html, &login_url).ok_or_else(|| err("login page", "no form".into()))?;
+    fields.push(("username".into(), email.into()));
+    fields.push(("password".into(), password.into()));
+    let resp = api
+        .http
+        .post(&target)
+        .header("cookie", jar.header())
+        .form(&fields)
         .send()
         .await
         .map_err(|e| err("login form", e.to_string()))?;
     if !resp.status().is_redirection() {
         return Err(err("login form", format!("refused ({})", resp.status())));
     }
-    let session = set_cookie(&resp, "jhe_session").ok_or_else(|| err("login form", "no session cookie".into()))?;
+    jar.take(&resp);
     let resp = api
         .http
         .get(&authorize)
-        .header("cookie", format!("jhe_session={session}"))
+        .header("cookie", jar.header())
         .send()
         .await
         .map_err(|e| err("authorize", e.to_string()))?;
@@ -235,7 +289,7 @@ pub async fn login(api: &Api, email: &str, password: &str) -> Res<String> {
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
         ("redirect_uri", redirect.as_str()),
-        ("client_id", ADMIN_CLIENT),
+        ("client_id", client_id.as_str()),
         ("code_verifier", verifier.as_str()),
     ];
     token_request(api, &form).await.map_err(|e| err("token", e))
@@ -337,10 +391,27 @@ mod tests {
     }
 
     #[test]
-    fn form_fields() {
-        let html = r#"<form><input type="hidden" name="csrfmiddlewaretoken" value="abc"><input type="hidden" name="next" value="/o/authorize/?a=1&amp;b=2"></form>"#;
-        assert_eq!(html_input(html, "csrfmiddlewaretoken").as_deref(), Some("abc"));
-        assert_eq!(html_input(html, "next").as_deref(), Some("/o/authorize/?a=1&b=2"));
-        assert_eq!(html_input(html, "other"), None);
+    fn login_forms_of_either_server() {
+        // Upstream (Django): no action, the page posts to itself; a CSRF field.
+        let django = r#"<form method="post"><input type="hidden" name="csrfmiddlewaretoken" value="abc"><input type="email" name="username"></form>"#;
+        let page = "http://127.0.0.1:8100/accounts/login/?next=/o/authorize/%3Fa%3D1";
+        assert_eq!(
+            login_form(django, page),
+            Some((page.to_string(), vec![("csrfmiddlewaretoken".into(), "abc".into())]))
+        );
+        // JHE: an action and a hidden next.
+        let jhe = r#"<form method="post" action="/accounts/login/"><input type="hidden" name="next" value="/o/authorize/?a=1&amp;b=2"><input name="password" type="password"></form>"#;
+        assert_eq!(
+            login_form(jhe, "http://127.0.0.1:8000/accounts/login/?next=x"),
+            Some((
+                "http://127.0.0.1:8000/accounts/login/".into(),
+                vec![("next".into(), "/o/authorize/?a=1&b=2".into())]
+            ))
+        );
+        assert_eq!(
+            js_string_field(r#"const C = { client_id: "Xy12", other: 1 };"#, "client_id").as_deref(),
+            Some("Xy12")
+        );
+        assert_eq!(js_string_field("client_id: window.x", "client_id"), None);
     }
 }

@@ -162,7 +162,7 @@ async fn upload(api: &Api, token: &Token, body: String, len: usize) -> Outcome {
         .http
         .post(api.url("/FHIR/R5/"))
         .bearer_auth(t)
-        .header("content-type", "application/fhir+json")
+        .header("content-type", "application/json")
         .body(body)
         .send()
         .await
@@ -295,7 +295,15 @@ mod tests {
 
     #[test]
     fn bundle_is_valid_json_with_unique_keys() {
-        let env = Env { ns: "t".into(), org_id: 1, study_id: 2, device_id: 70002, client_id: None, patients: vec![] };
+        let env = Env {
+            ns: "t".into(),
+            org_id: 1,
+            study_id: 2,
+            device_id: 70002,
+            client_id: 2,
+            as_patient: false,
+            patients: vec![],
+        };
         let s = Series { patient: 40001, start: 1_700_000_000 - 1_700_000_000 % 86_400, count: 288 };
         let b: serde_json::Value = serde_json::from_str(&bundle_body(&env, &s, 0, 100, 1)).expect("json");
         let entries = b["entry"].as_array().expect("entries");

@@ -330,8 +330,8 @@ async fn bench(args: &Args, ns: &str, url: &str, server: &mut Server, out: &mut 
                 .await?
         }
     };
-    let env = setup::setup(&api, &manager, ns, args.patients.max(1), args.parent_org, args.as_patient).await?;
-    let mut tokens = setup::upload_tokens(&api, &manager, &env, &env.patients).await?;
+    let (env, own) = setup::setup(&api, &manager, ns, args.patients.max(1), args.parent_org, args.as_patient).await?;
+    let mut tokens = setup::upload_tokens(&manager, &env, &own);
     let setup_s = t0.elapsed().as_secs_f64();
     note(format!(
         "namespace {ns}: organization {}, study {}, device {}, patients {:?}{} ({setup_s:.1} s)",
@@ -503,8 +503,9 @@ async fn bench(args: &Args, ns: &str, url: &str, server: &mut Server, out: &mut 
             let n = need.div_ceil(ingest::PER_YEAR);
             let label = format!("f{filler_no}-");
             filler_no += 1;
-            let ids = setup::add_patients(&api, &manager, &env, &label, n).await?;
-            tokens.extend(setup::upload_tokens(&api, &manager, &env, &ids).await?);
+            let added = setup::add_patients(&api, &manager, &env, &label, n).await?;
+            let ids: Vec<i64> = added.iter().map(|(p, _)| *p).collect();
+            tokens.extend(setup::upload_tokens(&manager, &env, &added.into_iter().collect()));
             let year_start = end - 365 * 86_400;
             let series: Vec<ingest::Series> = ids
                 .iter()

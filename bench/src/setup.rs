@@ -1,7 +1,8 @@
 //! Everything a run needs, created through the admin API in a fresh namespace so runs never
 //! collide: an organization under one the caller manages, a study requesting blood glucose with
-//! Dexcom as data source, patients enrolled with consent, and (for `--as-patient`) a patient app
-//! attached to the study.
+//! Dexcom as data source and a patient app attached, patients enrolled, each of whom consents with
+//! their own token (an invitation of that app), as a deployment requires: granting consent is the
+//! patient's act.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +23,10 @@ pub struct Env {
     pub org_id: i64,
     pub study_id: i64,
     pub device_id: i64,
-    /// The patient app attached to the study (`--as-patient`).
-    pub client_id: Option<i64>,
+    /// The patient app attached to the study: the patients' invitations are for it.
+    pub client_id: i64,
+    /// Uploads are sent with each patient's own token (`--as-patient`), else the manager's.
+    pub as_patient: bool,
     /// The measured patients (the read tests use the first).
     pub patients: Vec<i64>,
 }
@@ -40,14 +43,15 @@ fn id(v: &Value, what: &str) -> Res<i64> {
 }
 
 /// Creates the organization, study, scope request, data source and `patients` patients.
+/// Gives the environment and each patient's own token.
 pub async fn setup(
     api: &Api,
-    token: &Token,
+    token: &Arc<Token>,
     ns: &str,
     patients: usize,
     parent: Option<i64>,
     as_patient: bool,
-) -> Res<Env> {
+) -> Res<(Env, HashMap<i64, Arc<Token>>)> {
     let t = token.get().await?;
     let profile = api.get_json("/api/v1/users/profile", &t).await?;
     let parent = match parent {
@@ -106,24 +110,26 @@ pub async fn setup(
     api.post_json(&format!("/api/v1/studies/{study_id}/data_sources"), Some(&t), &json!({"dataSourceId": device_id}))
         .await?;
 
-    let client_id = if as_patient {
-        let clients = api.list_all("/api/v1/clients?pageSize=1000", &t, MAX_LIST_PAGES).await?;
-        let c = clients.first().ok_or("--as-patient: the server has no patient-app client")?;
-        let cid = id(c, "client")?;
-        api.post_json(&format!("/api/v1/studies/{study_id}/clients"), Some(&t), &json!({"clientId": cid})).await?;
-        Some(cid)
-    } else {
-        None
-    };
+    let clients = api.list_all("/api/v1/clients?pageSize=1000", &t, MAX_LIST_PAGES).await?;
+    let c = clients.first().ok_or("the server has no patient-app client (the patients' invitations need one)")?;
+    let client_id = id(c, "client")?;
+    api.post_json(&format!("/api/v1/studies/{study_id}/clients"), Some(&t), &json!({"clientId": client_id})).await?;
 
-    let mut env = Env { ns: ns.to_string(), org_id, study_id, device_id, client_id, patients: vec![] };
-    env.patients = add_patients(api, token, &env, "p", patients).await?;
-    Ok(env)
+    let mut env = Env { ns: ns.to_string(), org_id, study_id, device_id, client_id, as_patient, patients: vec![] };
+    let added = add_patients(api, token, &env, "p", patients).await?;
+    env.patients = added.iter().map(|(p, _)| *p).collect();
+    Ok((env, added.into_iter().collect()))
 }
 
-/// Creates `count` patients named `{label}{i}` in the run's organization, enrols them in the
-/// study and records their consent to blood glucose; returns their ids.
-pub async fn add_patients(api: &Api, token: &Token, env: &Env, label: &str, count: usize) -> Res<Vec<i64>> {
+/// Creates `count` patients named `{label}{i}` in the run's organization and enrols them in the
+/// study; each then consents to blood glucose with their own token. Gives (id, own token).
+pub async fn add_patients(
+    api: &Api,
+    token: &Arc<Token>,
+    env: &Env,
+    label: &str,
+    count: usize,
+) -> Res<Vec<(i64, Arc<Token>)>> {
     let mut ids = Vec::with_capacity(count);
     // A few at a time: creating a patient account costs the server a password hash.
     for chunk in (0..count).collect::<Vec<_>>().chunks(4) {
@@ -157,30 +163,20 @@ pub async fn add_patients(api: &Api, token: &Token, env: &Env, label: &str, coun
     }
     let consent = json!({"studyScopeConsents": [{"studyId": env.study_id, "scopeConsents": [
         {"codingSystem": OMH_SYSTEM, "codingCode": BG_CODE, "consented": true}]}]});
-    for p in &ids {
-        api.post_json(&format!("/api/v1/patients/{p}/consents"), Some(&t), &consent).await?;
-    }
-    Ok(ids)
-}
-
-/// The token each patient's uploads use: the manager's, or with `--as-patient` the patient's own
-/// through an invitation.
-pub async fn upload_tokens(
-    api: &Api,
-    manager: &Arc<Token>,
-    env: &Env,
-    patients: &[i64],
-) -> Res<HashMap<i64, Arc<Token>>> {
-    let mut out = HashMap::new();
-    for &p in patients {
-        let tok = match env.client_id {
-            Some(client_id) => {
-                Token::obtain(api, Credentials::Invitation { manager: manager.clone(), patient_id: p, client_id })
-                    .await?
-            }
-            None => manager.clone(),
-        };
-        out.insert(p, tok);
+    let mut out = Vec::with_capacity(ids.len());
+    for p in ids {
+        let own = Token::obtain(
+            api,
+            Credentials::Invitation { manager: token.clone(), patient_id: p, client_id: env.client_id },
+        )
+        .await?;
+        api.post_json(&format!("/api/v1/patients/{p}/consents"), Some(&own.get().await?), &consent).await?;
+        out.push((p, own));
     }
     Ok(out)
+}
+
+/// The token each patient's uploads use: the manager's, or with `--as-patient` the patient's own.
+pub fn upload_tokens(manager: &Arc<Token>, env: &Env, own: &HashMap<i64, Arc<Token>>) -> HashMap<i64, Arc<Token>> {
+    own.iter().map(|(p, t)| (*p, if env.as_patient { t.clone() } else { manager.clone() })).collect()
 }
