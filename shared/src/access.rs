@@ -65,15 +65,33 @@ pub fn may_manage_patient(c: &Caller, patient_orgs: &[Id]) -> bool {
     c.is_superuser() || patient_orgs.iter().any(|o| may_manage_patients_and_studies(c, *o))
 }
 
-/// May record or withdraw consent for a patient in a study of `study_org`.
-pub fn may_write_consent(c: &Caller, patient: Id, patient_orgs: &[Id], study_org: Id) -> bool {
+/// What a consent write does to one scope of one study.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentChange {
+    /// `consented: true`: makes the patient's data of that scope readable by the study.
+    Grant,
+    /// `consented: false`: a refusal, or the withdrawal of a grant.
+    Refuse,
+    /// Removes the decision (back to pending), the patient's own or not.
+    Forget,
+}
+
+/// May make this change to a patient's consent in a study of `study_org`. Granting consent is the
+/// patient's own act (their token: app, invitation, their web pages), and so is taking back a
+/// decision; a practitioner who may manage the study's patients (or a superuser) may record a
+/// refusal or a withdrawal, never a grant.
+pub fn may_change_consent(c: &Caller, patient: Id, patient_orgs: &[Id], study_org: Id, change: ConsentChange) -> bool {
     if c.patient_id() == Some(patient) {
         return true;
     }
-    if c.is_superuser() {
-        return true;
+    match change {
+        ConsentChange::Grant | ConsentChange::Forget => false,
+        ConsentChange::Refuse => {
+            c.is_superuser()
+                || (may_manage_patients_and_studies(c, study_org)
+                    && patient_orgs.iter().any(|o| c.role_in(*o).is_some()))
+        }
     }
-    may_manage_patients_and_studies(c, study_org) && patient_orgs.iter().any(|o| c.role_in(*o).is_some())
 }
 
 /// Catalogue writes (data sources, patient-app clients, practitioners): superuser only.
@@ -241,15 +259,29 @@ mod tests {
     }
 
     #[test]
-    fn consent_writes_need_a_managing_role_in_the_study_org_and_a_shared_org() {
-        let mem = caller(false, &[(5, Role::Member)], None);
-        assert!(may_write_consent(&mem, 40001, &[5], 5));
-        assert!(!may_write_consent(&mem, 40001, &[7], 5));
-        let view = caller(false, &[(5, Role::Viewer)], None);
-        assert!(!may_write_consent(&view, 40001, &[5], 5));
+    fn consent_is_granted_by_the_patient_alone() {
+        use ConsentChange::{Forget, Grant, Refuse};
         let pat = caller(false, &[], Some(40001));
-        assert!(may_write_consent(&pat, 40001, &[5], 5));
-        assert!(!may_write_consent(&pat, 40002, &[5], 5));
+        let other_pat = caller(false, &[], Some(40002));
+        let mgr = caller(false, &[(5, Role::Manager)], None);
+        let mem = caller(false, &[(5, Role::Member)], None);
+        let view = caller(false, &[(5, Role::Viewer)], None);
+        let stranger = caller(false, &[(7, Role::Manager)], None);
+        let su = caller(true, &[], None);
+        // (caller, patient's orgs) -> may (grant, refuse, forget) in a study of org 5
+        for (who, c, orgs, expected) in [
+            ("the patient", &pat, &[5][..], [true, true, true]),
+            ("another patient", &other_pat, &[5][..], [false, false, false]),
+            ("a manager", &mgr, &[5][..], [false, true, false]),
+            ("a member", &mem, &[5][..], [false, true, false]),
+            ("a viewer", &view, &[5][..], [false, false, false]),
+            ("a manager of no org of the patient", &mgr, &[7][..], [false, false, false]),
+            ("a manager of another org", &stranger, &[5, 7][..], [false, false, false]),
+            ("a superuser", &su, &[5][..], [false, true, false]),
+        ] {
+            let got = [Grant, Refuse, Forget].map(|ch| may_change_consent(c, 40001, orgs, 5, ch));
+            assert_eq!(got, expected, "{who}");
+        }
     }
 
     #[test]

@@ -135,8 +135,14 @@ test("the manager adds a patient and enrolls them in the study", async () => {
   assert.equal(await page.getByTestId("patient-studies").locator("[data-consent=pending]").count(), 1);
 });
 
-test("a consent recorded through the API shows in the study, with its time", async () => {
-  await call(BASE, managerToken, "POST", `/api/v1/patients/${ids.patient}/consents`, consentBody(true));
+test("a consent the patient grants through the API shows in the study, with its time", async () => {
+  // Granting consent is the patient's act: the manager's grant is refused, the patient's own taken.
+  await assert.rejects(
+    call(BASE, managerToken, "POST", `/api/v1/patients/${ids.patient}/consents`, consentBody(true)),
+    /: 403 /,
+  );
+  const patient = await patientToken(BASE, managerToken, ids.patient, ids.commonHealth);
+  await call(BASE, patient, "POST", `/api/v1/patients/${ids.patient}/consents`, consentBody(true));
   await page.goto(`${BASE}/studies/${ids.study}`);
   await page.getByRole("heading", { level: 1, name: names.study }).waitFor();
   await settled(page);
@@ -195,7 +201,7 @@ test("the observations show in the paged table and the chart", async () => {
   await screenshot(page, "observations");
 });
 
-test("revoking the consent through the API hides the observations at once", async () => {
+test("a withdrawal the manager records through the API hides the observations at once", async () => {
   await call(BASE, managerToken, "PATCH", `/api/v1/patients/${ids.patient}/consents`, consentBody(false));
   await page.reload();
   await page.getByRole("heading", { level: 1, name: "Observations" }).waitFor();

@@ -302,8 +302,12 @@ async fn pat_clients(State(s): State<AppState>, c: Caller, Path(p): Path<String>
 async fn consents_get(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): Path<String>, Query(q): Query) -> J {
     note(&slot, |n| n.resource_type = Some("Consent".into()));
     let pid = id(&p)?;
-    if q.get("reset").is_some_and(|v| v == "true") {
-        return Ok(Json(consents::reset(&s.repo, &c, pid).await?));
+    if q.contains_key("reset") {
+        // Upstream's GET ?reset=true deleted every decision: a GET changes nothing here.
+        return Err(Error::bad(
+            "A GET changes nothing: to forget every decision, the patient sends DELETE with no body.",
+        )
+        .into());
     }
     Ok(Json(consents::get(&s.repo, &c, pid).await?))
 }
@@ -335,7 +339,11 @@ async fn consents_delete(
     JsonBody(b): JsonBody,
 ) -> ApiResult<Response> {
     note_consents(&slot, &b);
-    consents::write(&s.repo, &c, id(&p)?, &b, ConsentWrite::Delete).await?;
+    if b.is_empty() {
+        consents::reset(&s.repo, &c, id(&p)?).await?;
+    } else {
+        consents::write(&s.repo, &c, id(&p)?, &b, ConsentWrite::Delete).await?;
+    }
     Ok(no_content())
 }
 /// "Who accessed my data": the patient's audit trail, newest first.

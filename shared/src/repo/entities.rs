@@ -852,13 +852,29 @@ impl Repo {
         tx.commit(self).await
     }
 
+    /// Withdraws patients from a study with their decisions on its scopes: enrolled again, they
+    /// decide again (a grant is the patient's act, never revived by a practitioner).
     pub async fn unenrol(&self, s: Id, patients: &[Id]) -> Result<()> {
         let mut tx = Tx::new();
         for p in patients {
             tx.push(del(keys::study(s), link("P#", *p)), None);
             tx.push(del(keys::patient(*p), link("S#", s)), None);
+            for c in self.query_all(Query::prefix(keys::patient(*p), format!("CONSENT#{}#", keys::pad(s)))).await? {
+                tx.push(del(c.pk, c.sk), None);
+            }
         }
         tx.commit(self).await
+    }
+
+    /// Forgets every enrolled patient's decision on one scope of a study (the study no longer
+    /// requests it; requested again, the patients decide again).
+    pub async fn forget_scope_consents(&self, s: Id, code: Id) -> Result<()> {
+        let patients = self.linked_ids(&keys::study(s), "P#").await?;
+        for chunk in patients.chunks(90) {
+            let rm: Vec<(Id, Id, Id)> = chunk.iter().map(|p| (*p, s, code)).collect();
+            self.write_consents(&[], &rm).await?;
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- consents

@@ -196,30 +196,83 @@ async fn consent_moves_from_pending_to_decided_to_revoked_and_back() {
         json!({"studyScopeConsents": [{"studyId": 30002, "scopeConsents": [
             {"codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:blood-pressure:4.0", "consented": v}]}]})
     };
+    // The manager cannot grant it: that is the patient's act.
     let (s, r) = app.post("/api/v1/patients/40001/consents", &mary, body(true)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{r}");
+    assert!(r["detail"].as_str().is_some_and(|d| d.starts_with("Only the patient can grant consent")), "{r}");
+    assert_eq!(pending(&consents(&app, &mary, 40001).await, 30002).len(), 2, "nothing written");
+    let peter = app.patient_token(&mary, 40001, 2).await;
+    let (s, r) = app.post("/api/v1/patients/40001/consents", &peter, body(true)).await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
     assert_eq!(r["studyScopeConsents"][0]["consented"], true);
     let c = consents(&app, &mary, 40001).await;
     assert_eq!(decision(&c, 30002, "omh:blood-pressure:4.0"), Some(json!(true)));
     assert_eq!(pending(&c, 30002), ["QuestionnaireResponse"]);
 
+    // The manager may record a withdrawal.
     let (s, _) = app.patch("/api/v1/patients/40001/consents", &mary, body(false)).await;
     assert_eq!(s, StatusCode::OK);
     let c = consents(&app, &mary, 40001).await;
     assert_eq!(decision(&c, 30002, "omh:blood-pressure:4.0"), Some(json!(false)), "revoked");
 
+    // Taking a decision back to pending is the patient's, not the manager's.
     let (s, _) = app.delete("/api/v1/patients/40001/consents", &mary, Some(body(true))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app.delete("/api/v1/patients/40001/consents", &peter, Some(body(true))).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let c = consents(&app, &mary, 40001).await;
     assert_eq!(decision(&c, 30002, "omh:blood-pressure:4.0"), None);
     assert_eq!(pending(&c, 30002).len(), 2, "back to pending");
+
+    // A GET changes nothing; DELETE without a body forgets every decision, the patient's only.
+    let (s, _) = app.get("/api/v1/patients/40001/consents?reset=true", &peter).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(decision(&consents(&app, &mary, 40001).await, 30001, "omh:heart-rate:2.0").is_some(), "kept");
+    let (s, _) = app.delete("/api/v1/patients/40001/consents", &mary, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app.delete("/api/v1/patients/40001/consents", &peter, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let c = consents(&app, &mary, 40001).await;
+    assert_eq!(c["studies"], json!([]), "every decision forgotten: {c}");
+}
+
+/// A patient withdrawn from a study, or a scope the study stops requesting, takes the decisions
+/// with it: enrolled or requested again, nothing is readable until the patient decides again.
+#[tokio::test]
+async fn withdrawal_from_a_study_does_not_come_back_as_consent() {
+    let app = spawn_app().await;
+    let mary = app.access("manager_mary@example.com").await;
+    let hr = "omh:heart-rate:2.0";
+    assert_eq!(decision(&consents(&app, &mary, 40001).await, 30001, hr), Some(json!(true)), "seeded");
+    let (s, _) = app.delete("/api/v1/studies/30001/patients", &mary, Some(json!({"patientIds": [40001]}))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, b) = app.post("/api/v1/studies/30001/patients", &mary, json!({"patientIds": [40001]})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let c = consents(&app, &mary, 40001).await;
+    assert_eq!(decision(&c, 30001, hr), None, "no consent came back: {c}");
+    assert!(pending(&c, 30001).contains(&hr.to_string()), "pending again: {c}");
+    let (_, obs) = app.get("/FHIR/R5/Observation?patient=40001&patient._has:Group:member:_id=30001", &mary).await;
+    assert_eq!(obs["total"], 0, "nothing readable: {obs}");
+
+    // Pamela consented to blood pressure in 30001; the study stops requesting it, then asks again.
+    let bp = "omh:blood-pressure:4.0";
+    assert_eq!(decision(&consents(&app, &mary, 40002).await, 30001, bp), Some(json!(true)), "seeded");
+    for method in [Method::DELETE, Method::POST] {
+        let (s, b) = app
+            .call(method, "/api/v1/studies/30001/scope_requests", Some(&mary), Some(&json!({"scopeCodeId": 50002})))
+            .await;
+        assert!(s.is_success(), "{s} {b}");
+    }
+    let c = consents(&app, &mary, 40002).await;
+    assert_eq!(decision(&c, 30001, bp), None, "requested again, undecided: {c}");
 }
 
 #[tokio::test]
 async fn consent_writes_are_validated_whole_before_anything_is_written() {
     let app = spawn_app().await;
-    // As superuser, so that every case reaches validation.
-    let mary = app.access("admin@example.com").await;
+    // As the patient, who may make every change, so that every case reaches validation.
+    let mary = app.access("manager_mary@example.com").await;
+    let peter = app.patient_token(&mary, 40001, 2).await;
     let before = consents(&app, &mary, 40001).await;
     let bp = json!({"codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:blood-pressure:4.0", "consented": true});
     for (body, why) in [
@@ -242,7 +295,7 @@ async fn consent_writes_are_validated_whole_before_anything_is_written() {
         ),
         (json!({}), "empty body"),
     ] {
-        let (s, r) = app.post("/api/v1/patients/40001/consents", &mary, body).await;
+        let (s, r) = app.post("/api/v1/patients/40001/consents", &peter, body).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{why}: {r}");
         assert!(r["detail"].is_string());
     }

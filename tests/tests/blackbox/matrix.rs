@@ -60,6 +60,9 @@ const MANAGE_204: [u16; 6] = [204, 204, 204, 403, 403, 403];
 const MGR_201: [u16; 6] = [201, 201, 403, 403, 403, 403];
 const MGR_200: [u16; 6] = [200, 200, 403, 403, 403, 403];
 const MGR_204: [u16; 6] = [204, 204, 403, 403, 403, 403];
+const PATIENT_ONLY_201: [u16; 6] = [403, 403, 403, 403, 403, 201];
+const PATIENT_ONLY_200: [u16; 6] = [403, 403, 403, 403, 403, 200];
+const PATIENT_ONLY_204: [u16; 6] = [403, 403, 403, 403, 403, 204];
 
 fn rows() -> Vec<Row> {
     use Method as M;
@@ -177,9 +180,16 @@ fn rows() -> Vec<Row> {
         ),
         row(M::GET, "/api/v1/patients/40001/consolidated_clients", None, S::None, [200, 200, 200, 200, 403, 200]),
         row(M::GET, "/api/v1/patients/40001/consents", None, S::None, [200, 200, 200, 200, 403, 200]),
-        row(M::POST, "/api/v1/patients/40001/consents", Some(CONSENT), S::None, [201, 201, 201, 403, 403, 201]),
-        row(M::PATCH, "/api/v1/patients/40001/consents", Some(CONSENT), S::None, [200, 200, 200, 403, 403, 200]),
-        row(M::DELETE, "/api/v1/patients/40001/consents", Some(CONSENT), S::None, [204, 204, 204, 403, 403, 204]),
+        // Granting consent is the patient's act; a practitioner may record a refusal or a withdrawal.
+        row(M::POST, "/api/v1/patients/40001/consents", Some(CONSENT), S::None, PATIENT_ONLY_201),
+        row(M::PATCH, "/api/v1/patients/40001/consents", Some(CONSENT), S::None, PATIENT_ONLY_200),
+        row(M::POST, "/api/v1/patients/40001/consents", Some(REFUSAL), S::None, [201, 201, 201, 403, 403, 201]),
+        row(M::PATCH, "/api/v1/patients/40001/consents", Some(REFUSAL), S::None, [200, 200, 200, 403, 403, 200]),
+        // Taking a decision back (to pending) is the patient's too; so is forgetting them all.
+        row(M::DELETE, "/api/v1/patients/40001/consents", Some(CONSENT), S::None, PATIENT_ONLY_204),
+        row(M::DELETE, "/api/v1/patients/40001/consents", None, S::None, PATIENT_ONLY_204),
+        // A GET changes nothing (upstream's ?reset=true deleted every decision).
+        row(M::GET, "/api/v1/patients/40001/consents?reset=true", None, S::None, [400; 6]),
         // invitations
         row(
             M::POST,
@@ -286,6 +296,7 @@ fn rows() -> Vec<Row> {
 }
 
 const CONSENT: &str = r#"{"studyScopeConsents": [{"studyId": 30002, "scopeConsents": [{"codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:blood-pressure:4.0", "consented": true}]}]}"#;
+const REFUSAL: &str = r#"{"studyScopeConsents": [{"studyId": 30002, "scopeConsents": [{"codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:blood-pressure:4.0", "consented": false}]}]}"#;
 
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 

@@ -2,8 +2,10 @@
 //!
 //! Pending = the study requests the scope and no decision is recorded; a decision is
 //! `consented: true` (with its time) or `false` (refused or revoked). POST and PATCH record
-//! decisions (upsert), DELETE removes them (back to pending). Every entry is validated and
-//! authorized before anything is written, and all of it is written atomically.
+//! decisions (upsert), DELETE removes them (back to pending; without a body, all of them). Every
+//! entry is validated and authorized before anything is written, and all of it is written
+//! atomically. Granting is the patient's own act (`access::may_change_consent`): a practitioner
+//! may record a refusal or a withdrawal, never a grant.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -83,13 +85,19 @@ pub async fn get(repo: &Repo, c: &Caller, id: Id) -> Result<Value> {
     }))
 }
 
-/// `GET ...consents?reset=true`: forget every decision of the patient (the patient or a superuser).
+/// `DELETE ...consents` without a body: forget every decision of the patient (the patient only:
+/// upstream's `GET ...consents?reset=true`, which changed state on a GET).
 pub async fn reset(repo: &Repo, c: &Caller, id: Id) -> Result<Value> {
-    visible_patient(repo, c, id).await?;
-    if c.patient_id() != Some(id) && !c.is_superuser() {
+    let (_, orgs) = visible_patient(repo, c, id).await?;
+    let all = repo.consents(id).await?;
+    // Forgetting is the patient's act whatever the study; with no decision there is nothing to check.
+    let study_org = match all.first() {
+        Some(first) => repo.study(first.study_id).await?.map(|s| s.organization_id).unwrap_or_default(),
+        None => 0,
+    };
+    if !access::may_change_consent(c, id, &orgs, study_org, access::ConsentChange::Forget) {
         return Err(Error::forbidden());
     }
-    let all = repo.consents(id).await?;
     let n = all.len();
     for chunk in all.chunks(90) {
         let rm: Vec<(Id, Id, Id)> = chunk.iter().map(|c| (c.patient_id, c.study_id, c.code_id)).collect();
@@ -110,11 +118,14 @@ pub async fn write(repo: &Repo, c: &Caller, id: Id, body: &Body, mode: ConsentWr
     let mut remove = Vec::new();
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut changes = Vec::new();
     for e in entries {
         let study_id = e.get("study_id").and_then(id_of).ok_or_else(|| Error::bad("Each entry needs a studyId."))?;
         let study =
             repo.study(study_id).await?.ok_or_else(|| Error::bad(format!("Study {study_id} does not exist.")))?;
-        if !access::may_write_consent(c, id, &patient_orgs, study.organization_id) {
+        // Every caller with a role in the study's organization is told what is wrong with the
+        // body; whether they may make the change is decided per scope, below.
+        if c.patient_id() != Some(id) && !access::is_in_org(c, study.organization_id) {
             return Err(Error::forbidden());
         }
         if !enrolled.contains(&study_id) {
@@ -146,6 +157,7 @@ pub async fn write(repo: &Repo, c: &Caller, id: Id, body: &Body, mode: ConsentWr
             }
             let sp = json!({"study": study_id, "patient": id});
             if mode == ConsentWrite::Delete {
+                changes.push((access::ConsentChange::Forget, study.organization_id));
                 remove.push((id, study_id, code.id));
                 continue;
             }
@@ -153,11 +165,25 @@ pub async fn write(repo: &Repo, c: &Caller, id: Id, body: &Body, mode: ConsentWr
                 Some(Value::Bool(b)) => *b,
                 _ => return Err(Error::bad("Each scope needs consented: true or false.")),
             };
+            let change = if consented { access::ConsentChange::Grant } else { access::ConsentChange::Refuse };
+            changes.push((change, study.organization_id));
             set.push(Consent { patient_id: id, study_id, code_id: code.id, consented, consented_time: now });
             out.push(json!({
                 "studyPatient": sp, "scopeCode": to_value(&CodeView::from(&code)),
                 "consented": consented, "consentedTime": ts(now),
             }));
+        }
+    }
+    // The body is valid as a whole; now whether the caller may make each change.
+    for (change, study_org) in changes {
+        if !access::may_change_consent(c, id, &patient_orgs, study_org, change) {
+            return Err(if change == access::ConsentChange::Grant {
+                Error::Forbidden(
+                    "Only the patient can grant consent (with their own app or login); a practitioner may record a refusal or a withdrawal.".into(),
+                )
+            } else {
+                Error::forbidden()
+            });
         }
     }
     repo.write_consents(&set, &remove).await?;

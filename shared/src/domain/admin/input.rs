@@ -40,6 +40,11 @@ impl Body {
         }
     }
 
+    /// No field at all (an empty or absent body).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn has(&self, k: &str) -> bool {
         self.0.get(k).is_some_and(|v| !v.is_null())
     }

@@ -162,6 +162,11 @@ pub async fn set_scope_request(repo: &Repo, c: &Caller, id: Id, body: &Body, pre
     let s = managed_study(repo, c, id).await?;
     let code_id = body.opt_id("scope_code_id")?.ok_or_else(|| Error::bad("scopeCodeId is required."))?;
     let code = repo.code(code_id).await?.ok_or_else(|| Error::bad(format!("Scope code {code_id} does not exist.")))?;
+    if !present {
+        // Decisions first: a crash in between leaves the scope requested and pending, never a
+        // grant that a later request would bring back.
+        repo.forget_scope_consents(id, code_id).await?;
+    }
     repo.set_link(&keys::study(id), "C#", code_id, present).await?;
     Ok(json!({"id": code.id, "study": to_value(&StudyFlat::from(&s)), "scopeCode": to_value(&CodeView::from(&code))}))
 }
