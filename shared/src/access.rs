@@ -94,6 +94,12 @@ pub fn may_change_consent(c: &Caller, patient: Id, patient_orgs: &[Id], study_or
     }
 }
 
+/// May read the audit trail of the patients of this organization: its managers (a superuser
+/// reads every record).
+pub fn may_read_audit_in(c: &Caller, org: Id) -> bool {
+    c.role_in(org) == Some(Role::Manager)
+}
+
 /// Catalogue writes (data sources, patient-app clients, practitioners): superuser only.
 pub fn may_manage_catalogue(c: &Caller) -> bool {
     c.is_superuser()

@@ -18,6 +18,9 @@ pub struct Settings {
     /// The Cognito user pool that signs users in, when there is one (`JHE_USER_POOL_ID` set);
     /// `None` means the built-in issuer.
     pub cognito: Option<CognitoSettings>,
+    /// Proxies whose `X-Forwarded-For` is believed (`JHE_TRUSTED_PROXIES`, comma-separated IP
+    /// addresses; none by default: the peer's own address is the source).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// A Cognito user pool as the identity provider (names as in the SAM template).
@@ -86,6 +89,11 @@ impl Settings {
             admin_client_id: std::env::var("JHE_ADMIN_CLIENT_ID").unwrap_or_else(|_| "jhe-admin-ui".into()),
             access_token_ttl: env_i64("JHE_ACCESS_TOKEN_TTL", 3600),
             cognito: None,
+            trusted_proxies: std::env::var("JHE_TRUSTED_PROXIES")
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|a| a.trim().parse().ok())
+                .collect(),
         }
     }
 }

@@ -63,6 +63,7 @@ async fn main() {
         admin_client_id: "jhe-admin-ui".into(),
         access_token_ttl: 36_000,
         cognito: None,
+        trusted_proxies: Vec::new(),
     };
     let server = jhe::local::open(dir.path(), settings).expect("open");
     server.seed_if_empty().await.expect("seed");

@@ -29,5 +29,22 @@ async fn serve(group: &str) -> Result<(), Error> {
     settings.cognito = jhe::config::CognitoSettings::from_env()?;
     let state = jhe::cloud::state(settings, &conf)?;
     tracing::info!(group, "ready");
-    lambda_http::run(jhe::http::serve_group(router, state)).await
+    let app = tower::ServiceBuilder::new().map_request(with_source_ip).service(jhe::http::serve_group(router, state));
+    lambda_http::run(app).await
+}
+
+/// Hands API Gateway's `sourceIp` (the client as the gateway saw it) to the audit trail, which
+/// believes no forwarding header a client sends.
+fn with_source_ip(mut req: lambda_http::Request) -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    let ip = match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.http.source_ip.as_deref().and_then(|s| s.parse().ok())
+        }
+        _ => None,
+    };
+    if let Some(ip) = ip {
+        req.extensions_mut().insert(jhe::http::audit::PeerAddr(ip));
+    }
+    req
 }

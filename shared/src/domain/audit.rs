@@ -62,7 +62,18 @@ pub struct AuditRecord {
     pub source_address: Option<String>,
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// Which patient each consent is of: (patient, study, `scope-code`). `studies` and `consents`
+    /// are their projections (records stored before this field have only those).
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+    /// Some field or list was cut to its bound (`AuditRecord::bounded`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
+
+/// A consent that allowed (or was written by) a request: (patient, study, `scope-code` or
+/// `scope-code=true|false` for a consent write).
+pub type Grant = (Id, Id, String);
 
 /// What a handler adds to the record of its request.
 #[derive(Debug, Clone, Default)]
@@ -73,9 +84,48 @@ pub struct AuditNote {
     pub ids: Vec<String>,
     pub count: Option<usize>,
     pub patients: BTreeSet<Id>,
+    /// Studies the request concerns beyond those of its grants (an enrolment).
     pub studies: BTreeSet<Id>,
-    pub consents: BTreeSet<String>,
+    pub grants: BTreeSet<Grant>,
     pub reason: Option<String>,
+}
+
+/// The longest text a record keeps of each field (the rest is cut, marked).
+const MAX_AGENT_TEXT: usize = 256;
+const MAX_PATH: usize = 2048;
+const MAX_REASON: usize = 1024;
+const MAX_USER_AGENT: usize = 200;
+/// The longest lists a record keeps.
+const MAX_PATIENTS: usize = 1000;
+const MAX_GRANTS: usize = 1000;
+const MAX_IDS: usize = 100;
+
+/// `s` cut to at most `max` bytes (on a character boundary), marked with what was cut.
+fn cut(s: &mut String, max: usize, truncated: &mut bool) {
+    if s.len() <= max {
+        return;
+    }
+    let mut at = max.saturating_sub(24);
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    let cut_bytes = s.len() - at;
+    s.truncate(at);
+    s.push_str(&format!("…[+{cut_bytes} bytes]"));
+    *truncated = true;
+}
+
+/// What one reader may see of audit records (`AuditRecord::seen_by`).
+#[derive(Debug, Clone, Default)]
+pub struct AuditReader {
+    /// Sees every record whole (a superuser).
+    pub all: bool,
+    /// The patients whose records the reader may see.
+    pub patients: BTreeSet<Id>,
+    /// The organizations whose studies (and roles) the reader may see in a record.
+    pub orgs: BTreeSet<Id>,
+    /// Sees where requests came from (source address, user agent): not a patient.
+    pub network: bool,
 }
 
 impl AuditRecord {
@@ -206,6 +256,125 @@ pub fn parse_audit_search(params: &[(String, String)]) -> Result<AuditSearch, St
 }
 
 impl AuditRecord {
+    /// The record with every text and list within its bound (an anonymous caller decides the
+    /// length of the name it tries, a client the length of its path): each item stays far below
+    /// what a store item may hold.
+    pub fn bounded(mut self) -> Self {
+        let mut t = self.truncated;
+        for f in [&mut self.agent.role, &mut self.agent.client_id, &mut self.agent.attempted] {
+            if let Some(v) = f.as_mut() {
+                cut(v, MAX_AGENT_TEXT, &mut t);
+            }
+        }
+        cut(&mut self.path, MAX_PATH, &mut t);
+        if let Some(q) = self.query.as_mut() {
+            cut(q, MAX_PATH, &mut t);
+        }
+        if let Some(r) = self.reason.as_mut() {
+            cut(r, MAX_REASON, &mut t);
+        }
+        if let Some(u) = self.user_agent.as_mut() {
+            cut(u, MAX_USER_AGENT, &mut t);
+        }
+        if let Some(a) = self.source_address.as_mut() {
+            cut(a, 64, &mut t);
+        }
+        for id in &mut self.ids {
+            cut(id, 64, &mut t);
+        }
+        for (_, _, code) in &mut self.grants {
+            cut(code, 256, &mut t);
+        }
+        for c in &mut self.consents {
+            cut(c, 300, &mut t);
+        }
+        for (len, max) in [
+            (self.patients.len(), MAX_PATIENTS),
+            (self.grants.len(), MAX_GRANTS),
+            (self.studies.len(), MAX_GRANTS),
+            (self.consents.len(), MAX_GRANTS),
+            (self.ids.len(), MAX_IDS),
+        ] {
+            t |= len > max;
+        }
+        self.patients.truncate(MAX_PATIENTS);
+        self.grants.truncate(MAX_GRANTS);
+        self.studies.truncate(MAX_GRANTS);
+        self.consents.truncate(MAX_GRANTS);
+        self.ids.truncate(MAX_IDS);
+        self.truncated = t;
+        self
+    }
+
+    /// The record as it concerns one patient: stored once per patient it names, so that a
+    /// patient's trail holds nothing of the other patients of the same request.
+    pub fn project(&self, patient: Id) -> AuditRecord {
+        let mut r = self.clone();
+        r.patients = vec![patient];
+        r.grants.retain(|g| g.0 == patient);
+        if self.grants.is_empty() && self.patients.len() > 1 {
+            // A record from before grants were kept: its consents cannot be told apart.
+            r.studies.clear();
+            r.consents.clear();
+        } else if !self.grants.is_empty() {
+            let (studies, consents) = projections(&r.grants);
+            // Studies of the other patients' grants go; a study the request concerns as such stays.
+            let others: BTreeSet<Id> = self.grants.iter().filter(|g| g.0 != patient).map(grant_study).collect();
+            r.studies.retain(|s| studies.contains(s) || !others.contains(s));
+            r.consents = consents;
+        }
+        if self.patients.len() > 1 {
+            // The count, ids and query describe the whole request, the other patients included.
+            (r.count, r.ids, r.query) = (None, Vec::new(), None);
+        }
+        r
+    }
+
+    /// The record as `reader` may see it, or `None` when it concerns nothing the reader may see:
+    /// only the patients they may see, the studies of organizations they are in (and consents
+    /// through them), the agent's roles in those organizations; the count, ids and query only
+    /// when nothing was taken out; the network details only for staff.
+    pub fn seen_by(&self, reader: &AuditReader, study_org: &dyn Fn(Id) -> Option<Id>) -> Option<AuditRecord> {
+        if reader.all {
+            return Some(self.clone());
+        }
+        let mut r = self.clone();
+        r.patients.retain(|p| reader.patients.contains(p));
+        if r.patients.is_empty() {
+            return None;
+        }
+        let study_seen = |s: Id| study_org(s).is_some_and(|o| reader.orgs.contains(&o));
+        r.studies.retain(|s| study_seen(*s));
+        if self.grants.is_empty() {
+            r.consents.retain(|c| {
+                c.split('/').next().and_then(|s| s.parse().ok()).is_some_and(|s: Id| r.studies.contains(&s))
+            });
+        } else {
+            r.grants.retain(|g| reader.patients.contains(&g.0) && study_seen(g.1));
+            r.consents = projections(&r.grants).1;
+        }
+        let cut_something = r.patients.len() != self.patients.len()
+            || r.studies.len() != self.studies.len()
+            || r.consents.len() != self.consents.len();
+        if cut_something {
+            (r.count, r.ids, r.query) = (None, Vec::new(), None);
+        }
+        r.agent.role = self.agent.role.as_ref().map(|roles| {
+            roles
+                .split(',')
+                .filter(|role| match role.rsplit_once('@') {
+                    Some((_, org)) => org.parse().is_ok_and(|o: Id| reader.orgs.contains(&o)),
+                    None => true, // `superuser`, `patient`
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        if !reader.network {
+            (r.source_address, r.user_agent) = (None, None);
+        }
+        Some(r)
+    }
+
     pub fn outcome_code(&self) -> &'static str {
         if self.allowed {
             "0"
@@ -217,8 +386,63 @@ impl AuditRecord {
     }
 }
 
-/// AuditEvent search for superusers, and for managers of the organizations of the patients
-/// involved. Newest first, paged by the last record id.
+/// `studies` and `consents` (`study/scope-code`) of a list of grants.
+pub fn projections(grants: &[Grant]) -> (Vec<Id>, Vec<String>) {
+    let studies: BTreeSet<Id> = grants.iter().map(|g| g.1).collect();
+    let consents: BTreeSet<String> = grants.iter().map(|g| format!("{}/{}", g.1, g.2)).collect();
+    (studies.into_iter().collect(), consents.into_iter().collect())
+}
+
+/// What `c` may see of audit records: a superuser everything; a manager the patients of the
+/// organizations they manage (`access::may_read_audit_of`) and the studies of the organizations
+/// they hold a role in; a patient their own trail, through the studies they are enrolled in.
+pub async fn reader(repo: &crate::repo::Repo, c: &super::Caller) -> crate::error::Result<AuditReader> {
+    if c.is_superuser() {
+        return Ok(AuditReader { all: true, network: true, ..Default::default() });
+    }
+    let mut r = AuditReader::default();
+    if let Some(me) = c.patient_id().filter(|_| !c.is_practitioner()) {
+        r.patients.insert(me);
+        for s in repo.studies(&repo.patient_study_ids(me).await?).await? {
+            r.orgs.insert(s.organization_id);
+        }
+        return Ok(r);
+    }
+    r.network = true;
+    r.orgs = c.roles.keys().copied().collect();
+    for (o, _) in c.roles.iter().filter(|(o, _)| crate::access::may_read_audit_in(c, **o)) {
+        r.patients.extend(repo.org_patient_ids(*o).await?);
+    }
+    Ok(r)
+}
+
+fn grant_study(g: &Grant) -> Id {
+    g.1
+}
+
+/// A study-to-organization lookup for `seen_by`, read once per study.
+struct StudyOrgs(std::collections::BTreeMap<Id, Option<Id>>);
+
+impl StudyOrgs {
+    async fn load(repo: &crate::repo::Repo, recs: &[AuditRecord]) -> crate::error::Result<Self> {
+        let mut m = std::collections::BTreeMap::new();
+        let studies: BTreeSet<Id> =
+            recs.iter().flat_map(|r| r.studies.iter().copied().chain(r.grants.iter().map(grant_study))).collect();
+        for s in studies {
+            if let std::collections::btree_map::Entry::Vacant(e) = m.entry(s) {
+                e.insert(repo.study(s).await?.map(|st| st.organization_id));
+            }
+        }
+        Ok(Self(m))
+    }
+    fn org(&self, s: Id) -> Option<Id> {
+        self.0.get(&s).copied().flatten()
+    }
+}
+
+/// AuditEvent search: superusers see every record; a manager the records of the patients of the
+/// organizations they manage, each only as far as it concerns what they may see
+/// (`AuditRecord::seen_by`). Newest first, paged by the last record id.
 pub async fn search(
     repo: &crate::repo::Repo,
     log: &dyn crate::ports::AuditLog,
@@ -229,17 +453,10 @@ pub async fn search(
     if !c.is_practitioner() {
         return Err(Error::Forbidden("Patients see who accessed their data at /api/v1/patients/{id}/audit.".into()));
     }
-    // The patients whose records a manager may read.
-    let mut managed: Option<BTreeSet<Id>> = None;
-    if !c.is_superuser() {
-        let mut set = BTreeSet::new();
-        for (o, r) in &c.roles {
-            if *r == super::model::Role::Manager {
-                set.extend(repo.org_patient_ids(*o).await?);
-            }
-        }
+    let reader = reader(repo, c).await?;
+    if !reader.all {
         if let Some(p) = q.patient
-            && !set.contains(&p)
+            && !reader.patients.contains(&p)
         {
             return Err(Error::Forbidden(format!("You do not manage an organization of Patient/{p}.")));
         }
@@ -248,7 +465,6 @@ pub async fn search(
                 "Search audit events by patient or agent (superusers may search all).".into(),
             ));
         }
-        managed = Some(set);
     }
     let mut out = Vec::new();
     let mut after = q.cursor.clone();
@@ -262,13 +478,13 @@ pub async fn search(
             after: after.clone(),
         };
         let (page, next) = log.query(&aq).await.map_err(Error::Unavailable)?;
+        let orgs = StudyOrgs::load(repo, &page).await?;
         for r in page {
             after = Some(r.id.clone());
-            let visible = managed.as_ref().is_none_or(|m| r.patients.iter().any(|p| m.contains(p)));
             let wanted = q.action.as_ref().is_none_or(|a| *a == r.fhir_action)
                 && q.outcome.as_ref().is_none_or(|o| o == r.outcome_code());
-            if visible && wanted {
-                out.push(r);
+            if let Some(seen) = r.seen_by(&reader, &|s| orgs.org(s)).filter(|_| wanted) {
+                out.push(seen);
                 if out.len() == q.count {
                     return Ok((out, after));
                 }
@@ -283,7 +499,7 @@ pub async fn search(
 }
 
 /// "Who accessed my data": a patient's own view (also for superusers and managers of their
-/// organizations).
+/// organizations), each record as far as the reader may see it.
 pub async fn patient_view(
     repo: &crate::repo::Repo,
     log: &dyn crate::ports::AuditLog,
@@ -294,9 +510,8 @@ pub async fn patient_view(
 ) -> crate::error::Result<(Vec<Value>, Option<String>)> {
     use crate::error::Error;
     repo.patient(patient).await?.ok_or_else(Error::not_found)?;
-    let orgs = repo.patient_org_ids(patient).await?;
-    let manager = orgs.iter().any(|o| c.role_in(*o) == Some(super::model::Role::Manager));
-    if c.patient_id() != Some(patient) && !c.is_superuser() && !manager {
+    let reader = reader(repo, c).await?;
+    if !reader.all && !reader.patients.contains(&patient) {
         return Err(Error::forbidden());
     }
     let aq = crate::ports::AuditQuery {
@@ -306,8 +521,9 @@ pub async fn patient_view(
         ..Default::default()
     };
     let (recs, next) = log.query(&aq).await.map_err(Error::Unavailable)?;
+    let orgs = StudyOrgs::load(repo, &recs).await?;
     let mut out = Vec::new();
-    for r in recs {
+    for r in recs.iter().filter_map(|r| r.seen_by(&reader, &|s| orgs.org(s))) {
         let email = match r.agent.user_id {
             Some(u) => repo.user(u).await?.map(|u| u.email),
             None => None,

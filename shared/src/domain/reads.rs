@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::Caller;
+use super::audit::Grant;
 use super::facts::Facts;
 use super::model::{Code, Id};
 use super::observation::Observation;
@@ -364,12 +365,7 @@ impl ObservationPage {
         self.pairs.iter().map(|(p, code)| (*p, self.codes.code(*code).coding_code.clone())).collect()
     }
     /// `grants` of the pairs shown, with the catalogue and facts this search already read.
-    pub async fn grants(
-        &mut self,
-        repo: &Repo,
-        c: &Caller,
-        pairs: &BTreeSet<(Id, String)>,
-    ) -> Result<(BTreeSet<Id>, BTreeSet<String>)> {
+    pub async fn grants(&mut self, repo: &Repo, c: &Caller, pairs: &BTreeSet<(Id, String)>) -> Result<BTreeSet<Grant>> {
         grants_with(repo, c, pairs, &ids_by_code(&self.catalogue), &mut self.facts).await
     }
 }
@@ -747,13 +743,9 @@ pub async fn read_other(repo: &Repo, c: &Caller, resource: &str, id: Id) -> Resu
     found.resources.into_iter().next().ok_or_else(Error::not_found)
 }
 
-/// For the audit record: the studies and consents that let the caller see these
-/// (patient, scope code) pairs, as (study ids, `study/code` strings).
-pub async fn grants(
-    repo: &Repo,
-    c: &Caller,
-    pairs: &BTreeSet<(Id, String)>,
-) -> Result<(BTreeSet<Id>, BTreeSet<String>)> {
+/// For the audit record: the consents that let the caller see these (patient, scope code) pairs,
+/// as (patient, study, code).
+pub async fn grants(repo: &Repo, c: &Caller, pairs: &BTreeSet<(Id, String)>) -> Result<BTreeSet<Grant>> {
     grants_with(repo, c, pairs, &ids_by_code(&repo.list_codes().await?), &mut Facts::default()).await
 }
 
@@ -764,9 +756,8 @@ async fn grants_with(
     pairs: &BTreeSet<(Id, String)>,
     codes: &BTreeMap<String, Id>,
     facts: &mut Facts,
-) -> Result<(BTreeSet<Id>, BTreeSet<String>)> {
-    let mut studies = BTreeSet::new();
-    let mut consents = BTreeSet::new();
+) -> Result<BTreeSet<Grant>> {
+    let mut grants = BTreeSet::new();
     for (p, code) in pairs {
         if c.patient_id() == Some(*p) {
             continue;
@@ -778,10 +769,9 @@ async fn grants_with(
                 && g.requested.contains(code_id)
                 && pf.consents.get(&(g.study, *code_id)) == Some(&true)
             {
-                studies.insert(g.study);
-                consents.insert(format!("{}/{code}", g.study));
+                grants.insert((*p, g.study, code.clone()));
             }
         }
     }
-    Ok((studies, consents))
+    Ok(grants)
 }

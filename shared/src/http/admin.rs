@@ -32,17 +32,16 @@ fn note_patients(slot: &Slot, items: &[Value]) {
 }
 
 /// Notes the studies and scopes of a consent write.
-fn note_consents(slot: &Slot, b: &crate::domain::admin::input::Body) {
+/// Notes the decisions a consent write made (after it was validated and authorized: a refused
+/// write records the patient, not what the body claimed).
+fn note_consents(slot: &Slot, patient: i64, written: &Value) {
     note(slot, |n| {
-        for e in b.get("study_scope_consents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
-            if let Some(st) = e.get("study_id").and_then(crate::domain::admin::input::id_of) {
-                n.studies.insert(st);
-                for sc in e.get("scope_consents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
-                    let code = sc.get("coding_code").and_then(Value::as_str).unwrap_or("");
-                    let v = sc.get("consented").map(|v| v.to_string()).unwrap_or_default();
-                    n.consents.insert(format!("{st}/{code}={v}"));
-                }
-            }
+        for e in written["studyScopeConsents"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            let (Some(st), Some(code)) = (e["studyPatient"]["study"].as_i64(), e["scopeCode"]["codingCode"].as_str())
+            else {
+                continue;
+            };
+            n.grants.insert((patient, st, format!("{code}={}", e["consented"])));
         }
     });
 }
@@ -318,8 +317,10 @@ async fn consents_post(
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
 ) -> ApiResult<Response> {
-    note_consents(&slot, &b);
-    Ok(created(consents::write(&s.repo, &c, id(&p)?, &b, ConsentWrite::Create).await?))
+    let pid = id(&p)?;
+    let written = consents::write(&s.repo, &c, pid, &b, ConsentWrite::Create).await?;
+    note_consents(&slot, pid, &written);
+    Ok(created(written))
 }
 async fn consents_patch(
     State(s): State<AppState>,
@@ -328,8 +329,10 @@ async fn consents_patch(
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
 ) -> J {
-    note_consents(&slot, &b);
-    Ok(Json(consents::write(&s.repo, &c, id(&p)?, &b, ConsentWrite::Update).await?))
+    let pid = id(&p)?;
+    let written = consents::write(&s.repo, &c, pid, &b, ConsentWrite::Update).await?;
+    note_consents(&slot, pid, &written);
+    Ok(Json(written))
 }
 async fn consents_delete(
     State(s): State<AppState>,
@@ -338,11 +341,12 @@ async fn consents_delete(
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
 ) -> ApiResult<Response> {
-    note_consents(&slot, &b);
     if b.is_empty() {
         consents::reset(&s.repo, &c, id(&p)?).await?;
     } else {
-        consents::write(&s.repo, &c, id(&p)?, &b, ConsentWrite::Delete).await?;
+        let pid = id(&p)?;
+        let written = consents::write(&s.repo, &c, pid, &b, ConsentWrite::Delete).await?;
+        note_consents(&slot, pid, &written);
     }
     Ok(no_content())
 }
@@ -428,11 +432,11 @@ async fn st_add_patients(
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
 ) -> ApiResult<Response> {
-    note(&slot, |n| {
-        n.studies.extend(p.parse::<i64>().ok());
-        n.patients.extend(b.id_list("patient_ids").unwrap_or_default());
-    });
-    Ok(created(studies::add_patients(&s.repo, &c, id(&p)?, &b).await?))
+    note(&slot, |n| n.studies.extend(p.parse::<i64>().ok()));
+    let added = studies::add_patients(&s.repo, &c, id(&p)?, &b).await?;
+    // The patients once the caller may (a refused body names whoever it likes).
+    note(&slot, |n| n.patients.extend(b.id_list("patient_ids").unwrap_or_default()));
+    Ok(created(added))
 }
 async fn st_remove_patients(
     State(s): State<AppState>,
@@ -441,11 +445,9 @@ async fn st_remove_patients(
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
 ) -> ApiResult<Response> {
-    note(&slot, |n| {
-        n.studies.extend(p.parse::<i64>().ok());
-        n.patients.extend(b.id_list("patient_ids").unwrap_or_default());
-    });
+    note(&slot, |n| n.studies.extend(p.parse::<i64>().ok()));
     studies::remove_patients(&s.repo, &c, id(&p)?, &b).await?;
+    note(&slot, |n| n.patients.extend(b.id_list("patient_ids").unwrap_or_default()));
     Ok(no_content())
 }
 async fn st_scopes(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {

@@ -2,11 +2,10 @@
 //! grants, one record is written after the handler ran and before the answer leaves. If the
 //! record cannot be stored, the answer is replaced by a 503: there is no unaudited access.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -72,8 +71,11 @@ fn classify(method: &Method, path: &str) -> Option<(&'static str, &'static str)>
         (Some("api"), Some("v1"), Some("observations")) => ("observation.search", "E"),
         (Some("api"), Some("v1"), Some("patients")) => match (seg.get(5).copied(), get) {
             (Some("consents"), true) => ("consent.read", "R"),
+            (Some("consents"), false) if *method == Method::DELETE => ("consent.forget", "D"),
             (Some("consents"), false) => ("consent.write", "U"),
             (Some("audit"), _) => ("audit.read", "E"),
+            (Some("global_add_organization"), _) => ("patient.organization.add", "U"),
+            _ if seg.get(4) == Some(&"global_lookup") => ("patient.lookup", "E"),
             (_, true) => ("patient.read", "R"),
             (_, false) if *method == Method::POST => ("patient.create", "C"),
             (_, false) if *method == Method::DELETE => ("patient.delete", "D"),
@@ -86,6 +88,20 @@ fn classify(method: &Method, path: &str) -> Option<(&'static str, &'static str)>
                 ("enrolment.write", "U")
             }
         }
+        // Who may reach whose data: memberships, accounts, what studies ask for and take from.
+        (Some("api"), Some("v1"), Some("organizations"))
+            if !get && matches!(seg.get(5), Some(&("user" | "remove_user"))) =>
+        {
+            ("organization.member.write", "U")
+        }
+        (Some("api"), Some("v1"), Some("practitioners")) if *method == Method::POST => ("practitioner.create", "C"),
+        (Some("api"), Some("v1"), Some("studies"))
+            if !get && matches!(seg.get(5), Some(&("scope_requests" | "data_sources" | "clients"))) =>
+        {
+            ("study.grant.write", "U")
+        }
+        (Some("o"), Some("authorize"), _) => ("authorize", "E"),
+        (Some("accounts"), Some("logout"), _) => ("logout", "E"),
         (Some("api"), Some("v1"), Some("invitation")) if seg.len() == 5 && *method == Method::POST => {
             ("invitation.redeem", "E")
         }
@@ -101,16 +117,19 @@ fn classify(method: &Method, path: &str) -> Option<(&'static str, &'static str)>
     Some(a)
 }
 
-fn source_address(req: &Request) -> Option<String> {
-    let fwd = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|s| s.trim().to_string());
-    fwd.filter(|s| !s.is_empty())
-        .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
+/// The path as recorded: an invitation's token is a secret (it can be redeemed again for a
+/// while), so it is not kept; the invitation's id is noted instead.
+fn recorded_path(path: &str) -> String {
+    match path.strip_prefix("/api/v1/invitation/") {
+        Some(token) if !token.is_empty() => "/api/v1/invitation/{token}".to_string(),
+        _ => path.to_string(),
+    }
 }
+
+/// The address of the peer the request came from, as the runtime saw it: the TCP peer locally,
+/// API Gateway's `sourceIp` in a Lambda function (`functions/lambda` inserts it).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub std::net::IpAddr);
 
 fn new_id(ms: i64) -> String {
     format!("{ms:013}{}", crate::auth::crypto::random_alnum(8))
@@ -124,7 +143,7 @@ pub async fn audited(State(s): State<AppState>, mut req: Request, next: Next) ->
     let slot = AuditSlot::default();
     req.extensions_mut().insert(slot.clone());
     let method = req.method().to_string();
-    let path = req.uri().path().to_string();
+    let path = recorded_path(req.uri().path());
     let query = req.uri().query().map(|q| {
         // Keep the parameters, never a token or a cursor's content.
         q.split('&')
@@ -132,8 +151,9 @@ pub async fn audited(State(s): State<AppState>, mut req: Request, next: Next) ->
             .collect::<Vec<_>>()
             .join("&")
     });
-    let source = source_address(&req);
-    let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(200).collect());
+    let source = super::extract::source_ip(req.extensions(), req.headers(), &s.settings.trusted_proxies)
+        .map(|ip| ip.to_string());
+    let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
     let path_patient: Option<Id> = {
         let seg: Vec<&str> = path.split('/').collect();
         (seg.get(3) == Some(&"patients")).then(|| seg.get(4).and_then(|p| p.parse().ok())).flatten()
@@ -147,6 +167,10 @@ pub async fn audited(State(s): State<AppState>, mut req: Request, next: Next) ->
     if let Some(p) = path_patient {
         patients.insert(p);
     }
+    let grants: Vec<_> = note.grants.iter().cloned().collect();
+    let (granted, consents) = crate::domain::audit::projections(&grants);
+    let studies: Vec<Id> =
+        note.studies.iter().copied().chain(granted).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     let rec = AuditRecord {
         id: new_id(now),
         recorded: now,
@@ -163,11 +187,14 @@ pub async fn audited(State(s): State<AppState>, mut req: Request, next: Next) ->
         ids: note.ids.clone(),
         count: note.count,
         patients: patients.into_iter().collect(),
-        studies: note.studies.iter().copied().collect(),
-        consents: note.consents.iter().cloned().collect(),
+        studies,
+        consents,
         source_address: source,
         user_agent: ua,
-    };
+        grants,
+        truncated: false,
+    }
+    .bounded();
     if let Err(e) = s.audit.append(&rec).await {
         tracing::error!(error = %e, "audit record not stored; refusing the answer");
         let mut r = (

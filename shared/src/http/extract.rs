@@ -109,30 +109,21 @@ pub fn parse_query(q: &str) -> Result<Params, ApiError> {
     Ok(pairs.into_iter().map(|(k, v)| (snake(&k), v)).collect())
 }
 
-/// The request's absolute URL, as the client addressed it.
+/// The request's absolute URL, on the configured site URL: links (`fullUrl`, `next`, `Location`,
+/// discovery documents) never come from the `Host` or `X-Forwarded-*` headers a client sends
+/// (behind CloudFront `Host` is the API's own host; elsewhere anyone's).
 #[derive(Debug, Clone)]
 pub struct ReqUrl {
-    /// `scheme://host[:port]`
+    /// `scheme://host[:port]` of the site.
     pub origin: String,
     pub path: String,
     pub query: Vec<(String, String)>,
 }
 
 impl ReqUrl {
-    pub fn from_parts(headers: &HeaderMap, uri: &axum::http::Uri, fallback_origin: &str) -> Self {
-        let host =
-            headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| !h.is_empty() && !h.contains('/'));
-        let proto = headers
-            .get("x-forwarded-proto")
-            .and_then(|h| h.to_str().ok())
-            .filter(|p| *p == "https" || *p == "http")
-            .unwrap_or("http");
-        let origin = match host {
-            Some(h) => format!("{proto}://{h}"),
-            None => fallback_origin.to_string(),
-        };
+    pub fn from_parts(uri: &axum::http::Uri, site_url: &str) -> Self {
         let query = serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
-        Self { origin, path: uri.path().to_string(), query }
+        Self { origin: site_url.to_string(), path: uri.path().to_string(), query }
     }
 
     /// This URL with one query parameter set (added or replaced).
@@ -155,6 +146,42 @@ impl ReqUrl {
 impl FromRequestParts<AppState> for ReqUrl {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_parts(&parts.headers, &parts.uri, &state.settings.site_url))
+        Ok(Self::from_parts(&parts.uri, &state.settings.site_url))
+    }
+}
+
+/// The address a request came from: the peer as the runtime saw it (the TCP peer locally, API
+/// Gateway's `sourceIp` in a Lambda function, `audit::PeerAddr`), or, when that peer is a
+/// configured proxy (`Settings::trusted_proxies`), the first hop of `X-Forwarded-For`, read from
+/// the right, that is not one. A forwarding header from anyone else is not believed.
+pub fn source_ip(
+    parts_ext: &axum::http::Extensions,
+    headers: &HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    let peer = parts_ext
+        .get::<super::audit::PeerAddr>()
+        .map(|p| p.0)
+        .or_else(|| parts_ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let chain: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    Some(chain.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer))
+}
+
+/// The client's address (`source_ip`), for counting failed attempts.
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(source_ip(&parts.extensions, &parts.headers, &state.settings.trusted_proxies)))
     }
 }

@@ -114,13 +114,12 @@ async fn note_results(
             _ => {}
         }
     }
-    let (studies, consents) = reads::grants(&s.repo, c, &pairs).await?;
+    let grants = reads::grants(&s.repo, c, &pairs).await?;
     note(slot, |n| {
         n.resource_type = Some(rtype.to_string());
         n.count = total.or(Some(resources.len()));
         n.patients.extend(patients);
-        n.studies.extend(studies);
-        n.consents.extend(consents);
+        n.grants.extend(grants);
     });
     Ok(())
 }
@@ -193,22 +192,26 @@ async fn run_search(
     };
     if rtype == "Observation" {
         let q = parse_observation_query(&params).map_err(bad)?;
+        // Whose data was asked for is recorded even when the answer is a refusal.
+        note(slot, |n| n.patients.extend(q.patient));
         let base = format!("{}/FHIR/R5", url.origin);
         let mut page = reads::observation_bundle(&s.repo, c, &q, &base).await?;
         let pairs = page.shown();
-        let (studies, consents) = page.grants(&s.repo, c, &pairs).await?;
+        let grants = page.grants(&s.repo, c, &pairs).await?;
         note(slot, |n| {
             n.resource_type = Some(rtype.to_string());
             n.count = Some(page.total);
             n.patients.extend(pairs.iter().map(|(p, _)| *p));
-            n.studies.extend(studies);
-            n.consents.extend(consents);
+            n.grants.extend(grants);
         });
         let links = links(&page.next);
         let body = page.into_bytes(&base, &links)?;
         return Ok(fhir_bytes(StatusCode::OK, body));
     }
     let (common, q) = parse_other_query(rtype, &params).map_err(bad)?;
+    if rtype == "Patient" {
+        note(slot, |n| n.patients.extend(common.ids.iter().flatten().copied()));
+    }
     let found = reads::search_other(&s.repo, c, rtype, &common, &q).await?;
     note_results(s, c, slot, rtype, &found.resources, Some(found.total)).await?;
     let links = links(&found.next);
@@ -228,7 +231,7 @@ async fn search(
     let c = caller(&s, &headers, &slot).await?;
     let params = query_pairs(&url);
     if rtype == "AuditEvent" {
-        return audit_search(&s, &c, &url, params).await;
+        return audit_search(&s, &c, &slot, &url, params).await;
     }
     run_search(&s, &c, &slot, &rtype, &url, params).await
 }
@@ -298,8 +301,15 @@ async fn not_allowed(Path((rtype, _)): Path<(String, String)>) -> FhirResult {
     Err(FhirError(Error::MethodNotAllowed(format!("{rtype} resources cannot be updated or deleted here."))))
 }
 
-async fn audit_search(s: &AppState, c: &Caller, url: &ReqUrl, params: Vec<(String, String)>) -> FhirResult {
+async fn audit_search(
+    s: &AppState,
+    c: &Caller,
+    slot: &Slot,
+    url: &ReqUrl,
+    params: Vec<(String, String)>,
+) -> FhirResult {
     let q = crate::domain::audit::parse_audit_search(&params).map_err(|m| FhirError(Error::BadRequest(m)))?;
+    note(slot, |n| n.patients.extend(q.patient));
     let (recs, next) = crate::domain::audit::search(&s.repo, &*s.audit, c, &q).await?;
     let mut links = vec![("self", url.full())];
     if let Some(n) = &next {
@@ -540,6 +550,8 @@ async fn admin_observations(
     }
     params.push(("_sort".to_string(), "-_lastUpdated".to_string()));
     let oq = parse_observation_query(&params).map_err(|m| super::error::ApiError(Error::BadRequest(m)))?;
+    // Whose data was asked for is recorded even when the answer is a refusal.
+    note(&slot, |n| n.patients.extend(oq.patient));
     let size: usize = match q.get("page_size") {
         Some(v) => v.parse().map_err(|_| super::error::ApiError(Error::bad("pageSize must be a positive integer.")))?,
         None => 20,

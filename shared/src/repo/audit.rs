@@ -4,7 +4,7 @@
 //! | item | pk | sk | gsi1 |
 //! |---|---|---|---|
 //! | record | `AUDIT#{yyyy-mm-dd}` | `{id}` | `AUDITU#{user}` / `{id}` |
-//! | record, per patient involved | `AUDITP#{patient}` | `{id}` | |
+//! | record, per patient involved, as it concerns that patient (`AuditRecord::project`) | `AUDITP#{patient}` | `{id}` | |
 //!
 //! Ids begin with the 13-digit millisecond time, so sort keys are time order.
 
@@ -77,7 +77,8 @@ impl AuditLog for TableAudit {
             if tx.len() == self.repo.table.max_transact_items() {
                 std::mem::take(&mut tx).commit(&self.repo).await.map_err(err)?;
             }
-            tx.put(item(format!("AUDITP#{}", pad(*p)), r.id.clone(), r).map_err(err)?, Cond::Absent, None);
+            // A patient's trail holds the record as it concerns them alone.
+            tx.put(item(format!("AUDITP#{}", pad(*p)), r.id.clone(), &r.project(*p)).map_err(err)?, Cond::Absent, None);
         }
         tx.commit(&self.repo).await.map_err(err)
     }

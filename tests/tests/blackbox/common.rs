@@ -26,6 +26,7 @@ pub fn settings(site: &str) -> Settings {
         admin_client_id: ADMIN_CLIENT.into(),
         access_token_ttl: 3600,
         cognito: None,
+        trusted_proxies: Vec::new(),
     }
 }
 
