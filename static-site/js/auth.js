@@ -43,7 +43,7 @@ export async function completeLogin() {
 /**
  * Forgets the tokens and ends the issuer session: through its end-session endpoint when it has
  * one (metadata or `metadataSeed` in the settings), otherwise through the local issuer's
- * `/accounts/logout/`, which clears its login cookie.
+ * `/accounts/logout/` (a POST), which ends its login session.
  */
 export async function logout() {
   const metadata = await manager()
@@ -55,5 +55,10 @@ export async function logout() {
     return;
   }
   await manager().removeUser();
-  window.location.assign("/accounts/logout/");
+  // The local issuer ends its session on a POST (a GET changes nothing).
+  const form = document.createElement("form");
+  form.method = "post";
+  form.action = "/accounts/logout/";
+  document.body.append(form);
+  form.submit();
 }

@@ -239,6 +239,21 @@ impl Issuer {
         grant: &str,
         nonce: Option<&str>,
     ) -> Result<TokenResponse> {
+        self.issue_in(repo, user, client_id, scope, grant, nonce, None).await
+    }
+
+    /// `issue`, the refresh token in `family` (a refresh's), or in a new one (a login's).
+    #[allow(clippy::too_many_arguments)]
+    async fn issue_in(
+        &self,
+        repo: &Repo,
+        user: &User,
+        client_id: &str,
+        scope: &str,
+        grant: &str,
+        nonce: Option<&str>,
+        family: Option<String>,
+    ) -> Result<TokenResponse> {
         if let Some(a) = &self.accounts {
             let purpose =
                 if grant == "client_credentials" { SignInFor::ApiKey(client_id) } else { SignInFor::PatientApp };
@@ -258,13 +273,14 @@ impl Issuer {
         let user_login = grant != "client_credentials";
         let (refresh_token, id_token) = if user_login {
             let refresh = random_alnum(40);
-            repo.put_refresh(
+            repo.put_refresh_in_family(
                 &sha256_b64url(refresh.as_bytes()),
                 &RefreshToken {
                     client_id: client_id.into(),
                     user_id: user.id,
                     scope: scope.into(),
                     expires: t + self.settings.refresh_ttl,
+                    family: family.unwrap_or_else(|| random_alnum(24)),
                 },
             )
             .await?;
@@ -387,25 +403,33 @@ impl Issuer {
                 Err(e) => Err(OAuthError::server(Error::Unavailable(e))),
             };
         }
-        let stored = repo
-            .take_refresh(&sha256_b64url(token.as_bytes()))
-            .await
-            .map_err(OAuthError::server)?
-            .ok_or_else(|| OAuthError::invalid_grant("refresh token is invalid or already used"))?;
+        let hash = sha256_b64url(token.as_bytes());
+        let Some(stored) = repo.take_refresh(&hash).await.map_err(OAuthError::server)? else {
+            // Used before: someone holds a copy (RFC 9700 4.14.2): the whole login's tokens go.
+            if let Some(family) = repo.used_refresh_family(&hash).await.map_err(OAuthError::server)? {
+                let n = repo.revoke_refresh_family(&family).await.map_err(OAuthError::server)?;
+                tracing::warn!(revoked = n, "a refresh token was used twice; its family is revoked");
+                return Err(OAuthError::invalid_grant(
+                    "refresh token was already used; every token of this login is revoked: sign in again",
+                ));
+            }
+            return Err(OAuthError::invalid_grant("refresh token is invalid or already used"));
+        };
         if stored.expires < now() {
             return Err(OAuthError::invalid_grant("refresh token has expired"));
         }
-        if let Some(c) = &req.client_id
-            && *c != stored.client_id
-        {
-            return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
+        if req.client_id.as_deref() != Some(stored.client_id.as_str()) {
+            return Err(OAuthError::invalid_grant(
+                "client_id is required and must be the client the token was issued to",
+            ));
         }
+        let family = if stored.family.is_empty() { hash.clone() } else { stored.family.clone() };
         let user = repo
             .user(stored.user_id)
             .await
             .map_err(OAuthError::server)?
             .ok_or_else(|| OAuthError::invalid_grant("user no longer exists"))?;
-        self.issue(repo, &user, &stored.client_id, &stored.scope, "refresh_token", None)
+        self.issue_in(repo, &user, &stored.client_id, &stored.scope, "refresh_token", None, Some(family))
             .await
             .map_err(OAuthError::server)
     }
@@ -430,9 +454,30 @@ impl Issuer {
             return Err(bad());
         }
         let user = repo.user(user_id).await.map_err(OAuthError::server)?.ok_or_else(bad)?;
-        let scope = req.scope.unwrap_or_else(|| "openid email".into());
+        let scope = key_scope(req.scope.as_deref())?;
         self.issue(repo, &user, &client_id, &scope, "client_credentials", None).await.map_err(OAuthError::server)
     }
+}
+
+/// The scopes an API key's token may carry: those asked for, of `openid` and `email` (all of
+/// them when none is asked for); anything else is refused, not copied into the token.
+fn key_scope(asked: Option<&str>) -> std::result::Result<String, OAuthError> {
+    const KEY_SCOPES: [&str; 2] = ["openid", "email"];
+    let Some(asked) = asked.map(str::trim).filter(|a| !a.is_empty()) else { return Ok(KEY_SCOPES.join(" ")) };
+    let mut granted: Vec<&str> = Vec::new();
+    for sc in asked.split(' ').filter(|s| !s.is_empty()) {
+        if !KEY_SCOPES.contains(&sc) {
+            let shown: String = sc.chars().take(64).collect();
+            return Err(OAuthError::new(
+                "invalid_scope",
+                format!("scope {shown:?} is not one an API key may have (openid, email)"),
+            ));
+        }
+        if !granted.contains(&sc) {
+            granted.push(sc);
+        }
+    }
+    Ok(granted.join(" "))
 }
 
 #[async_trait::async_trait]

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod issuer;
 pub mod jwt;
 pub mod password;
+pub mod sessions;
 
 /// Whether `given` is one of a client's registered redirect URIs. With `loopback_aliases` (local
 /// mode on a loopback site URL), `localhost`, `127.0.0.1` and `[::1]` name the same host: a URI

@@ -13,7 +13,7 @@ use base64::Engine;
 use serde_json::json;
 
 use super::AppState;
-use super::extract::{ReqUrl, parse_query, resolve_caller};
+use super::extract::{ClientAddr, ReqUrl, parse_query, resolve_caller};
 use crate::auth::crypto::random_alnum;
 use crate::auth::issuer::{OAuthError, TokenRequest};
 use crate::auth::password;
@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/o/userinfo/", get(userinfo))
         .layer(middleware::from_fn(cors))
         .route("/accounts/login/", get(login_form).post(login_submit))
-        .route("/accounts/logout/", get(logout).post(logout))
+        .route("/accounts/logout/", get(logout_page).post(logout))
         .route("/common/server-settings.js", get(server_settings))
 }
 
@@ -99,16 +99,32 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The user of a valid login-session cookie.
-fn session_user(s: &AppState, headers: &HeaderMap) -> Option<Id> {
-    let raw = cookie(headers, SESSION_COOKIE)?;
-    let payload = s.issuer.signer.verify(raw)?;
-    let (uid, exp) = payload.split_once(':')?;
-    let exp: i64 = exp.parse().ok()?;
-    if exp < now() {
-        return None;
+/// The user of a live login session, if the request carries one.
+async fn session_user(s: &AppState, headers: &HeaderMap) -> crate::error::Result<Option<Id>> {
+    match cookie(headers, SESSION_COOKIE) {
+        Some(raw) => crate::auth::sessions::user(&s.repo, &s.issuer.signer, raw).await,
+        None => Ok(None),
     }
-    uid.parse().ok()
+}
+
+/// `; Secure` when the site is served over https (a cookie then never travels in the clear).
+fn secure(s: &AppState) -> &'static str {
+    if s.settings.site_url.starts_with("https://") { "; Secure" } else { "" }
+}
+
+/// 429 with `Retry-After`: too many failures in a row from this account or address.
+fn held_back(wait: i64, html: bool) -> Response {
+    let msg = format!("Too many failed attempts. Try again in {wait} seconds.");
+    let mut r = if html {
+        (StatusCode::TOO_MANY_REQUESTS, Html(format!("<h1>Too many attempts</h1><p>{msg}</p>"))).into_response()
+    } else {
+        (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": "slow_down", "error_description": msg}))).into_response()
+    };
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r.extensions_mut().insert(super::audit::AuditReason(msg));
+    r
 }
 
 fn oauth_error_page(status: StatusCode, msg: &str) -> Response {
@@ -163,7 +179,11 @@ async fn authorize(State(s): State<AppState>, headers: HeaderMap, uri: axum::htt
     if challenge.len() != 43 || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return fail("invalid_request", "code_challenge is not a base64url SHA-256 digest");
     }
-    let Some(user_id) = session_user(&s, &headers) else {
+    let user_id = match session_user(&s, &headers).await {
+        Ok(u) => u,
+        Err(e) => return super::error::ApiError(e).into_response(),
+    };
+    let Some(user_id) = user_id else {
         let next = format!("{}?{}", uri.path(), uri.query().unwrap_or(""));
         return Redirect::to(&with_query("/accounts/login/", &[("next", &next)])).into_response();
     };
@@ -209,7 +229,13 @@ fn oauth_error(e: OAuthError) -> Response {
 
 use super::audit::{Slot, note};
 
-async fn token(State(s): State<AppState>, slot: Slot, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn token(
+    State(s): State<AppState>,
+    slot: Slot,
+    addr: ClientAddr,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let form: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
         Err(_) => {
@@ -248,7 +274,25 @@ async fn token(State(s): State<AppState>, slot: Slot, headers: HeaderMap, body: 
         n.action = Some(format!("token.{}", if grant.is_empty() { "none" } else { grant.as_str() }));
         n.agent = Some(crate::domain::audit::Agent { client_id: client.clone(), ..Default::default() });
     });
-    match s.issuer.token(&s.repo, req).await {
+    // Failed grants and client authentications slow down the client and the address.
+    let throttle = crate::auth::sessions::keys(client.as_deref().unwrap_or(""), addr.0);
+    match crate::auth::sessions::held_back(&s.repo, &throttle).await {
+        Ok(Some(wait)) => return held_back(wait, false),
+        Ok(None) => {}
+        Err(e) => return super::error::ApiError(e).into_response(),
+    }
+    let result = s.issuer.token(&s.repo, req).await;
+    let counted = match &result {
+        Ok(_) => crate::auth::sessions::succeeded(&s.repo, &throttle).await,
+        Err(e) if matches!(e.error, "invalid_client" | "invalid_grant") => {
+            crate::auth::sessions::failed(&s.repo, &throttle).await
+        }
+        Err(_) => Ok(()),
+    };
+    if let Err(e) = counted {
+        return super::error::ApiError(e).into_response();
+    }
+    match result {
         Ok(t) => {
             // Whom the grant was for; only a refresh through the pool does not say, and then the
             // new access token does.
@@ -285,10 +329,19 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
 }
 
-/// Only local paths may be redirected to after login (no open redirects).
+/// Only same-site paths may be redirected to after login (no open redirects): a `/` not followed
+/// by another `/` or a `\\`, and only visible ASCII (a tab or line break that a browser drops
+/// would turn `/\t/evil.example` into `//evil.example`, and cannot go in a header at all);
+/// anything else goes to `/`.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.starts_with('/')
+                && !matches!(n.as_bytes().get(1), Some(b'/' | b'\\'))
+                && n.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'\\') =>
+        {
+            n.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -316,7 +369,9 @@ input{{width:100%;padding:.5rem;box-sizing:border-box}}button{{margin-top:1.5rem
     if error.is_some() {
         *resp.status_mut() = StatusCode::UNAUTHORIZED;
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("{CSRF_COOKIE}={signed}; Path=/accounts/; HttpOnly; SameSite=Lax")) {
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("{CSRF_COOKIE}={signed}; Path=/accounts/; HttpOnly; SameSite=Lax{}", secure(s)))
+    {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -332,7 +387,13 @@ async fn login_form(State(s): State<AppState>, url: ReqUrl) -> Response {
     login_page(&s, &safe_next(next), None, "")
 }
 
-async fn login_submit(State(s): State<AppState>, slot: Slot, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn login_submit(
+    State(s): State<AppState>,
+    slot: Slot,
+    addr: ClientAddr,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     if pool(&s).is_some() {
         return Redirect::to("/").into_response();
     }
@@ -359,6 +420,12 @@ async fn login_submit(State(s): State<AppState>, slot: Slot, headers: HeaderMap,
             .into_response();
     }
     let email = field("username").trim().to_lowercase();
+    let throttle = crate::auth::sessions::keys(&email, addr.0);
+    match crate::auth::sessions::held_back(&s.repo, &throttle).await {
+        Ok(Some(wait)) => return held_back(wait, true),
+        Ok(None) => {}
+        Err(e) => return super::error::ApiError(e).into_response(),
+    }
     let pw = field("password").to_string();
     let user = match s.repo.user_by_email(&email).await {
         Ok(u) => u,
@@ -368,8 +435,14 @@ async fn login_submit(State(s): State<AppState>, slot: Slot, headers: HeaderMap,
     let ok = tokio::task::spawn_blocking(move || password::verify(&pw, hash.as_deref())).await.unwrap_or(false);
     let Some(mut user) = user.filter(|_| ok) else {
         note(&slot, |n| n.reason = Some("wrong email or password".into()));
+        if let Err(e) = crate::auth::sessions::failed(&s.repo, &throttle).await {
+            return super::error::ApiError(e).into_response();
+        }
         return login_page(&s, &next, Some("Please enter a correct email and password."), &email);
     };
+    if let Err(e) = crate::auth::sessions::succeeded(&s.repo, &throttle).await {
+        return super::error::ApiError(e).into_response();
+    }
     note(&slot, |n| {
         n.agent = Some(crate::domain::audit::Agent { user_id: Some(user.id), ..Default::default() });
         n.patients.extend(user.patient_id);
@@ -378,17 +451,35 @@ async fn login_submit(State(s): State<AppState>, slot: Slot, headers: HeaderMap,
     if let Err(e) = s.repo.save_user(&user).await {
         return super::error::ApiError(e).into_response();
     }
-    let session = s.issuer.signer.sign(&format!("{}:{}", user.id, now() + SESSION_TTL));
+    let session = match crate::auth::sessions::open(&s.repo, &s.issuer.signer, user.id, now() + SESSION_TTL).await {
+        Ok(v) => v,
+        Err(e) => return super::error::ApiError(e).into_response(),
+    };
     let mut resp = Redirect::to(&next).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_TTL}"
+        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_TTL}{}",
+        secure(&s)
     )) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
 }
 
-async fn logout(State(s): State<AppState>) -> Response {
+/// `GET /accounts/logout/` asks (a GET changes nothing); `POST` ends the session: its record is
+/// deleted, so the cookie is refused even if a copy of it survives.
+async fn logout_page(State(s): State<AppState>) -> Response {
+    if pool(&s).is_some() {
+        return logout(State(s), HeaderMap::new()).await;
+    }
+    Html(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign out · JupyterHealth Exchange</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head><body><h1>JupyterHealth Exchange</h1>
+<form method="post" action="/accounts/logout/"><button type="submit">Sign out</button></form></body></html>"#,
+    )
+    .into_response()
+}
+
+async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(c) = pool(&s) {
         let to = with_query(
             &format!("{}/logout", c.domain),
@@ -396,11 +487,17 @@ async fn logout(State(s): State<AppState>) -> Response {
         );
         return Redirect::to(&to).into_response();
     }
+    if let Some(raw) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = crate::auth::sessions::close(&s.repo, &s.issuer.signer, raw).await
+    {
+        return super::error::ApiError(e).into_response();
+    }
     let mut resp = Redirect::to("/").into_response();
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_static("jhe_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
-    );
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", secure(&s)))
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
     resp
 }
 
@@ -467,5 +564,9 @@ mod tests {
         assert_eq!(super::safe_next(Some("//evil.example")), "/");
         assert_eq!(super::safe_next(Some("https://evil.example")), "/");
         assert_eq!(super::safe_next(None), "/");
+        for bad in ["/\r\nX", "/\t/evil.example", "/ /evil.example", "/\\evil.example", "/a\\b", "/\u{7f}", "/é"] {
+            assert_eq!(super::safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(super::safe_next(Some("/organizations/20003?tab=studies#x")), "/organizations/20003?tab=studies#x");
     }
 }

@@ -100,6 +100,26 @@ pub struct RefreshToken {
     pub user_id: Id,
     pub scope: String,
     pub expires: i64,
+    /// The login it descends from: every token a refresh replaced shares it, so that one used
+    /// twice revokes them all. Empty for tokens stored before families (their own family).
+    #[serde(default)]
+    pub family: String,
+}
+
+/// A login session of the built-in issuer (stored by the hash of its id): the signed cookie
+/// names it; logging out deletes it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    pub user_id: Id,
+    pub expires: i64,
+}
+
+/// Failed attempts counted against an account or an address (`THROTTLE#...`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Failures {
+    pub count: u32,
+    /// The last failure (s since the epoch).
+    pub last: i64,
 }
 
 /// The fields of a new patient.
@@ -950,12 +970,76 @@ impl Repo {
         self.take(&keys::auth_code(hash)).await
     }
 
-    pub async fn put_refresh(&self, hash: &str, r: &RefreshToken) -> Result<()> {
-        self.table.put(item(keys::refresh(hash), A, r)?, Cond::Absent).await.map_err(Into::into)
+    /// Stores a refresh token and its place in its family.
+    pub async fn put_refresh_in_family(&self, hash: &str, r: &RefreshToken) -> Result<()> {
+        let mut tx = Tx::new();
+        tx.put(item(keys::refresh(hash), A, r)?, Cond::Absent, None);
+        tx.put(Item::new(format!("RFAM#{}", r.family), hash, json!({"expires": r.expires})), Cond::None, None);
+        tx.commit(self).await
     }
 
+    /// Takes a refresh token (at most one caller gets it) and leaves a tombstone under its hash,
+    /// so that a second use can be told from an unknown token.
     pub async fn take_refresh(&self, hash: &str) -> Result<Option<RefreshToken>> {
-        self.take(&keys::refresh(hash)).await
+        let taken: Option<RefreshToken> = self.take(&keys::refresh(hash)).await?;
+        if let Some(t) = &taken {
+            let family = if t.family.is_empty() { hash } else { t.family.as_str() };
+            let tomb = json!({"family": family, "expires": t.expires});
+            self.table.put(Item::new(format!("RUSED#{hash}"), A, tomb), Cond::None).await?;
+            self.table.delete(&crate::ports::Key::new(format!("RFAM#{family}"), hash), Cond::None).await?;
+        }
+        Ok(taken)
+    }
+
+    /// The family of a refresh token already used, if it is one.
+    pub async fn used_refresh_family(&self, hash: &str) -> Result<Option<String>> {
+        let Some(i) = self.table.get(&crate::ports::Key::new(format!("RUSED#{hash}"), A)).await? else {
+            return Ok(None);
+        };
+        Ok(i.data["family"].as_str().map(str::to_string))
+    }
+
+    /// Deletes every live refresh token of a family; gives how many.
+    pub async fn revoke_refresh_family(&self, family: &str) -> Result<usize> {
+        let live = self.query_all(Query::prefix(format!("RFAM#{family}"), "")).await?;
+        for i in &live {
+            self.table.delete(&crate::ports::Key::new(keys::refresh(&i.sk), A), Cond::None).await?;
+            self.table.delete(&crate::ports::Key::new(&i.pk, &i.sk), Cond::None).await?;
+        }
+        Ok(live.len())
+    }
+
+    // ---------------------------------------------------------------- login sessions
+
+    pub async fn put_session(&self, hash: &str, s: &Session) -> Result<()> {
+        self.table.put(item(format!("SESSION#{hash}"), A, s)?, Cond::Absent).await.map_err(Into::into)
+    }
+
+    pub async fn session(&self, hash: &str) -> Result<Option<Session>> {
+        self.get(&format!("SESSION#{hash}"), A).await
+    }
+
+    pub async fn delete_session(&self, hash: &str) -> Result<()> {
+        self.table.delete(&crate::ports::Key::new(format!("SESSION#{hash}"), A), Cond::None).await.map_err(Into::into)
+    }
+
+    // ---------------------------------------------------------------- failed attempts
+
+    pub async fn failures(&self, key: &str) -> Result<Failures> {
+        Ok(self.get(&format!("THROTTLE#{key}"), A).await?.unwrap_or_default())
+    }
+
+    /// Counts one more failure (a lost race between two failures counts one: enough to slow down).
+    pub async fn add_failure(&self, key: &str, now: i64, forget_after: i64) -> Result<Failures> {
+        let mut f = self.failures(key).await?;
+        f.count = if now - f.last > forget_after { 1 } else { f.count.saturating_add(1) };
+        f.last = now;
+        self.table.put(item(format!("THROTTLE#{key}"), A, &f)?, Cond::None).await?;
+        Ok(f)
+    }
+
+    pub async fn clear_failures(&self, key: &str) -> Result<()> {
+        self.table.delete(&crate::ports::Key::new(format!("THROTTLE#{key}"), A), Cond::None).await.map_err(Into::into)
     }
 
     /// Reads and deletes an item in one step: of concurrent takers, at most one gets it.

@@ -27,6 +27,9 @@
 //! | invitation | `PAT#{p}` | `I#{i}` | |
 //! | invitation token (unique) | `INVTOKEN#{hash}` | `A` | |
 //! | authorization code / refresh token | `AUTHCODE#{hash}` / `REFRESH#{hash}` | `A` | |
+//! | refresh token family: a live member / a used token's tombstone | `RFAM#{family}` / `RUSED#{hash}` | `{hash}` / `A` | |
+//! | login session of the built-in issuer | `SESSION#{hash}` | `A` | |
+//! | failed attempts of an account or address | `THROTTLE#acct#{name}` / `THROTTLE#addr#{ip}` | `A` | |
 //!
 //! Relationships whose reads decide access are stored in both directions in one transaction, so
 //! they never depend on an eventually consistent index. Secondary indexes serve only global lists.
