@@ -15,4 +15,5 @@ mod oidc;
 mod omh_schemas;
 mod replay;
 mod routes;
+mod security;
 mod upstream;
