@@ -94,6 +94,12 @@ pub fn may_change_consent(c: &Caller, patient: Id, patient_orgs: &[Id], study_or
     }
 }
 
+/// May see a patient's consents in a study of `study_org`: the patient, a superuser, or a
+/// practitioner with a role in that organization.
+pub fn may_see_study_consents(c: &Caller, patient: Id, study_org: Id) -> bool {
+    c.patient_id() == Some(patient) || c.is_superuser() || c.role_in(study_org).is_some()
+}
+
 /// May read the audit trail of the patients of this organization: its managers (a superuser
 /// reads every record).
 pub fn may_read_audit_in(c: &Caller, org: Id) -> bool {
@@ -184,13 +190,21 @@ pub fn may_upload_for(c: &Caller, patient: Id, patient_orgs: &[Id]) -> bool {
 /// The consent rule for uploads of `code` from `device`: the patient's consent to the scope is in
 /// force in a study they are enrolled in (else `NotConsented`, upstream's rule), and one such
 /// study requests the scope and has the device as a data source (else `NoStudy`, JHE's).
+///
+/// A practitioner uploading for a patient goes through the studies of organizations where they
+/// may manage patients: another organization's study, however consented, lets them store nothing
+/// that organization would read as the patient's.
 pub fn upload_consent(
+    c: &Caller,
+    patient: Id,
     enrolled: &[StudyGrant],
     consents: &BTreeMap<(Id, Id), bool>,
     device: Id,
     code: Id,
 ) -> Result<(), UploadRefusal> {
-    let mut consenting = enrolled.iter().filter(|s| consents.get(&(s.study, code)) == Some(&true)).peekable();
+    let through = |s: &&StudyGrant| c.patient_id() == Some(patient) || may_manage_patients_and_studies(c, s.org);
+    let mut consenting =
+        enrolled.iter().filter(through).filter(|s| consents.get(&(s.study, code)) == Some(&true)).peekable();
     if consenting.peek().is_none() {
         return Err(UploadRefusal::NotConsented);
     }
@@ -387,17 +401,25 @@ mod tests {
             assert_eq!(may_upload_for(c, patient, &[5]), may);
         }
         // (consents, device, code) -> verdict
-        assert_eq!(upload_consent(&s1, &yes, 70001, 1), Ok(()));
-        assert_eq!(upload_consent(&s1, &no, 70001, 1), Err(UploadRefusal::NotConsented));
-        assert_eq!(upload_consent(&s1, &BTreeMap::new(), 70001, 1), Err(UploadRefusal::NotConsented));
-        assert_eq!(upload_consent(&s1, &yes, 70002, 1), Err(UploadRefusal::NoStudy), "another device");
-        assert_eq!(upload_consent(&s1, &yes, 70001, 2), Err(UploadRefusal::NotConsented), "another scope");
+        assert_eq!(upload_consent(&own, 40001, &s1, &yes, 70001, 1), Ok(()));
+        assert_eq!(upload_consent(&own, 40001, &s1, &no, 70001, 1), Err(UploadRefusal::NotConsented));
+        assert_eq!(upload_consent(&own, 40001, &s1, &BTreeMap::new(), 70001, 1), Err(UploadRefusal::NotConsented));
+        assert_eq!(upload_consent(&own, 40001, &s1, &yes, 70002, 1), Err(UploadRefusal::NoStudy), "another device");
+        assert_eq!(upload_consent(&own, 40001, &s1, &yes, 70001, 2), Err(UploadRefusal::NotConsented), "another scope");
         let consented_elsewhere = [grant(30001, 5, &[1], &[]), grant(30002, 5, &[1], &[70001])];
         let only_first: BTreeMap<(Id, Id), bool> = [((30001, 1), true), ((30002, 1), false)].into_iter().collect();
         assert_eq!(
-            upload_consent(&consented_elsewhere, &only_first, 70001, 1),
+            upload_consent(&own, 40001, &consented_elsewhere, &only_first, 70001, 1),
             Err(UploadRefusal::NoStudy),
             "the study with the device has no consent"
+        );
+        // A practitioner uploads through their own organizations' studies only.
+        assert_eq!(upload_consent(&member, 40001, &s1, &yes, 70001, 1), Ok(()));
+        let other_member = caller(false, &[(9, Role::Member)], None);
+        assert_eq!(
+            upload_consent(&other_member, 40001, &s1, &yes, 70001, 1),
+            Err(UploadRefusal::NotConsented),
+            "consented to org 5's study, not to one of org 9"
         );
     }
 }

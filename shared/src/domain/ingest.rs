@@ -357,7 +357,7 @@ async fn check_entry(
         .filter(|(sys, val)| check_identifier(sys, val).is_ok())
         .map(|(system, value)| NaturalKey { system: system.clone(), value: value.clone(), within: None })
         .collect();
-    let rest = later_steps(repo, lookups, r, &s, patient, &pf, device, &supported).await?;
+    let rest = later_steps(repo, lookups, c, r, &s, patient, &pf, device, &supported).await?;
     Ok(Ok((identifiers, rest)))
 }
 
@@ -366,6 +366,7 @@ async fn check_entry(
 async fn later_steps(
     repo: &Repo,
     lookups: &mut Lookups,
+    c: &Caller,
     r: &Value,
     s: &Shape<'_>,
     patient: Id,
@@ -379,7 +380,7 @@ async fn later_steps(
         Err(f) => return Ok(Err(f)),
     };
     // 7. Consent; 8-9. the data point.
-    let consent = access::upload_consent(&pf.enrolled, &pf.consents, device, code.id);
+    let consent = access::upload_consent(c, patient, &pf.enrolled, &pf.consents, device, code.id);
     if consent == Err(UploadRefusal::NotConsented) {
         return Ok(Err(Refusal::Forbidden(format!(
             "Observation data with coding_system={} coding_code={} has not been consented for any studies by this Patient.",

@@ -400,12 +400,40 @@ impl Repo {
         self.query_parsed(Query::partition("PATIENTS").on(Index::Gsi1)).await
     }
 
+    /// The patients of an organization (not those it added that have not consented there yet).
     pub async fn org_patient_ids(&self, org: Id) -> Result<Vec<Id>> {
-        self.linked_ids(&keys::org(org), "P#").await
+        Ok(self.links(&keys::org(org), "P#").await?.into_iter().filter(|(_, d)| !is_added(d)).map(|(p, _)| p).collect())
     }
 
+    /// The patients an organization added (global lookup) who have not consented there yet.
+    pub async fn org_added_patient_ids(&self, org: Id) -> Result<Vec<Id>> {
+        Ok(self.links(&keys::org(org), "P#").await?.into_iter().filter(|(_, d)| is_added(d)).map(|(p, _)| p).collect())
+    }
+
+    /// The organizations of a patient (not those that added them and where they have not
+    /// consented yet: those see nothing of the patient).
     pub async fn patient_org_ids(&self, p: Id) -> Result<Vec<Id>> {
-        self.linked_ids(&keys::patient(p), "O#").await
+        Ok(self
+            .links(&keys::patient(p), "O#")
+            .await?
+            .into_iter()
+            .filter(|(_, d)| !is_added(d))
+            .map(|(o, _)| o)
+            .collect())
+    }
+
+    /// Every organization link of a patient: (organization, added and not consented there yet).
+    pub async fn patient_org_links(&self, p: Id) -> Result<Vec<(Id, bool)>> {
+        Ok(self.links(&keys::patient(p), "O#").await?.into_iter().map(|(o, d)| (o, is_added(&d))).collect())
+    }
+
+    /// The patient consented in a study of an organization that added them: it becomes one of
+    /// their organizations.
+    pub async fn establish_patient_org(&self, p: Id, o: Id) -> Result<()> {
+        let mut tx = Tx::new();
+        tx.put(Item::new(keys::org(o), link("P#", p), json!({})), Cond::Exists, None);
+        tx.put(Item::new(keys::patient(p), link("O#", o), json!({})), Cond::Exists, None);
+        tx.commit(self).await
     }
 
     pub async fn patient_by_identifier(&self, system: &str, value: &str) -> Result<Option<Id>> {
@@ -413,18 +441,23 @@ impl Repo {
         Ok(p.map(|p| p.id))
     }
 
-    /// Creates a patient (and their user, unless a user with that email exists and has no patient
-    /// profile yet) in one organization, atomically.
+    /// Creates a patient and their user in one organization, atomically. An email that already
+    /// has an account is refused: a patient is looked up and added instead, and anyone else's
+    /// account (a practitioner's, a superuser's) never becomes a patient that others may invite.
     pub async fn create_patient(&self, np: NewPatient) -> Result<Patient> {
         let now = OffsetDateTime::now_utc();
         let existing = self.user_by_email(&np.email).await?;
-        if let Some(u) = &existing
-            && u.patient_id.is_some()
-        {
-            return Err(Error::bad(format!(
-                "A patient with email {} already exists; look them up and add them to this organization instead.",
-                np.email
-            )));
+        match &existing {
+            Some(u) if u.patient_id.is_some() => {
+                return Err(Error::bad(format!(
+                    "A patient with email {} already exists; look them up and add them to this organization instead.",
+                    np.email
+                )));
+            }
+            Some(_) => {
+                return Err(Error::bad(format!("An account with email {} exists and is not a patient's.", np.email)));
+            }
+            None => {}
         }
         for (s, v) in &np.identifiers {
             if self.patient_by_identifier(s, v).await?.is_some() {
@@ -433,32 +466,22 @@ impl Repo {
         }
         let pid = self.next_id("patient", 40001).await?;
         let mut tx = Tx::new();
-        let user = match existing {
-            Some(mut u) => {
-                u.patient_id = Some(pid);
-                tx.put(Self::user_item(&u)?, Cond::Exists, None);
-                u
-            }
-            None => {
-                let u = User {
-                    id: self.next_id("user", 10001).await?,
-                    email: np.email.clone(),
-                    first_name: np.name_given.clone().unwrap_or_default(),
-                    last_name: np.name_family.clone().unwrap_or_default(),
-                    password_hash: None,
-                    user_type: Some(UserType::Patient),
-                    is_superuser: false,
-                    patient_id: Some(pid),
-                    practitioner_id: None,
-                    identifier: None,
-                    date_joined: now,
-                    last_login: None,
-                    settings: Default::default(),
-                };
-                Self::tx_new_user(&mut tx, &u)?;
-                u
-            }
+        let user = User {
+            id: self.next_id("user", 10001).await?,
+            email: np.email.clone(),
+            first_name: np.name_given.clone().unwrap_or_default(),
+            last_name: np.name_family.clone().unwrap_or_default(),
+            password_hash: None,
+            user_type: Some(UserType::Patient),
+            is_superuser: false,
+            patient_id: Some(pid),
+            practitioner_id: None,
+            identifier: None,
+            date_joined: now,
+            last_login: None,
+            settings: Default::default(),
         };
+        Self::tx_new_user(&mut tx, &user)?;
         let mut identifiers = Vec::new();
         for (s, v) in &np.identifiers {
             let iid = self.next_id("identifier", 1).await?;
@@ -527,6 +550,8 @@ impl Repo {
         Ok(p)
     }
 
+    /// Adds an existing patient to an organization (global lookup): the link is marked added,
+    /// and gives the organization nothing until the patient consents in one of its studies.
     pub async fn add_patient_org(&self, p: Id, o: Id) -> Result<()> {
         let mut tx = Tx::new();
         tx.push(
@@ -538,11 +563,11 @@ impl Repo {
             Some("Organization not found.".into()),
         );
         tx.put(
-            Item::new(keys::org(o), link("P#", p), json!({})),
+            Item::new(keys::org(o), link("P#", p), json!({"added": true})),
             Cond::Absent,
             Some("This patient is already a member of this organization.".into()),
         );
-        tx.put(Item::new(keys::patient(p), link("O#", o), json!({})), Cond::None, None);
+        tx.put(Item::new(keys::patient(p), link("O#", o), json!({"added": true})), Cond::None, None);
         tx.commit(self).await
     }
 
@@ -552,7 +577,7 @@ impl Repo {
     /// deleted (the user, if it was), for the identity provider to forget.
     pub async fn remove_patient_from_org(&self, pid: Id, org: Id) -> Result<Vec<GoneAccount>> {
         let Some(p) = self.patient(pid).await? else { return Err(Error::not_found()) };
-        let orgs = self.patient_org_ids(pid).await?;
+        let orgs: Vec<Id> = self.patient_org_links(pid).await?.into_iter().map(|(o, _)| o).collect();
         if !orgs.contains(&org) {
             return Err(Error::NotFound("The patient is not in this organization.".into()));
         }
@@ -1052,6 +1077,11 @@ impl Repo {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// A patient-organization link written by `add_patient_org` and not yet established.
+fn is_added(data: &serde_json::Value) -> bool {
+    data["added"] == json!(true)
 }
 
 fn map_missing(e: crate::ports::StoreError) -> Error {

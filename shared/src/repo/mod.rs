@@ -12,7 +12,7 @@
 //! | membership (both directions) | `ORG#{o}` / `USER#{u}` | `M#{u}` / `R#{o}` | |
 //! | patient | `PAT#{p}` | `A` | `PATIENTS` / `{p}` |
 //! | patient identifier (unique) | `PATIDENT#{system}|{value}` | `A` | |
-//! | patient in org (both directions) | `ORG#{o}` / `PAT#{p}` | `P#{p}` / `O#{o}` | |
+//! | patient in org (both directions; `{"added": true}` until the patient consents there) | `ORG#{o}` / `PAT#{p}` | `P#{p}` / `O#{o}` | |
 //! | study | `STUDY#{s}` | `A` | |
 //! | study of org | `ORG#{o}` | `S#{s}` | |
 //! | enrolment (both directions) | `STUDY#{s}` / `PAT#{p}` | `P#{p}` / `S#{s}` | |
@@ -124,6 +124,12 @@ impl Repo {
     pub async fn linked_ids(&self, pk: &str, prefix: &str) -> Result<Vec<i64>> {
         let items = self.query_all(Query::prefix(pk, prefix)).await?;
         Ok(items.iter().filter_map(|i| i.sk.strip_prefix(prefix).and_then(|s| s.parse().ok())).collect())
+    }
+
+    /// Links with what their items hold.
+    pub async fn links(&self, pk: &str, prefix: &str) -> Result<Vec<(i64, serde_json::Value)>> {
+        let items = self.query_all(Query::prefix(pk, prefix)).await?;
+        Ok(items.into_iter().filter_map(|i| Some((i.sk.strip_prefix(prefix)?.parse().ok()?, i.data))).collect())
     }
 
     /// Runs an atomic write; a failed precondition becomes `on_conflict(index)`.

@@ -348,3 +348,78 @@ async fn client_credentials_grant_only_the_scopes_a_key_may_have() {
         }
     }
 }
+
+/// Mark (Neptune) looks up Peter (Lifespan Lab) and adds him to Neptunian Pulse Lab: the lookup
+/// says only that Peter exists, and the organization gets nothing of him (record, consents,
+/// invitations, uploads, data) until Peter consents in one of its studies, with his own token.
+#[tokio::test]
+async fn adding_another_organizations_patient_gives_it_nothing_until_they_consent() {
+    let app = spawn_app().await;
+    let mark = app.access("manager_mark@example.com").await;
+    let mary = app.access("manager_mary@example.com").await;
+    let email = "ll_patient_peter@example.com";
+    let (s, found) = app.get(&format!("/api/v1/patients/global_lookup?email={email}"), &mark).await;
+    assert_eq!((s, found.clone()), (StatusCode::OK, json!([{"id": 40001}])), "only that he exists");
+    let (_, full) = app.get(&format!("/api/v1/patients/global_lookup?email={email}"), &mary).await;
+    assert!(full[0]["nameFamily"].is_string(), "his own organization reads him whole: {full}");
+    let (s, added) = app
+        .call(
+            reqwest::Method::PATCH,
+            "/api/v1/patients/40001/global_add_organization?organizationId=20007",
+            Some(&mark),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{added}");
+    assert!(added.get("birthDate").is_none() && added.get("telecomPhone").is_none(), "{added}");
+    // Nothing yet: the record, the consents, an invitation (a patient token), an upload, a grant.
+    for path in
+        ["/api/v1/patients/40001", "/api/v1/patients/40001/consents", "/api/v1/patients/40001/consolidated_clients"]
+    {
+        assert_eq!(app.get(path, &mark).await.0, StatusCode::FORBIDDEN, "{path}");
+    }
+    let (s, _) = app.post("/api/v1/invitation", &mark, json!({"patient_id": 40001, "client_id": 2})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "an invitation would hand Mark Peter's own token");
+    let (s, oo) = app
+        .post("/FHIR/R5/Observation", &mark, observation(40001, "omh:heart-rate:2.0", 70001, "2025-05-01T08:00:00Z"))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{oo}");
+    // Enrolling him is how Neptunian Pulse's study asks; Mark sees that he is enrolled, no more.
+    let (s, b) = app.post("/api/v1/studies/30004/scope_requests", &mark, json!({"scopeCodeId": 50002})).await;
+    assert!(s.is_success(), "{b}");
+    let (s, b) = app.post("/api/v1/studies/30004/patients", &mark, json!({"patientIds": [40001]})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (_, enrolled) = app.get("/api/v1/studies/30004/patients", &mark).await;
+    let peter =
+        enrolled["results"].as_array().expect("rows").iter().find(|p| p["id"] == 40001).cloned().expect("Peter");
+    assert_eq!(peter, json!({"id": 40001, "pendingConsent": true}));
+    let bp = json!({"studyScopeConsents": [{"studyId": 30004, "scopeConsents": [
+        {"codingSystem": "https://w3id.org/openmhealth", "codingCode": "omh:blood-pressure:4.0", "consented": true}]}]});
+    assert_eq!(app.post("/api/v1/patients/40001/consents", &mark, bp.clone()).await.0, StatusCode::FORBIDDEN);
+    let (_, data) = app.get("/FHIR/R5/Observation?patient=40001", &mark).await;
+    assert!(data.get("total").is_none_or(|t| t == 0), "{data}");
+    // Peter consents, with his own token: Neptunian Pulse Lab is one of his organizations now,
+    // and reads his blood pressure through its study.
+    let own = app.patient_token(&mary, 40001, 2).await;
+    let (s, b) = app.post("/api/v1/patients/40001/consents", &own, bp).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(app.get("/api/v1/patients/40001", &mark).await.0, StatusCode::OK);
+    let (_, data) = app.get("/FHIR/R5/Observation?patient=40001&patient._has:Group:member:_id=30004", &mark).await;
+    assert!(data["total"].as_u64().is_some_and(|n| n > 0), "{data}");
+    for e in data["entry"].as_array().expect("entries") {
+        assert_eq!(e["resource"]["code"]["coding"][0]["code"], "omh:blood-pressure:4.0", "only the consented scope");
+    }
+}
+
+/// An email that has an account (a practitioner's, the superuser's) never becomes a patient that a
+/// practitioner could then invite, taking over the account.
+#[tokio::test]
+async fn a_patient_cannot_be_created_on_someone_elses_account() {
+    let app = spawn_app().await;
+    let megan = app.access("member_megan@example.com").await;
+    for email in ["admin@example.com", "manager_mark@example.com", "ll_patient_peter@example.com"] {
+        let (s, b) =
+            app.post("/api/v1/patients", &megan, json!({"organizationId": 20003, "telecomEmail": email})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{email}: {b}");
+    }
+}

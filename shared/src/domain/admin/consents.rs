@@ -50,6 +50,11 @@ pub async fn get(repo: &Repo, c: &Caller, id: Id) -> Result<Value> {
     let mut pending_studies = Vec::new();
     let mut studies = Vec::new();
     for s in repo.studies(&repo.patient_study_ids(id).await?).await? {
+        // A practitioner sees the studies of organizations they are in, not the patient's
+        // dealings with other organizations.
+        if !access::may_see_study_consents(c, id, s.organization_id) {
+            continue;
+        }
         let requested = repo.codes(&repo.linked_ids(&keys::study(s.id), "C#").await?).await?;
         let mut pending = Vec::new();
         let mut done = Vec::new();
@@ -70,7 +75,9 @@ pub async fn get(repo: &Repo, c: &Caller, id: Id) -> Result<Value> {
             studies.push(v);
         }
     }
-    let consented: BTreeSet<Id> = consents.iter().filter(|c| c.consented).map(|c| c.code_id).collect();
+    let shown: BTreeSet<Id> = studies.iter().chain(&pending_studies).filter_map(|v| v["id"].as_i64()).collect();
+    let consented: BTreeSet<Id> =
+        consents.iter().filter(|d| d.consented && shown.contains(&d.study_id)).map(|d| d.code_id).collect();
     let consolidated: Vec<Value> = repo
         .codes(&consented.into_iter().collect::<Vec<_>>())
         .await?
@@ -159,6 +166,7 @@ pub async fn write(repo: &Repo, c: &Caller, id: Id, body: &Body, mode: ConsentWr
             if mode == ConsentWrite::Delete {
                 changes.push((access::ConsentChange::Forget, study.organization_id));
                 remove.push((id, study_id, code.id));
+                out.push(json!({"studyPatient": sp, "scopeCode": to_value(&CodeView::from(&code)), "consented": null}));
                 continue;
             }
             let consented = match sc.get("consented") {
@@ -175,7 +183,7 @@ pub async fn write(repo: &Repo, c: &Caller, id: Id, body: &Body, mode: ConsentWr
         }
     }
     // The body is valid as a whole; now whether the caller may make each change.
-    for (change, study_org) in changes {
+    for &(change, study_org) in &changes {
         if !access::may_change_consent(c, id, &patient_orgs, study_org, change) {
             return Err(if change == access::ConsentChange::Grant {
                 Error::Forbidden(
@@ -187,5 +195,13 @@ pub async fn write(repo: &Repo, c: &Caller, id: Id, body: &Body, mode: ConsentWr
         }
     }
     repo.write_consents(&set, &remove).await?;
+    // A grant in a study of an organization that added the patient makes it one of theirs.
+    let granted_orgs: BTreeSet<Id> =
+        changes.iter().filter(|(ch, _)| *ch == access::ConsentChange::Grant).map(|(_, org)| *org).collect();
+    for (org, added) in repo.patient_org_links(id).await? {
+        if added && granted_orgs.contains(&org) {
+            repo.establish_patient_org(id, org).await?;
+        }
+    }
     Ok(json!({ "studyScopeConsents": out }))
 }

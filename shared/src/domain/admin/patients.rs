@@ -185,9 +185,13 @@ pub async fn global_lookup(repo: &Repo, c: &Caller, email: Option<&str>) -> Resu
     let email = email.map(str::trim).filter(|e| !e.is_empty()).ok_or_else(|| Error::bad("email is required."))?;
     let Some(u) = repo.user_by_email(email).await? else { return Ok(vec![]) };
     let Some(pid) = u.patient_id else { return Ok(vec![]) };
-    match repo.patient(pid).await? {
-        Some(p) => Ok(vec![to_value(&patient_view(repo, &p).await?)]),
-        None => Ok(vec![]),
+    let Some(p) = repo.patient(pid).await? else { return Ok(vec![]) };
+    // A patient of the caller's organizations reads as everywhere else; anyone else's only as
+    // far as adding them needs: that they exist, and their id.
+    if access::may_see_patient(c, pid, &repo.patient_org_ids(pid).await?) {
+        Ok(vec![to_value(&patient_view(repo, &p).await?)])
+    } else {
+        Ok(vec![json!({"id": pid})])
     }
 }
 
@@ -200,13 +204,19 @@ pub async fn add_organization(repo: &Repo, c: &Caller, id: Id, q: &Params, body:
     if !access::may_manage_patients_and_studies(c, org) {
         return Err(Error::forbidden());
     }
-    load_org(repo, org).await?;
-    let p = repo.patient(id).await?.ok_or_else(Error::not_found)?;
+    let o = load_org(repo, org).await?;
+    repo.patient(id).await?.ok_or_else(Error::not_found)?;
     repo.add_patient_org(id, org).await.map_err(|e| match e {
         Error::Conflict(m) => Error::BadRequest(m),
         other => other,
     })?;
-    Ok(to_value(&patient_view(repo, &p).await?))
+    // The organization gets nothing of the patient until they consent in one of its studies.
+    Ok(json!({
+        "id": id,
+        "organizations": [to_value(&OrgView::new(&o, None))],
+        "pendingConsent": true,
+        "detail": "Added. Enrol the patient in a study of this organization; its practitioners see the patient once the patient consents there.",
+    }))
 }
 
 /// `GET /patients/{id}/consolidated_clients`: the apps of the patient's studies, with the

@@ -107,8 +107,13 @@ pub async fn patients(repo: &Repo, c: &Caller, id: Id) -> Result<Vec<Value>> {
     practitioner_only(c)?;
     let s = visible_study(repo, c, id).await?;
     let mut out = Vec::new();
+    let added: BTreeSet<Id> = repo.org_added_patient_ids(s.organization_id).await?.into_iter().collect();
     for p in repo.study_patient_ids(s.id).await? {
-        if let Some(p) = repo.patient(p).await? {
+        if added.contains(&p) {
+            // Added by this organization, not consented here yet: it sees that they are
+            // enrolled, nothing of them.
+            out.push(json!({"id": p, "pendingConsent": true}));
+        } else if let Some(p) = repo.patient(p).await? {
             out.push(to_value(&patient_view(repo, &p).await?));
         }
     }
@@ -118,7 +123,10 @@ pub async fn patients(repo: &Repo, c: &Caller, id: Id) -> Result<Vec<Value>> {
 pub async fn add_patients(repo: &Repo, c: &Caller, id: Id, body: &Body) -> Result<Value> {
     let s = managed_study(repo, c, id).await?;
     let ids = body.id_list("patient_ids")?;
-    let org_patients: BTreeSet<Id> = repo.org_patient_ids(s.organization_id).await?.into_iter().collect();
+    // The organization's patients, and those it added that have yet to consent here (enrolling
+    // them is how the study's request reaches them).
+    let mut org_patients: BTreeSet<Id> = repo.org_patient_ids(s.organization_id).await?.into_iter().collect();
+    org_patients.extend(repo.org_added_patient_ids(s.organization_id).await?);
     for p in &ids {
         if repo.patient(*p).await?.is_none() {
             return Err(Error::bad(format!("Patient {p} does not exist.")));
