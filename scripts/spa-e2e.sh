@@ -37,17 +37,34 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     apt_install nodejs npm || fail "could not install Node.js"
 fi
 
-# The pinned packages and vendor/, redone only when package-lock.json changed.
+# The test tools (playwright-core, axe-core) and the pinned packages, redone only when
+# package-lock.json changed. The UI itself needs no npm: its libraries are committed under
+# vendor/ and built into `jhe`.
 LOCK_HASH="$(sha256sum "$SITE/package-lock.json" | cut -d' ' -f1)"
-if [ "$(cat "$SITE/vendor/.lock-hash" 2>/dev/null)" != "$LOCK_HASH" ] || [ ! -d "$SITE/node_modules/playwright-core" ]; then
-    (cd "$SITE" && npm ci --no-audit --no-fund --loglevel=error && node scripts/vendor.mjs) || fail "npm ci or vendoring failed"
-    echo "$LOCK_HASH" >"$SITE/vendor/.lock-hash"
+STAMP="$SITE/node_modules/.lock-hash"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$LOCK_HASH" ] || [ ! -d "$SITE/node_modules/playwright-core" ]; then
+    (cd "$SITE" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci failed"
+    echo "$LOCK_HASH" >"$STAMP"
 fi
+
+# The committed vendor/ and precompiled templates are what the pinned packages (installed by npm
+# with package-lock.json's integrity hashes) and templates/ make.
+FRESH="$(mktemp -d)"
+node "$SITE/scripts/vendor.mjs" --check "$FRESH" || fail "vendoring failed"
+if diff -r "$FRESH/vendor" "$SITE/vendor" >"$OUT/vendor-diff.log" && diff "$FRESH/js/templates.gen.js" "$SITE/js/templates.gen.js" >>"$OUT/vendor-diff.log"; then
+    echo "vendored files match package-lock.json and templates/: 1 passed, 0 failed"
+    VENDOR_OK=1
+else
+    echo "vendored files differ from what package-lock.json and templates/ make (run node scripts/vendor.mjs; see $OUT/vendor-diff.log): 0 passed, 1 failed"
+    VENDOR_OK=0
+fi
+rm -rf "$FRESH"
 
 PORT="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 DATA="$(mktemp -d)"
 LOG="$(mktemp)"
-"$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$DATA" --static-dir "$SITE" >"$OUT/spa-serve.log" 2>&1 &
+# Started as a newcomer starts it: from an empty folder, no --static-dir, no npm step for the UI.
+(cd "$DATA" && exec "$BIN" serve --addr "127.0.0.1:$PORT") >"$OUT/spa-serve.log" 2>&1 &
 SERVER=$!
 cleanup() {
     kill "$SERVER" 2>/dev/null || true
@@ -80,6 +97,8 @@ PASS="$( (grep -Eo '^(ℹ|#) pass [0-9]+' "$LOG" || true) | tail -n 1 | grep -Eo
 FAIL="$( (grep -Eo '^(ℹ|#) fail [0-9]+' "$LOG" || true) | tail -n 1 | grep -Eo '[0-9]+$' || echo 0)"
 PASS="${PASS:-0}"
 FAIL="${FAIL:-0}"
+# The vendoring check counts as one test.
+if [ "$VENDOR_OK" = 1 ]; then PASS=$((PASS + 1)); else FAIL=$((FAIL + 1)); RC=1; fi
 # A run that failed, or that reported no test at all, counts as one failure.
 if { [ "$RC" -ne 0 ] || [ "$PASS" -eq 0 ]; } && [ "$FAIL" -eq 0 ]; then FAIL=1; fi
 echo "screenshots: $(find "$SHOTS" -name '*.png' 2>/dev/null | wc -l) in $SHOTS"

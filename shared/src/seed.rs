@@ -20,6 +20,11 @@ pub const DEMO_LOGINS: &[(&str, &str)] = &[
     ("viewer_victor@example.com", "viewer: Lifespan Lab"),
     ("three_org_tom@example.com", "viewer Lifespan Lab, member Neptunian Pulse Lab, manager Cosmic Cardio Lab"),
     ("manager_mark@example.com", "manager: Neptune Health System, Dept. of Medicine, Cardiology, Neptunian Pulse Lab"),
+    ("ll_patient_peter@example.com", "patient: Lifespan Lab"),
+    ("ll_patient_pamela@example.com", "patient: Lifespan Lab"),
+    ("npl_patient_percy@example.com", "patient: Neptunian Pulse Lab"),
+    ("ccl_patient_paul@example.com", "patient: Cosmic Cardio Lab"),
+    ("ccl_cardio_patient_pat@example.com", "patient: Cardiology Division, Cosmic Cardio Lab"),
 ];
 
 pub const OMH: &str = "https://w3id.org/openmhealth";

@@ -1,7 +1,7 @@
 // Login and logout with oidc-client-ts (authorization code + PKCE) against the issuer named by
 // the served settings (OIDCSettings from /common/server-settings.js): the built-in issuer
 // locally, Cognito in the cloud. The user (tokens) lives in sessionStorage.
-import { UserManager, WebStorageStateStore } from "oidc-client-ts";
+import { UserManager, WebStorageStateStore } from "/vendor/oidc-client-ts@3.5.0/oidc-client-ts.js";
 import { oidcSettings } from "./settings.js";
 
 let userManager = null;

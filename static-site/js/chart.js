@@ -1,6 +1,15 @@
 // The time-series chart of observations (uPlot, fast on long series such as a month of CGM
 // readings): one line per numeric measurement, resized with its container.
-import uPlot from "uplot";
+import uPlot from "/vendor/uplot@1.6.32/uPlot.esm.js";
+
+// The chart's stylesheet, added to the page the first time a chart is drawn.
+if (!document.querySelector('link[data-uplot]')) {
+  const link = document.createElement("link");
+  link.rel = "stylesheet";
+  link.href = "/vendor/uplot@1.6.32/uPlot.min.css";
+  link.dataset.uplot = "";
+  document.head.append(link);
+}
 import { numericValues } from "./omh.js";
 
 const COLORS = ["#0d6efd", "#d63384", "#198754", "#fd7e14"];

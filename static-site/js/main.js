@@ -6,17 +6,27 @@ import { constants, oidcSettings } from "./settings.js";
 import { navigate, route, start } from "./router.js";
 import { render } from "./templates.js";
 import { bind } from "./ui.js";
-import * as organizations from "./pages/organizations.js";
-import * as studies from "./pages/studies.js";
-import * as patients from "./pages/patients.js";
-import * as observations from "./pages/observations.js";
-import * as dataSources from "./pages/data-sources.js";
-import * as clients from "./pages/clients.js";
-import * as apiKeys from "./pages/api-keys.js";
 
 const main = document.getElementById("main");
 
-const home = { title: "Home", render: () => navigate("/organizations", { replace: true }) };
+/** A page whose module is loaded when first shown (a page loads only what it needs). */
+const lazy = (title, load) => ({ title, render: async (el, ctx) => (await load()).render(el, ctx) });
+const organizations = lazy("Organizations", () => import("./pages/organizations.js"));
+const studies = lazy("Studies", () => import("./pages/studies.js"));
+const patients = lazy("Patients", () => import("./pages/patients.js"));
+const observations = lazy("Observations", () => import("./pages/observations.js"));
+const dataSources = lazy("Data sources", () => import("./pages/data-sources.js"));
+const clients = lazy("Client apps", () => import("./pages/clients.js"));
+const apiKeys = lazy("API keys", () => import("./pages/api-keys.js"));
+const myStudies = lazy("My studies", () => import("./pages/me.js").then((m) => m.studies));
+const myData = lazy("My data", () => import("./pages/me.js").then((m) => m.data));
+const myAccess = lazy("Who saw my data", () => import("./pages/me.js").then((m) => m.access));
+
+// Patients land on their studies; practitioners on the organizations.
+const home = {
+  title: "Home",
+  render: () => navigate(session.isPatient() ? "/me" : "/organizations", { replace: true }),
+};
 route("/", home);
 route("/organizations", organizations);
 route("/organizations/:id", organizations);
@@ -32,6 +42,9 @@ route("/data-sources/:id", dataSources);
 route("/clients", clients);
 route("/clients/:id", clients);
 route("/api-keys", apiKeys);
+route("/me", myStudies);
+route("/me/data", myData);
+route("/me/access", myAccess);
 
 function markNav(pathname) {
   for (const a of document.querySelectorAll("#nav-links a.nav-link")) {
@@ -63,7 +76,25 @@ async function showPage(found, ctx) {
 async function signedOut(message) {
   document.title = "Sign in · JupyterHealth Exchange";
   await render(main, "signed-out", { message });
-  bind(main, new AbortController().signal, { click: { login: () => auth.login("/organizations") } });
+  bind(main, new AbortController().signal, { click: { login: () => auth.login("/") } });
+}
+
+/** On a phone the menu is a drop-down: a choice closes it (once it has finished opening). */
+function closeMenuOnChoice() {
+  const menu = document.getElementById("nav-links");
+  const collapse = () => window.bootstrap.Collapse.getOrCreateInstance(menu, { toggle: false });
+  let closeWhenShown = false;
+  menu.addEventListener("click", (e) => {
+    if (!e.target.closest("a.nav-link")) return;
+    if (menu.classList.contains("collapsing")) closeWhenShown = true;
+    else collapse().hide();
+  });
+  menu.addEventListener("shown.bs.collapse", () => {
+    if (closeWhenShown) {
+      closeWhenShown = false;
+      collapse().hide();
+    }
+  });
 }
 
 async function boot() {
@@ -96,10 +127,12 @@ async function boot() {
   }
   const me = session.user();
   document.getElementById("who").textContent = me.email;
-  document.getElementById("nav-main").hidden = false;
+  document.getElementById(session.isPatient() ? "nav-patient" : "nav-main").hidden = false;
   document.getElementById("nav-user").hidden = false;
   for (const el of document.querySelectorAll("[data-superuser]")) el.hidden = !session.isSuperuser();
+  for (const el of document.querySelectorAll("[data-practitioner]")) el.hidden = session.isPatient();
   document.getElementById("logout").addEventListener("click", () => auth.logout());
+  closeMenuOnChoice();
   await start(showPage);
 }
 

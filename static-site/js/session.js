@@ -18,6 +18,10 @@ export async function load() {
 
 export const user = () => profile;
 export const isSuperuser = () => Boolean(profile?.isSuperuser);
+/** A patient signed in as themself (their own pages: studies, data, access log). */
+export const isPatient = () => Boolean(profile?.patient) && profile?.userType === "patient";
+/** The signed-in patient's id, or null. */
+export const patientId = () => (isPatient() ? profile.patient.id : null);
 
 /** The caller's role in an organization: super_user, manager, member, viewer or null. */
 export function roleIn(orgId) {

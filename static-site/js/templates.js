@@ -1,11 +1,13 @@
-// Handlebars templates: `templates/<name>.hbs` fetched and compiled on first use (the full
-// Handlebars build, no precompilation), shared partials and helpers, and rendering into an
-// element that keeps the keyboard focus where it was.
+// Handlebars templates, precompiled from `templates/*.hbs` into `templates.gen.js` by
+// scripts/vendor.mjs (the page loads only the Handlebars runtime: no eval, so the content security
+// policy needs no 'unsafe-eval'), shared partials and helpers, and rendering into an element that
+// keeps the keyboard focus where it was.
 import { constants } from "./settings.js";
+import compiled from "./templates.gen.js";
 
 const Handlebars = window.Handlebars;
-const cache = new Map();
 const PARTIALS = ["loading", "form-error", "pager", "consent", "study-links", "patient-fields"];
+for (const name of PARTIALS) Handlebars.registerPartial(name, compiled[`partials/${name}`]);
 
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
@@ -26,25 +28,11 @@ Handlebars.registerHelper({
   roleLabel: (role) => ROLE_LABELS[role] ?? "No role",
 });
 
-async function load(name) {
-  const resp = await fetch(`/templates/${name}.hbs`);
-  if (!resp.ok) throw new Error(`The page template ${name} could not be loaded (status ${resp.status}).`);
-  return resp.text();
-}
-
-let partialsReady = null;
-function partials() {
-  partialsReady ??= Promise.all(
-    PARTIALS.map(async (name) => Handlebars.registerPartial(name, await load(`partials/${name}`))),
-  );
-  return partialsReady;
-}
-
 /** The compiled template `templates/<name>.hbs`. */
 export async function template(name) {
-  await partials();
-  if (!cache.has(name)) cache.set(name, Handlebars.compile(await load(name)));
-  return cache.get(name);
+  const t = compiled[name];
+  if (!t) throw new Error(`There is no page template ${name}.`);
+  return t;
 }
 
 /** Renders `name` with `data` into `el`, keeping focus on the element with the same id. */

@@ -27,9 +27,10 @@ enum Cmd {
         /// Do not load the demo data into an empty store.
         #[arg(long)]
         no_seed: bool,
-        /// Folder of the web UI (served at `/`).
-        #[arg(long, env = "JHE_STATIC_DIR", default_value = "static-site")]
-        static_dir: PathBuf,
+        /// Serve the web UI from this folder instead of the copy built into `jhe` (to see edits
+        /// to `static-site/` without rebuilding).
+        #[arg(long, env = "JHE_STATIC_DIR")]
+        static_dir: Option<PathBuf>,
         /// Where records and uploads live: `local` (the embedded store and files in the data
         /// folder) or `aws` (DynamoDB table `JHE_TABLE` and S3 bucket `JHE_BUNDLE_BUCKET`, from the
         /// standard AWS environment: `AWS_ENDPOINT_URL`, `AWS_REGION`, credentials).
@@ -160,7 +161,7 @@ async fn serve(
     addr: SocketAddr,
     data_dir: PathBuf,
     seed: bool,
-    static_dir: PathBuf,
+    static_dir: Option<PathBuf>,
     backend: &str,
 ) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -168,16 +169,22 @@ async fn serve(
     let settings = Settings::from_env(&format!("http://{local}"));
     let site = settings.site_url.clone();
     let (server, seeded) = open(backend, &data_dir, settings, seed).await?;
-    let mut app = jhe::http::app(server.state.clone());
-    if static_dir.is_dir() {
-        let dir = static_dir.clone();
-        app = app.fallback(move |req: axum::extract::Request| spa(dir.clone(), req));
-    }
+    let source = match static_dir {
+        Some(dir) if dir.join("index.html").is_file() => jhe::http::site::SiteSource::Dir(dir),
+        Some(dir) => return Err(format!("--static-dir {}: no index.html there", dir.display())),
+        None => jhe::http::site::SiteSource::Embedded(SITE),
+    };
+    let state = server.state.clone();
+    let app = jhe::http::app(server.state.clone()).fallback(move |req: axum::extract::Request| {
+        let (state, source) = (state.clone(), source.clone());
+        async move { jhe::http::site::serve(&state, &source, req.method(), req.uri().path(), req.headers()).await }
+    });
     println!("JupyterHealth Exchange listening on {site}  (backend: {backend}, data: {})", data_dir.display());
+    println!("Web UI: {site}/");
     if seeded {
         println!("Loaded the demo data. Log in with any of these (password {}):", jhe::seed::DEMO_PASSWORD);
         for (email, what) in jhe::seed::DEMO_LOGINS {
-            println!("  {email:<28} {what}");
+            println!("  {email:<32} {what}");
         }
     }
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -188,22 +195,8 @@ async fn serve(
     Ok(())
 }
 
-/// The web UI: files by path, and `index.html` for every other page path (history routing);
-/// unknown API paths stay JSON 404s.
-async fn spa(dir: PathBuf, req: axum::extract::Request) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    use tower::ServiceExt;
-    let path = req.uri().path();
-    if ["/api/", "/FHIR/", "/o/", "/accounts/"].iter().any(|p| path.starts_with(p)) {
-        return (axum::http::StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"detail": "Not found."})))
-            .into_response();
-    }
-    let index = tower_http::services::ServeFile::new(dir.join("index.html"));
-    match tower_http::services::ServeDir::new(&dir).fallback(index).oneshot(req).await {
-        Ok(r) => r.into_response(),
-        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
+/// The web UI, built into the binary (`build.rs`).
+static SITE: &[jhe::http::site::SiteFile] = include!(concat!(env!("OUT_DIR"), "/site_files.rs"));
 
 async fn reindex(data_dir: PathBuf) -> Result<(), String> {
     if !data_dir.join(jhe::local::STORE_FILE).exists() {

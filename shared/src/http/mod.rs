@@ -10,6 +10,7 @@ pub mod extract;
 pub mod fhir;
 pub mod oauth;
 pub mod routes;
+pub mod site;
 pub mod wire;
 
 use std::sync::Arc;

@@ -349,19 +349,21 @@ fn safe_next(next: Option<&str>) -> String {
 fn login_page(s: &AppState, next: &str, error: Option<&str>, email: &str) -> Response {
     let raw = random_alnum(32);
     let signed = s.issuer.signer.sign(&format!("csrf:{raw}"));
-    let err = error.map(|e| format!(r#"<div class="alert" role="alert">{}</div>"#, esc(e))).unwrap_or_default();
+    let err =
+        error.map(|e| format!(r#"<div class="alert alert-danger" role="alert">{}</div>"#, esc(e))).unwrap_or_default();
     let html = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · JupyterHealth Exchange</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem}}label{{display:block;margin-top:1rem}}
-input{{width:100%;padding:.5rem;box-sizing:border-box}}button{{margin-top:1.5rem;padding:.6rem 1.2rem}}.alert{{color:#842029;background:#f8d7da;padding:.75rem;border-radius:.25rem}}</style></head>
-<body><h1>JupyterHealth Exchange</h1>{err}
-<form method="post" action="/accounts/login/">
+<link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="{css}"></head>
+<body class="bg-body-tertiary"><main class="container py-5"><div class="row justify-content-center"><div class="col-12 col-sm-9 col-md-6 col-lg-4">
+<h1 class="h3 mb-4 text-center">JupyterHealth Exchange</h1>{err}
+<form method="post" action="/accounts/login/" class="card card-body shadow-sm">
 <input type="hidden" name="csrfmiddlewaretoken" value="{raw}">
 <input type="hidden" name="next" value="{next}">
-<label for="username">Email</label><input id="username" name="username" type="email" autocomplete="username" required value="{email}">
-<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button></form></body></html>"#,
+<label for="username" class="form-label">Email</label><input id="username" name="username" type="email" class="form-control mb-3" autocomplete="username" required value="{email}">
+<label for="password" class="form-label">Password</label><input id="password" name="password" type="password" class="form-control mb-4" autocomplete="current-password" required>
+<button type="submit" class="btn btn-primary w-100">Sign in</button></form></div></div></main></body></html>"#,
+        css = super::site::BOOTSTRAP_CSS,
         next = esc(next),
         email = esc(email),
     );
@@ -375,6 +377,11 @@ input{{width:100%;padding:.5rem;box-sizing:border-box}}button{{margin-top:1.5rem
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Never framed (no clickjacking of the password form); no script at all.
+    super::site::protect(
+        resp.headers_mut(),
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+    );
     resp
 }
 

@@ -51,15 +51,15 @@ export async function launch() {
 
 /** Logs in from the signed-out home page through the server's login form (at `base`, by default
  * the server's own address). */
-export async function login(page, email, base = BASE) {
+export async function login(page, email, base = BASE, landing = /\/organizations/) {
   await page.goto(`${base}/`);
   await page.getByRole("button", { name: "Log in" }).click();
   await page.waitForURL(/\/accounts\/login\//);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(/\/organizations/);
-  await page.locator("#who").filter({ hasText: email }).waitFor();
+  await page.waitForURL(landing);
+  await page.locator("#who").filter({ hasText: email }).waitFor({ state: "attached" });
 }
 
 /** Logs out with the navigation's button and waits for the signed-out page. */
