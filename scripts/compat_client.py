@@ -767,9 +767,13 @@ def get_patient_consents(ctx: dict[str, Any]) -> str:
     expect_fields(consent["code"], CODE_FIELDS, "scopeConsent.code")
     expect(consent["consented"] is True, f"consented={consent['consented']!r}")
     expect_type(consent["consentedTime"], str, "consentedTime")
-    # Studies of this patient outside the caller's organizations (used for the 403 checks).
+    # The patient's studies outside the caller's organizations are not shown to the caller (a
+    # patient's dealings with other organizations are theirs); one of the seed's studies that is
+    # not the caller's serves the 403 checks.
     mine = set((ctx.get("study_ids") or {}).values())
-    foreign = [s["id"] for s in consents["studies"] if mine and s["id"] not in mine]
+    shown = {s["id"] for s in consents["studies"]} | {s["id"] for s in consents["studiesPendingConsent"]}
+    expect(not mine or shown <= mine, f"studies outside the caller's organizations shown: {sorted(shown - mine)}")
+    foreign = [i for i in range(30001, 30006) if mine and i not in mine]
     if foreign:
         ctx["foreign_study_id"] = foreign[0]
     return f"{len(consents['studies'])} studies, {len(scopes)} consented scopes"
