@@ -1027,6 +1027,21 @@ export default {
     + ((stack1 = container.invokePartial(lookupProperty(partials,"pager"),depth0,{"name":"pager","hash":{"pager":(depth0 != null ? lookupProperty(depth0,"pager") : depth0)},"data":data,"helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "");
 },"usePartial":true,"useData":true}),
   "organizations": H.template({"0":function(container,depth0,helpers,partials,data) {
+    var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<li>\n  "
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"openable") : depth0),{"name":"if","hash":{},"fn":container.program(1, data, 0),"inverse":container.program(4, data, 0),"data":data,"loc":{"start":{"line":4,"column":2},"end":{"line":4,"column":250}}})) != null ? stack1 : "")
+    + "\n  "
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"role") : depth0),{"name":"if","hash":{},"fn":container.program(5, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":5,"column":2},"end":{"line":5,"column":100}}})) != null ? stack1 : "")
+    + "\n  "
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"children") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(6, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":6,"column":2},"end":{"line":6,"column":78}}})) != null ? stack1 : "")
+    + "\n</li>\n";
+},"1":function(container,depth0,helpers,partials,data) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1034,24 +1049,31 @@ export default {
         return undefined
     };
 
-  return "<li>\n  <a href=\"/organizations/"
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":4,"column":26},"end":{"line":4,"column":32}}}) : helper)))
+  return "<a href=\"/organizations/"
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":4,"column":42},"end":{"line":4,"column":48}}}) : helper)))
     + "\" class=\"org-link"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"selected") : depth0),{"name":"if","hash":{},"fn":container.program(1, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":4,"column":49},"end":{"line":4,"column":79}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"selected") : depth0),{"name":"if","hash":{},"fn":container.program(2, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":4,"column":65},"end":{"line":4,"column":95}}})) != null ? stack1 : "")
     + "\" "
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"selected") : depth0),{"name":"if","hash":{},"fn":container.program(2, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":4,"column":81},"end":{"line":4,"column":123}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"selected") : depth0),{"name":"if","hash":{},"fn":container.program(3, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":4,"column":97},"end":{"line":4,"column":139}}})) != null ? stack1 : "")
     + ">"
-    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":4,"column":124},"end":{"line":4,"column":132}}}) : helper)))
-    + "</a>\n  "
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"role") : depth0),{"name":"if","hash":{},"fn":container.program(3, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":5,"column":2},"end":{"line":5,"column":100}}})) != null ? stack1 : "")
-    + "\n  "
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"children") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(4, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":6,"column":2},"end":{"line":6,"column":78}}})) != null ? stack1 : "")
-    + "\n</li>\n";
-},"1":function(container,depth0,helpers,partials,data) {
-    return " active";
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":4,"column":140},"end":{"line":4,"column":148}}}) : helper)))
+    + "</a>";
 },"2":function(container,depth0,helpers,partials,data) {
-    return "aria-current=\"page\"";
+    return " active";
 },"3":function(container,depth0,helpers,partials,data) {
+    return "aria-current=\"page\"";
+},"4":function(container,depth0,helpers,partials,data) {
+    var helper, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<span class=\"org-name text-secondary\" title=\"You hold no role here\">"
+    + container.escapeExpression(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : container.hooks.helperMissing),(typeof helper === "function" ? helper.call(depth0 != null ? depth0 : (container.nullContext || {}),{"name":"name","hash":{},"data":data,"loc":{"start":{"line":4,"column":228},"end":{"line":4,"column":236}}}) : helper)))
+    + "</span>";
+},"5":function(container,depth0,helpers,partials,data) {
     var lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1062,7 +1084,7 @@ export default {
   return "<span class=\"badge rounded-pill text-bg-light border\">"
     + container.escapeExpression((lookupProperty(helpers,"roleLabel")||(depth0 && lookupProperty(depth0,"roleLabel"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"role") : depth0),{"name":"roleLabel","hash":{},"data":data,"loc":{"start":{"line":5,"column":68},"end":{"line":5,"column":86}}}))
     + "</span>";
-},"4":function(container,depth0,helpers,partials,data) {
+},"6":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1071,9 +1093,9 @@ export default {
     };
 
   return "<ul>"
-    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"children") : depth0),{"name":"each","hash":{},"fn":container.program(5, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":6,"column":29},"end":{"line":6,"column":66}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"children") : depth0),{"name":"each","hash":{},"fn":container.program(7, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":6,"column":29},"end":{"line":6,"column":66}}})) != null ? stack1 : "")
     + "</ul>";
-},"5":function(container,depth0,helpers,partials,data) {
+},"7":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1082,7 +1104,7 @@ export default {
     };
 
   return ((stack1 = container.invokePartial(lookupProperty(partials,"node"),depth0,{"name":"node","data":data,"helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "");
-},"6":function(container,depth0,helpers,partials,data) {
+},"8":function(container,depth0,helpers,partials,data) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1093,9 +1115,9 @@ export default {
   return "<select class=\"form-select\" id=\""
     + container.escapeExpression(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : container.hooks.helperMissing),(typeof helper === "function" ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":10,"column":32},"end":{"line":10,"column":38}}}) : helper)))
     + "\" name=\"type\" required>\n  <option value=\"\">Choose a type…</option>\n  "
-    + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"options") : depth0),{"name":"each","hash":{},"fn":container.program(7, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":12,"column":2},"end":{"line":12,"column":103}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"options") : depth0),{"name":"each","hash":{},"fn":container.program(9, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":12,"column":2},"end":{"line":12,"column":103}}})) != null ? stack1 : "")
     + "\n</select>\n<div class=\"invalid-feedback\">Choose the type of organization.</div>\n";
-},"7":function(container,depth0,helpers,partials,data) {
+},"9":function(container,depth0,helpers,partials,data) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1106,13 +1128,13 @@ export default {
   return "<option value=\""
     + alias4(((helper = (helper = lookupProperty(helpers,"code") || (depth0 != null ? lookupProperty(depth0,"code") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"code","hash":{},"data":data,"loc":{"start":{"line":12,"column":34},"end":{"line":12,"column":42}}}) : helper)))
     + "\" "
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"selected") : depth0),{"name":"if","hash":{},"fn":container.program(8, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":12,"column":44},"end":{"line":12,"column":75}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"selected") : depth0),{"name":"if","hash":{},"fn":container.program(10, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":12,"column":44},"end":{"line":12,"column":75}}})) != null ? stack1 : "")
     + ">"
     + alias4(((helper = (helper = lookupProperty(helpers,"label") || (depth0 != null ? lookupProperty(depth0,"label") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"label","hash":{},"data":data,"loc":{"start":{"line":12,"column":76},"end":{"line":12,"column":85}}}) : helper)))
     + "</option>";
-},"8":function(container,depth0,helpers,partials,data) {
+},"10":function(container,depth0,helpers,partials,data) {
     return "selected";
-},"9":function(container,depth0,helpers,partials,data) {
+},"11":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1121,11 +1143,11 @@ export default {
     };
 
   return "<ul class=\"org-tree\">"
-    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"trees") : depth0),{"name":"each","hash":{},"fn":container.program(5, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":21,"column":49},"end":{"line":21,"column":83}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"trees") : depth0),{"name":"each","hash":{},"fn":container.program(7, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":21,"column":49},"end":{"line":21,"column":83}}})) != null ? stack1 : "")
     + "</ul>";
-},"10":function(container,depth0,helpers,partials,data) {
+},"12":function(container,depth0,helpers,partials,data) {
     return "<p class=\"mb-0\">No organizations yet.</p>";
-},"11":function(container,depth0,helpers,partials,data) {
+},"13":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1138,9 +1160,9 @@ export default {
     + "            <div class=\"mb-2\">\n              <label for=\"top-name\" class=\"form-label\">Name</label>\n              <input class=\"form-control\" id=\"top-name\" name=\"name\" required maxlength=\"200\">\n              <div class=\"invalid-feedback\">Enter a name.</div>\n            </div>\n            <div class=\"mb-2\">\n              <label for=\"top-type\" class=\"form-label\">Type</label>\n"
     + ((stack1 = container.invokePartial(lookupProperty(partials,"type-select"),depth0,{"name":"type-select","hash":{"options":(depth0 != null ? lookupProperty(depth0,"types") : depth0),"id":"top-type"},"data":data,"indent":"              ","helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "")
     + "            </div>\n            <button type=\"submit\" class=\"btn btn-primary btn-sm\">Create organization</button>\n          </form>\n        </details>\n      </div>\n";
-},"12":function(container,depth0,helpers,partials,data) {
+},"14":function(container,depth0,helpers,partials,data) {
     return "    <h1 tabindex=\"-1\" class=\"h3\">Organizations</h1>\n    <p>You are not a member of any organization yet.</p>\n";
-},"13":function(container,depth0,helpers,partials,data,blockParams,depths) {
+},"15":function(container,depth0,helpers,partials,data,blockParams,depths) {
     var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.escapeExpression, alias3=container.hooks.helperMissing, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1149,7 +1171,7 @@ export default {
     };
 
   return "    <nav aria-label=\"Breadcrumb\"><ol class=\"breadcrumb mb-1\">\n      <li class=\"breadcrumb-item\">Organizations</li>\n      "
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"parent") : depth0),{"name":"if","hash":{},"fn":container.program(14, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":52,"column":6},"end":{"line":52,"column":118}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"parent") : depth0),{"name":"if","hash":{},"fn":container.program(16, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":52,"column":6},"end":{"line":52,"column":118}}})) != null ? stack1 : "")
     + "\n    </ol></nav>\n    <div class=\"d-flex flex-wrap align-items-center gap-2 mb-3\">\n      <h1 tabindex=\"-1\" class=\"h3 mb-0\" id=\"org-title\">"
     + alias2(container.lambda(((stack1 = (depth0 != null ? lookupProperty(depth0,"org") : depth0)) != null ? lookupProperty(stack1,"name") : stack1), depth0))
     + "</h1>\n      <span class=\"badge text-bg-secondary\">"
@@ -1157,25 +1179,16 @@ export default {
     + "</span>\n      <span class=\"badge text-bg-info\" data-testid=\"my-role\">Your role: "
     + alias2((lookupProperty(helpers,"roleLabel")||(depth0 && lookupProperty(depth0,"roleLabel"))||alias3).call(alias1,(depth0 != null ? lookupProperty(depth0,"role") : depth0),{"name":"roleLabel","hash":{},"data":data,"loc":{"start":{"line":57,"column":72},"end":{"line":57,"column":90}}}))
     + "</span>\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canDelete") : depth0),{"name":"if","hash":{},"fn":container.program(15, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":58,"column":6},"end":{"line":60,"column":13}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canDelete") : depth0),{"name":"if","hash":{},"fn":container.program(17, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":58,"column":6},"end":{"line":60,"column":13}}})) != null ? stack1 : "")
     + "    </div>\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canEdit") : depth0),{"name":"if","hash":{},"fn":container.program(16, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":62,"column":4},"end":{"line":79,"column":11}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canEdit") : depth0),{"name":"if","hash":{},"fn":container.program(18, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":62,"column":4},"end":{"line":79,"column":11}}})) != null ? stack1 : "")
     + "\n    <section class=\"card mb-3\" aria-labelledby=\"children-title\">\n      <div class=\"card-header\"><h2 id=\"children-title\" class=\"h6 mb-0\">Sub-organizations</h2></div>\n      <div class=\"card-body\">\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"children") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(17, data, 0, blockParams, depths),"inverse":container.program(19, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":84,"column":8},"end":{"line":86,"column":63}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"children") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(19, data, 0, blockParams, depths),"inverse":container.program(21, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":84,"column":8},"end":{"line":86,"column":63}}})) != null ? stack1 : "")
     + "\n      </div>\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canManage") : depth0),{"name":"if","hash":{},"fn":container.program(20, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":88,"column":6},"end":{"line":104,"column":13}}})) != null ? stack1 : "")
-    + "    </section>\n\n    <section class=\"card mb-3\" aria-labelledby=\"members-title\">\n      <div class=\"card-header\"><h2 id=\"members-title\" class=\"h6 mb-0\">Members</h2></div>\n      <div class=\"table-responsive\">\n        <table class=\"table table-sm align-middle mb-0\">\n          <thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Email</th><th scope=\"col\">Role</th>"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canManage") : depth0),{"name":"if","hash":{},"fn":container.program(21, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":111,"column":97},"end":{"line":111,"column":186}}})) != null ? stack1 : "")
-    + "</tr></thead>\n          <tbody>\n"
-    + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"members") : depth0),{"name":"each","hash":{},"fn":container.program(22, data, 0, blockParams, depths),"inverse":container.program(28, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":113,"column":10},"end":{"line":140,"column":19}}})) != null ? stack1 : "")
-    + "          </tbody>\n        </table>\n      </div>\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canManage") : depth0),{"name":"if","hash":{},"fn":container.program(29, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":144,"column":6},"end":{"line":162,"column":13}}})) != null ? stack1 : "")
-    + "    </section>\n\n    <section class=\"card\" aria-labelledby=\"studies-title\">\n      <div class=\"card-header d-flex align-items-center\">\n        <h2 id=\"studies-title\" class=\"h6 mb-0\">Studies</h2>\n        "
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canCreateStudy") : depth0),{"name":"if","hash":{},"fn":container.program(30, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":168,"column":8},"end":{"line":168,"column":198}}})) != null ? stack1 : "")
-    + "\n      </div>\n      <ul class=\"list-group list-group-flush\">\n        "
-    + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"studies") : depth0),{"name":"each","hash":{},"fn":container.program(31, data, 0, blockParams, depths),"inverse":container.program(32, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":171,"column":8},"end":{"line":172,"column":84}}})) != null ? stack1 : "")
-    + "\n      </ul>\n    </section>\n";
-},"14":function(container,depth0,helpers,partials,data) {
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canManage") : depth0),{"name":"if","hash":{},"fn":container.program(22, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":88,"column":6},"end":{"line":104,"column":13}}})) != null ? stack1 : "")
+    + "    </section>\n\n"
+    + ((stack1 = lookupProperty(helpers,"unless").call(alias1,(depth0 != null ? lookupProperty(depth0,"inside") : depth0),{"name":"unless","hash":{},"fn":container.program(23, data, 0, blockParams, depths),"inverse":container.program(24, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":107,"column":4},"end":{"line":178,"column":15}}})) != null ? stack1 : "");
+},"16":function(container,depth0,helpers,partials,data) {
     var stack1, alias1=container.lambda, alias2=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1188,9 +1201,9 @@ export default {
     + "\">"
     + alias2(alias1(((stack1 = (depth0 != null ? lookupProperty(depth0,"parent") : depth0)) != null ? lookupProperty(stack1,"name") : stack1), depth0))
     + "</a></li>";
-},"15":function(container,depth0,helpers,partials,data) {
+},"17":function(container,depth0,helpers,partials,data) {
     return "      <button type=\"button\" class=\"btn btn-outline-danger btn-sm ms-auto\" data-action=\"delete-org\" data-mutates><i class=\"bi bi-trash\" aria-hidden=\"true\"></i> Delete organization</button>\n";
-},"16":function(container,depth0,helpers,partials,data) {
+},"18":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1205,7 +1218,7 @@ export default {
     + "\" required maxlength=\"200\">\n          <div class=\"invalid-feedback\">Enter a name.</div>\n        </div>\n        <div class=\"col-md-6\">\n          <label for=\"edit-type\" class=\"form-label\">Type</label>\n"
     + ((stack1 = container.invokePartial(lookupProperty(partials,"type-select"),depth0,{"name":"type-select","hash":{"options":(depth0 != null ? lookupProperty(depth0,"editTypes") : depth0),"id":"edit-type"},"data":data,"indent":"          ","helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "")
     + "        </div>\n        <div class=\"col-12\"><button type=\"submit\" class=\"btn btn-primary btn-sm\">Save organization</button></div>\n      </form>\n    </details>\n";
-},"17":function(container,depth0,helpers,partials,data) {
+},"19":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1214,9 +1227,9 @@ export default {
     };
 
   return "        <ul class=\"list-inline mb-0\">"
-    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"children") : depth0),{"name":"each","hash":{},"fn":container.program(18, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":85,"column":37},"end":{"line":85,"column":142}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"children") : depth0),{"name":"each","hash":{},"fn":container.program(20, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":85,"column":37},"end":{"line":85,"column":142}}})) != null ? stack1 : "")
     + "</ul>\n        ";
-},"18":function(container,depth0,helpers,partials,data) {
+},"20":function(container,depth0,helpers,partials,data) {
     var helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1229,9 +1242,9 @@ export default {
     + "\">"
     + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":85,"column":116},"end":{"line":85,"column":124}}}) : helper)))
     + "</a></li>";
-},"19":function(container,depth0,helpers,partials,data) {
+},"21":function(container,depth0,helpers,partials,data) {
     return "<p class=\"text-secondary mb-0\">None.</p>";
-},"20":function(container,depth0,helpers,partials,data) {
+},"22":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1244,9 +1257,39 @@ export default {
     + "</div>\n          <div class=\"col-md-4\">\n            <label for=\"sub-name\" class=\"form-label\">Sub-organization name</label>\n            <input class=\"form-control\" id=\"sub-name\" name=\"name\" required maxlength=\"200\">\n            <div class=\"invalid-feedback\">Enter a name.</div>\n          </div>\n          <div class=\"col-md-4\">\n            <label for=\"sub-type\" class=\"form-label\">Type</label>\n"
     + ((stack1 = container.invokePartial(lookupProperty(partials,"type-select"),depth0,{"name":"type-select","hash":{"options":(depth0 != null ? lookupProperty(depth0,"types") : depth0),"id":"sub-type"},"data":data,"indent":"            ","helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "")
     + "          </div>\n          <div class=\"col-md-4\"><button type=\"submit\" class=\"btn btn-primary w-100\">Create sub-organization</button></div>\n        </form>\n      </div>\n";
-},"21":function(container,depth0,helpers,partials,data) {
+},"23":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "    <p class=\"alert alert-secondary\" data-testid=\"no-role\">You hold no role in "
+    + container.escapeExpression(container.lambda(((stack1 = (depth0 != null ? lookupProperty(depth0,"org") : depth0)) != null ? lookupProperty(stack1,"name") : stack1), depth0))
+    + ": its members, patients and studies are not shown to you.</p>\n";
+},"24":function(container,depth0,helpers,partials,data,blockParams,depths) {
+    var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "    <section class=\"card mb-3\" aria-labelledby=\"members-title\">\n      <div class=\"card-header\"><h2 id=\"members-title\" class=\"h6 mb-0\">Members</h2></div>\n      <div class=\"table-responsive\">\n        <table class=\"table table-sm align-middle mb-0\">\n          <thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Email</th><th scope=\"col\">Role</th>"
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canManage") : depth0),{"name":"if","hash":{},"fn":container.program(25, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":114,"column":97},"end":{"line":114,"column":186}}})) != null ? stack1 : "")
+    + "</tr></thead>\n          <tbody>\n"
+    + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"members") : depth0),{"name":"each","hash":{},"fn":container.program(26, data, 0, blockParams, depths),"inverse":container.program(32, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":116,"column":10},"end":{"line":143,"column":19}}})) != null ? stack1 : "")
+    + "          </tbody>\n        </table>\n      </div>\n"
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canManage") : depth0),{"name":"if","hash":{},"fn":container.program(33, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":147,"column":6},"end":{"line":165,"column":13}}})) != null ? stack1 : "")
+    + "    </section>\n\n    <section class=\"card\" aria-labelledby=\"studies-title\">\n      <div class=\"card-header d-flex align-items-center\">\n        <h2 id=\"studies-title\" class=\"h6 mb-0\">Studies</h2>\n        "
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canCreateStudy") : depth0),{"name":"if","hash":{},"fn":container.program(34, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":171,"column":8},"end":{"line":171,"column":198}}})) != null ? stack1 : "")
+    + "\n      </div>\n      <ul class=\"list-group list-group-flush\">\n        "
+    + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"studies") : depth0),{"name":"each","hash":{},"fn":container.program(35, data, 0, blockParams, depths),"inverse":container.program(36, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":174,"column":8},"end":{"line":175,"column":84}}})) != null ? stack1 : "")
+    + "\n      </ul>\n    </section>\n";
+},"25":function(container,depth0,helpers,partials,data) {
     return "<th scope=\"col\"><span class=\"visually-hidden\">Actions</span></th>";
-},"22":function(container,depth0,helpers,partials,data,blockParams,depths) {
+},"26":function(container,depth0,helpers,partials,data,blockParams,depths) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1255,17 +1298,17 @@ export default {
     };
 
   return "            <tr>\n              <td>"
-    + alias4(((helper = (helper = lookupProperty(helpers,"firstName") || (depth0 != null ? lookupProperty(depth0,"firstName") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"firstName","hash":{},"data":data,"loc":{"start":{"line":115,"column":18},"end":{"line":115,"column":31}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"firstName") || (depth0 != null ? lookupProperty(depth0,"firstName") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"firstName","hash":{},"data":data,"loc":{"start":{"line":118,"column":18},"end":{"line":118,"column":31}}}) : helper)))
     + " "
-    + alias4(((helper = (helper = lookupProperty(helpers,"lastName") || (depth0 != null ? lookupProperty(depth0,"lastName") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"lastName","hash":{},"data":data,"loc":{"start":{"line":115,"column":32},"end":{"line":115,"column":44}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"lastName") || (depth0 != null ? lookupProperty(depth0,"lastName") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"lastName","hash":{},"data":data,"loc":{"start":{"line":118,"column":32},"end":{"line":118,"column":44}}}) : helper)))
     + "</td>\n              <td>"
-    + alias4(((helper = (helper = lookupProperty(helpers,"email") || (depth0 != null ? lookupProperty(depth0,"email") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"email","hash":{},"data":data,"loc":{"start":{"line":116,"column":18},"end":{"line":116,"column":27}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"email") || (depth0 != null ? lookupProperty(depth0,"email") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"email","hash":{},"data":data,"loc":{"start":{"line":119,"column":18},"end":{"line":119,"column":27}}}) : helper)))
     + "</td>\n              <td>\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(lookupProperty(helpers,"and")||(depth0 && lookupProperty(depth0,"and"))||alias2).call(alias1,(depths[1] != null ? lookupProperty(depths[1],"canManage") : depths[1]),(lookupProperty(helpers,"not")||(depth0 && lookupProperty(depth0,"not"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"self") : depth0),{"name":"not","hash":{},"data":data,"loc":{"start":{"line":118,"column":40},"end":{"line":118,"column":50}}}),{"name":"and","hash":{},"data":data,"loc":{"start":{"line":118,"column":22},"end":{"line":118,"column":51}}}),{"name":"if","hash":{},"fn":container.program(23, data, 0, blockParams, depths),"inverse":container.program(25, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":118,"column":16},"end":{"line":127,"column":49}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(lookupProperty(helpers,"and")||(depth0 && lookupProperty(depth0,"and"))||alias2).call(alias1,(depths[1] != null ? lookupProperty(depths[1],"canManage") : depths[1]),(lookupProperty(helpers,"not")||(depth0 && lookupProperty(depth0,"not"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"self") : depth0),{"name":"not","hash":{},"data":data,"loc":{"start":{"line":121,"column":40},"end":{"line":121,"column":50}}}),{"name":"and","hash":{},"data":data,"loc":{"start":{"line":121,"column":22},"end":{"line":121,"column":51}}}),{"name":"if","hash":{},"fn":container.program(27, data, 0, blockParams, depths),"inverse":container.program(29, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":121,"column":16},"end":{"line":130,"column":49}}})) != null ? stack1 : "")
     + "\n              </td>\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depths[1] != null ? lookupProperty(depths[1],"canManage") : depths[1]),{"name":"if","hash":{},"fn":container.program(26, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":129,"column":14},"end":{"line":136,"column":21}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depths[1] != null ? lookupProperty(depths[1],"canManage") : depths[1]),{"name":"if","hash":{},"fn":container.program(30, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":132,"column":14},"end":{"line":139,"column":21}}})) != null ? stack1 : "")
     + "            </tr>\n";
-},"23":function(container,depth0,helpers,partials,data) {
+},"27":function(container,depth0,helpers,partials,data) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1274,19 +1317,19 @@ export default {
     };
 
   return "                <form data-form=\"member-role\" class=\"d-flex gap-1\" novalidate>\n                  <input type=\"hidden\" name=\"userId\" value=\""
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":120,"column":60},"end":{"line":120,"column":66}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":123,"column":60},"end":{"line":123,"column":66}}}) : helper)))
     + "\">\n                  <label class=\"visually-hidden\" for=\"role-"
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":121,"column":59},"end":{"line":121,"column":65}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":124,"column":59},"end":{"line":124,"column":65}}}) : helper)))
     + "\">Role of "
-    + alias4(((helper = (helper = lookupProperty(helpers,"email") || (depth0 != null ? lookupProperty(depth0,"email") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"email","hash":{},"data":data,"loc":{"start":{"line":121,"column":75},"end":{"line":121,"column":84}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"email") || (depth0 != null ? lookupProperty(depth0,"email") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"email","hash":{},"data":data,"loc":{"start":{"line":124,"column":75},"end":{"line":124,"column":84}}}) : helper)))
     + "</label>\n                  <select class=\"form-select form-select-sm w-auto\" id=\"role-"
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":122,"column":77},"end":{"line":122,"column":83}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":125,"column":77},"end":{"line":125,"column":83}}}) : helper)))
     + "\" name=\"role\">\n                    "
-    + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"roles") : depth0),{"name":"each","hash":{},"fn":container.program(24, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":123,"column":20},"end":{"line":123,"column":130}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"roles") : depth0),{"name":"each","hash":{},"fn":container.program(28, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":126,"column":20},"end":{"line":126,"column":130}}})) != null ? stack1 : "")
     + "\n                  </select>\n                  <button type=\"submit\" class=\"btn btn-outline-primary btn-sm\" data-mutates>Update<span class=\"visually-hidden\"> role of "
-    + alias4(((helper = (helper = lookupProperty(helpers,"email") || (depth0 != null ? lookupProperty(depth0,"email") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"email","hash":{},"data":data,"loc":{"start":{"line":125,"column":137},"end":{"line":125,"column":146}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"email") || (depth0 != null ? lookupProperty(depth0,"email") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"email","hash":{},"data":data,"loc":{"start":{"line":128,"column":137},"end":{"line":128,"column":146}}}) : helper)))
     + "</span></button>\n                </form>\n                ";
-},"24":function(container,depth0,helpers,partials,data) {
+},"28":function(container,depth0,helpers,partials,data) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1295,13 +1338,13 @@ export default {
     };
 
   return "<option value=\""
-    + alias3(((helper = (helper = lookupProperty(helpers,"value") || (depth0 != null ? lookupProperty(depth0,"value") : depth0)) != null ? helper : alias2),(typeof helper === "function" ? helper.call(alias1,{"name":"value","hash":{},"data":data,"loc":{"start":{"line":123,"column":50},"end":{"line":123,"column":59}}}) : helper)))
+    + alias3(((helper = (helper = lookupProperty(helpers,"value") || (depth0 != null ? lookupProperty(depth0,"value") : depth0)) != null ? helper : alias2),(typeof helper === "function" ? helper.call(alias1,{"name":"value","hash":{},"data":data,"loc":{"start":{"line":126,"column":50},"end":{"line":126,"column":59}}}) : helper)))
     + "\" "
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"selected") : depth0),{"name":"if","hash":{},"fn":container.program(8, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":123,"column":61},"end":{"line":123,"column":92}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"selected") : depth0),{"name":"if","hash":{},"fn":container.program(10, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":126,"column":61},"end":{"line":126,"column":92}}})) != null ? stack1 : "")
     + ">"
-    + alias3((lookupProperty(helpers,"roleLabel")||(depth0 && lookupProperty(depth0,"roleLabel"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"value") : depth0),{"name":"roleLabel","hash":{},"data":data,"loc":{"start":{"line":123,"column":93},"end":{"line":123,"column":112}}}))
+    + alias3((lookupProperty(helpers,"roleLabel")||(depth0 && lookupProperty(depth0,"roleLabel"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"value") : depth0),{"name":"roleLabel","hash":{},"data":data,"loc":{"start":{"line":126,"column":93},"end":{"line":126,"column":112}}}))
     + "</option>";
-},"25":function(container,depth0,helpers,partials,data) {
+},"29":function(container,depth0,helpers,partials,data) {
     var lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1309,8 +1352,8 @@ export default {
         return undefined
     };
 
-  return container.escapeExpression((lookupProperty(helpers,"roleLabel")||(depth0 && lookupProperty(depth0,"roleLabel"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"role") : depth0),{"name":"roleLabel","hash":{},"data":data,"loc":{"start":{"line":127,"column":24},"end":{"line":127,"column":42}}}));
-},"26":function(container,depth0,helpers,partials,data) {
+  return container.escapeExpression((lookupProperty(helpers,"roleLabel")||(depth0 && lookupProperty(depth0,"roleLabel"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"role") : depth0),{"name":"roleLabel","hash":{},"data":data,"loc":{"start":{"line":130,"column":24},"end":{"line":130,"column":42}}}));
+},"30":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1319,9 +1362,9 @@ export default {
     };
 
   return "              <td class=\"text-end\">\n"
-    + ((stack1 = lookupProperty(helpers,"unless").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"self") : depth0),{"name":"unless","hash":{},"fn":container.program(27, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":131,"column":16},"end":{"line":134,"column":27}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"unless").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"self") : depth0),{"name":"unless","hash":{},"fn":container.program(31, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":134,"column":16},"end":{"line":137,"column":27}}})) != null ? stack1 : "")
     + "              </td>\n";
-},"27":function(container,depth0,helpers,partials,data) {
+},"31":function(container,depth0,helpers,partials,data) {
     var helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1330,15 +1373,15 @@ export default {
     };
 
   return "                <button type=\"button\" class=\"btn btn-outline-danger btn-sm\" data-action=\"remove-member\" data-user-id=\""
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":132,"column":118},"end":{"line":132,"column":124}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":135,"column":118},"end":{"line":135,"column":124}}}) : helper)))
     + "\" data-email=\""
-    + alias4(((helper = (helper = lookupProperty(helpers,"email") || (depth0 != null ? lookupProperty(depth0,"email") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"email","hash":{},"data":data,"loc":{"start":{"line":132,"column":138},"end":{"line":132,"column":147}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"email") || (depth0 != null ? lookupProperty(depth0,"email") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"email","hash":{},"data":data,"loc":{"start":{"line":135,"column":138},"end":{"line":135,"column":147}}}) : helper)))
     + "\" data-mutates>\n                  <i class=\"bi bi-person-dash\" aria-hidden=\"true\"></i> Remove<span class=\"visually-hidden\"> "
-    + alias4(((helper = (helper = lookupProperty(helpers,"email") || (depth0 != null ? lookupProperty(depth0,"email") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"email","hash":{},"data":data,"loc":{"start":{"line":133,"column":108},"end":{"line":133,"column":117}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"email") || (depth0 != null ? lookupProperty(depth0,"email") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"email","hash":{},"data":data,"loc":{"start":{"line":136,"column":108},"end":{"line":136,"column":117}}}) : helper)))
     + "</span></button>\n";
-},"28":function(container,depth0,helpers,partials,data) {
+},"32":function(container,depth0,helpers,partials,data) {
     return "            <tr><td colspan=\"4\" class=\"text-secondary\">No members.</td></tr>\n";
-},"29":function(container,depth0,helpers,partials,data) {
+},"33":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1349,7 +1392,7 @@ export default {
   return "      <div class=\"card-footer\" data-mutates>\n        <form data-form=\"add-member\" class=\"row g-2 align-items-end\" novalidate aria-label=\"Add a member\">\n          <div class=\"col-12\">"
     + ((stack1 = container.invokePartial(lookupProperty(partials,"form-error"),depth0,{"name":"form-error","data":data,"helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "")
     + "</div>\n          <div class=\"col-md-5\">\n            <label for=\"member-email\" class=\"form-label\">Practitioner's email</label>\n            <input type=\"email\" class=\"form-control\" id=\"member-email\" name=\"email\" required autocomplete=\"off\">\n            <div class=\"invalid-feedback\">Enter the email of a registered practitioner.</div>\n          </div>\n          <div class=\"col-md-4\">\n            <label for=\"member-role\" class=\"form-label\">Role</label>\n            <select class=\"form-select\" id=\"member-role\" name=\"role\" required>\n              <option value=\"member\">Member</option><option value=\"manager\">Manager</option><option value=\"viewer\">Viewer</option>\n            </select>\n          </div>\n          <div class=\"col-md-3\"><button type=\"submit\" class=\"btn btn-primary w-100\">Add member</button></div>\n        </form>\n      </div>\n";
-},"30":function(container,depth0,helpers,partials,data) {
+},"34":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1360,7 +1403,7 @@ export default {
   return "<a class=\"btn btn-primary btn-sm ms-auto\" href=\"/studies/new?organization="
     + container.escapeExpression(container.lambda(((stack1 = (depth0 != null ? lookupProperty(depth0,"org") : depth0)) != null ? lookupProperty(stack1,"id") : stack1), depth0))
     + "\" data-mutates><i class=\"bi bi-plus-lg\" aria-hidden=\"true\"></i> New study</a>";
-},"31":function(container,depth0,helpers,partials,data) {
+},"35":function(container,depth0,helpers,partials,data) {
     var helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1369,13 +1412,13 @@ export default {
     };
 
   return "<li class=\"list-group-item\"><a href=\"/studies/"
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":171,"column":71},"end":{"line":171,"column":77}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":174,"column":71},"end":{"line":174,"column":77}}}) : helper)))
     + "\">"
-    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":171,"column":79},"end":{"line":171,"column":87}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":174,"column":79},"end":{"line":174,"column":87}}}) : helper)))
     + "</a> <span class=\"text-secondary small\">"
-    + alias4(((helper = (helper = lookupProperty(helpers,"description") || (depth0 != null ? lookupProperty(depth0,"description") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"description","hash":{},"data":data,"loc":{"start":{"line":171,"column":127},"end":{"line":171,"column":142}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"description") || (depth0 != null ? lookupProperty(depth0,"description") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"description","hash":{},"data":data,"loc":{"start":{"line":174,"column":127},"end":{"line":174,"column":142}}}) : helper)))
     + "</span></li>\n        ";
-},"32":function(container,depth0,helpers,partials,data) {
+},"36":function(container,depth0,helpers,partials,data) {
     return "<li class=\"list-group-item text-secondary\">No studies.</li>";
 },"compiler":[8,">= 4.3.0"],"main":function(container,depth0,helpers,partials,data,blockParams,depths) {
     var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
@@ -1386,11 +1429,11 @@ export default {
     };
 
   return "<div class=\"row g-3\">\n  <div class=\"col-lg-4\">\n    <section class=\"card\" aria-labelledby=\"tree-title\">\n      <div class=\"card-header\"><h2 id=\"tree-title\" class=\"h6 mb-0\">Organization tree</h2></div>\n      <div class=\"card-body\">\n        "
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"trees") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(9, data, 0, blockParams, depths),"inverse":container.program(10, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":21,"column":8},"end":{"line":21,"column":144}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"trees") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(11, data, 0, blockParams, depths),"inverse":container.program(12, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":21,"column":8},"end":{"line":21,"column":144}}})) != null ? stack1 : "")
     + "\n      </div>\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canCreateTop") : depth0),{"name":"if","hash":{},"fn":container.program(11, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":23,"column":6},"end":{"line":42,"column":13}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canCreateTop") : depth0),{"name":"if","hash":{},"fn":container.program(13, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":23,"column":6},"end":{"line":42,"column":13}}})) != null ? stack1 : "")
     + "    </section>\n  </div>\n  <div class=\"col-lg-8\">\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"empty") : depth0),{"name":"if","hash":{},"fn":container.program(12, data, 0, blockParams, depths),"inverse":container.program(13, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":46,"column":4},"end":{"line":175,"column":11}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"empty") : depth0),{"name":"if","hash":{},"fn":container.program(14, data, 0, blockParams, depths),"inverse":container.program(15, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":46,"column":4},"end":{"line":179,"column":11}}})) != null ? stack1 : "")
     + "  </div>\n</div>\n";
 },"main_d":  function(fn, props, container, depth0, data, blockParams, depths) {
 
@@ -1406,7 +1449,7 @@ export default {
   fn = decorator(fn,props,container,{"name":"inline","hash":{},"fn":container.program(0, data, 0, blockParams, depths),"inverse":container.noop,"args":["node"],"data":data,"loc":{"start":{"line":2,"column":0},"end":{"line":8,"column":11}}}) || fn;
   var decorator = lookupProperty(decorators,"inline");
   if (typeof decorator !== "function") { throw new Error("Missing decorator: \"inline\""); }
-  fn = decorator(fn,props,container,{"name":"inline","hash":{},"fn":container.program(6, data, 0, blockParams, depths),"inverse":container.noop,"args":["type-select"],"data":data,"loc":{"start":{"line":9,"column":0},"end":{"line":15,"column":11}}}) || fn;
+  fn = decorator(fn,props,container,{"name":"inline","hash":{},"fn":container.program(8, data, 0, blockParams, depths),"inverse":container.noop,"args":["type-select"],"data":data,"loc":{"start":{"line":9,"column":0},"end":{"line":15,"column":11}}}) || fn;
   return fn;
   }
 

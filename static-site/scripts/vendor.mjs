@@ -22,8 +22,6 @@ const files = [
   ["handlebars", "dist/handlebars.runtime.min.js", "handlebars.runtime.min.js"],
   ["bootstrap", "dist/css/bootstrap.min.css", "bootstrap.min.css"],
   ["bootstrap", "dist/js/bootstrap.bundle.min.js", "bootstrap.bundle.min.js"],
-  ["bootstrap-icons", "font/bootstrap-icons.min.css", "bootstrap-icons.min.css"],
-  ["bootstrap-icons", "font/fonts/bootstrap-icons.woff2", "fonts/bootstrap-icons.woff2"],
   ["uplot", "dist/uPlot.esm.js", "uPlot.esm.js"],
   ["uplot", "dist/uPlot.min.css", "uPlot.min.css"],
 ];
@@ -47,9 +45,28 @@ for (const [pkg, from, to] of files) {
 // security policy without inline scripts), so the import names the vendored file.
 const oidc = join(vendor, `oidc-client-ts@${versions["oidc-client-ts"]}`, "oidc-client-ts.js");
 writeFileSync(oidc, readFileSync(oidc, "utf8").replace('from "jwt-decode";', `from "../jwt-decode@${versions["jwt-decode"]}/index.js";`));
-// The icon font's CSS names both formats; only woff2 is shipped (every browser the UI supports reads it).
-const icons = join(vendor, `bootstrap-icons@${versions["bootstrap-icons"]}`, "bootstrap-icons.min.css");
-writeFileSync(icons, readFileSync(icons, "utf8").replace(/,url\("fonts\/bootstrap-icons\.woff\?[^"]*"\) format\("woff"\)/, ""));
+// Icons: only those the UI uses (`bi-<name>` in templates/ and js/), as CSS masks of the
+// package's own SVGs, instead of the whole icon font (87 kB of CSS and a 134 kB font).
+versions["bootstrap-icons"] = version("bootstrap-icons");
+const sources = (dir) =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : /\.(hbs|js|html)$/.test(e.name) && !e.name.endsWith(".gen.js") ? [join(dir, e.name)] : [],
+  );
+const used = new Set();
+for (const f of [...sources(join(root, "templates")), ...sources(join(root, "js")), join(root, "index.html")]) {
+  for (const m of readFileSync(f, "utf8").matchAll(/\bbi-([a-z0-9-]+)/g)) used.add(m[1]);
+}
+const iconCss = [
+  `/* bootstrap-icons ${versions["bootstrap-icons"]} (MIT): the icons the UI uses, made by scripts/vendor.mjs. */`,
+  ".bi::before{content:\"\";display:inline-block;width:1em;height:1em;vertical-align:-.125em;background-color:currentColor;-webkit-mask:var(--bi) no-repeat center/contain;mask:var(--bi) no-repeat center/contain}",
+  ...[...used].sort().map((name) => {
+    const svg = readFileSync(join(modules, "bootstrap-icons", "icons", `${name}.svg`), "utf8").replace(/\s+/g, " ").trim();
+    return `.bi-${name}{--bi:url("data:image/svg+xml,${encodeURIComponent(svg).replace(/'/g, "%27")}")}`;
+  }),
+  "",
+].join("\n");
+mkdirSync(join(vendor, `bootstrap-icons@${versions["bootstrap-icons"]}`), { recursive: true });
+writeFileSync(join(vendor, `bootstrap-icons@${versions["bootstrap-icons"]}`, "icons.css"), iconCss);
 writeFileSync(join(vendor, "versions.json"), `${JSON.stringify(versions, null, 2)}\n`);
 
 // Templates: one module exporting every precompiled template by name (`partials/x` for partials).

@@ -26,6 +26,8 @@ function decorate(nodes, selectedId) {
     ...n,
     selected: n.id === selectedId,
     role: session.roleIn(n.id),
+    // Only what the caller may open is a link (an organization they hold no role in is context).
+    openable: Boolean(session.roleIn(n.id)),
     children: decorate(n.children || [], selectedId),
   }));
 }
@@ -49,10 +51,12 @@ export async function render(main, { params, signal, isCurrent }) {
     bindPage(main, signal, null);
     return;
   }
+  // An organization the caller holds no role in is shown read-only: its name and place.
+  const inside = Boolean(session.roleIn(selectedId));
   const [org, members, studies] = await Promise.all([
     api.get(`/api/v1/organizations/${selectedId}`),
-    api.get(`/api/v1/organizations/${selectedId}/users`),
-    api.get(`/api/v1/organizations/${selectedId}/studies`),
+    inside ? api.get(`/api/v1/organizations/${selectedId}/users`) : [],
+    inside ? api.get(`/api/v1/organizations/${selectedId}/studies`) : [],
   ]);
   const node = findNode(trees, org.id);
   const parent = org.partOf && org.partOf !== TOP() ? findNode(trees, org.partOf) : null;
@@ -75,7 +79,9 @@ export async function render(main, { params, signal, isCurrent }) {
     editTypes: typeOptions(org.type),
     canManage,
     canEdit,
-    canDelete: canEdit && !node?.children?.length,
+    // The server refuses to delete an organization that still holds records: no button then.
+    canDelete: canEdit && !node?.children?.length && !studies.length,
+    inside,
     canCreateTop,
     canCreateStudy: session.can("study.manage_for_organization", org.id),
   };
