@@ -64,10 +64,41 @@ function buildUrl(path, query) {
   return url;
 }
 
+/** The fields typed on the page, kept across a new sign-in (restored by `restoreDrafts`). */
+const DRAFTS = "jhe:drafts";
+
+function keepDrafts() {
+  const fields = [...document.querySelectorAll("main form [name]")]
+    .filter((el) => !["hidden", "password", "file", "submit"].includes(el.type))
+    .map((el) => ({ form: el.form?.dataset.form ?? "", name: el.name, value: el.value, checked: el.checked }));
+  sessionStorage.setItem(DRAFTS, JSON.stringify({ path: window.location.pathname + window.location.search, fields }));
+}
+
+/** Puts back what was typed before a sign-in, on the page it was typed on (once). */
+export function restoreDrafts() {
+  const raw = sessionStorage.getItem(DRAFTS);
+  if (!raw) return;
+  const { path, fields } = JSON.parse(raw);
+  if (path !== window.location.pathname + window.location.search) return;
+  sessionStorage.removeItem(DRAFTS);
+  for (const f of fields) {
+    const el = document.querySelector(`main form[data-form="${CSS.escape(f.form)}"] [name="${CSS.escape(f.name)}"]`);
+    if (!el) continue;
+    if (el.type === "checkbox" || el.type === "radio") el.checked = f.checked;
+    else el.value = f.value;
+  }
+}
+
+/** The session ended and could not be renewed: sign in again, keeping what was typed. */
+async function signInAgain() {
+  keepDrafts();
+  await login();
+}
+
 async function request(method, path, { query, body } = {}) {
   const token = await accessToken();
   if (!token) {
-    await login();
+    await signInAgain();
     throw new ApiError(401, STATUS_WORDS[401]);
   }
   const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
@@ -94,7 +125,7 @@ async function request(method, path, { query, body } = {}) {
     // not JSON: keep the text for the error message
   }
   if (resp.status === 401) {
-    await login();
+    await signInAgain();
   }
   if (!resp.ok) throw new ApiError(resp.status, errorText(resp.status, data), data);
   return data;

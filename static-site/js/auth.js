@@ -23,9 +23,21 @@ export async function currentUser() {
   return user && !user.expired ? user : null;
 }
 
-/** The bearer token for API calls, or null when signed out or expired. */
+/**
+ * The bearer token for API calls: renewed with the refresh token shortly before it expires (or
+ * after), or null when signed out or when the renewal fails.
+ */
 export async function accessToken() {
-  return (await currentUser())?.access_token ?? null;
+  let user = await manager().getUser();
+  if (user?.refresh_token && (user.expired || (user.expires_in ?? 0) < 60)) {
+    try {
+      user = await manager().signinSilent();
+    } catch {
+      await manager().removeUser();
+      user = null;
+    }
+  }
+  return user && !user.expired ? user.access_token : null;
 }
 
 /** Sends the browser to the issuer's login; comes back to `returnTo` after the callback. */

@@ -6,6 +6,7 @@ import { constants, oidcSettings } from "./settings.js";
 import { navigate, route, start } from "./router.js";
 import { render } from "./templates.js";
 import { bind } from "./ui.js";
+import { restoreDrafts } from "./api.js";
 
 const main = document.getElementById("main");
 
@@ -18,6 +19,8 @@ const observations = lazy("Observations", () => import("./pages/observations.js"
 const dataSources = lazy("Data sources", () => import("./pages/data-sources.js"));
 const clients = lazy("Client apps", () => import("./pages/clients.js"));
 const apiKeys = lazy("API keys", () => import("./pages/api-keys.js"));
+const audit = lazy("Audit trail", () => import("./pages/audit.js"));
+const profile = lazy("Profile", () => import("./pages/profile.js"));
 const myStudies = lazy("My studies", () => import("./pages/me.js").then((m) => m.studies));
 const myData = lazy("My data", () => import("./pages/me.js").then((m) => m.data));
 const myAccess = lazy("Who saw my data", () => import("./pages/me.js").then((m) => m.access));
@@ -42,6 +45,8 @@ route("/data-sources/:id", dataSources);
 route("/clients", clients);
 route("/clients/:id", clients);
 route("/api-keys", apiKeys);
+route("/audit", audit);
+route("/profile", profile);
 route("/me", myStudies);
 route("/me/data", myData);
 route("/me/access", myAccess);
@@ -63,10 +68,13 @@ async function showPage(found, ctx) {
   }
   const { page } = found;
   document.title = `${page.title} · JupyterHealth Exchange`;
+  // An error belongs to the page it happened on.
+  for (const t of document.querySelectorAll("#toasts .toast.text-bg-danger")) t.remove();
   markNav(ctx.url.pathname);
   if (!ctx.reloading) await render(main, "partials/loading", {});
   try {
     await page.render(main, ctx);
+    if (ctx.isCurrent()) restoreDrafts();
   } catch (e) {
     if (ctx.isCurrent()) await render(main, "error", { message: e.message });
   }
@@ -127,10 +135,13 @@ async function boot() {
   }
   const me = session.user();
   document.getElementById("who").textContent = me.email;
+  document.getElementById("who-link").href = session.isPatient() ? "/me" : "/profile";
   document.getElementById(session.isPatient() ? "nav-patient" : "nav-main").hidden = false;
   document.getElementById("nav-user").hidden = false;
   for (const el of document.querySelectorAll("[data-superuser]")) el.hidden = !session.isSuperuser();
   for (const el of document.querySelectorAll("[data-practitioner]")) el.hidden = session.isPatient();
+  const manages = session.isSuperuser() || (await session.myOrganizations()).some((o) => session.roleIn(o.id) === "manager");
+  for (const el of document.querySelectorAll("[data-manager]")) el.hidden = !manages;
   document.getElementById("logout").addEventListener("click", () => auth.logout());
   closeMenuOnChoice();
   await start(showPage);

@@ -66,6 +66,173 @@ export default {
     + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"keys") : depth0),{"name":"each","hash":{},"fn":container.program(1, data, 0),"inverse":container.program(4, data, 0),"data":data,"loc":{"start":{"line":51,"column":6},"end":{"line":58,"column":88}}})) != null ? stack1 : "")
     + "\n    </tbody>\n  </table>\n</div>\n";
 },"usePartial":true,"useData":true}),
+  "audit": H.template({"0":function(container,depth0,helpers,partials,data) {
+    var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<option value=\""
+    + alias4(((helper = (helper = lookupProperty(helpers,"value") || (depth0 != null ? lookupProperty(depth0,"value") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"value","hash":{},"data":data,"loc":{"start":{"line":12,"column":101},"end":{"line":12,"column":110}}}) : helper)))
+    + "\""
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"selected") : depth0),{"name":"if","hash":{},"fn":container.program(1, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":12,"column":111},"end":{"line":12,"column":143}}})) != null ? stack1 : "")
+    + ">"
+    + alias4(((helper = (helper = lookupProperty(helpers,"label") || (depth0 != null ? lookupProperty(depth0,"label") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"label","hash":{},"data":data,"loc":{"start":{"line":12,"column":144},"end":{"line":12,"column":153}}}) : helper)))
+    + "</option>";
+},"1":function(container,depth0,helpers,partials,data) {
+    return " selected";
+},"2":function(container,depth0,helpers,partials,data) {
+    var helper, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<div class=\"alert alert-warning\" role=\"alert\">"
+    + container.escapeExpression(((helper = (helper = lookupProperty(helpers,"error") || (depth0 != null ? lookupProperty(depth0,"error") : depth0)) != null ? helper : container.hooks.helperMissing),(typeof helper === "function" ? helper.call(depth0 != null ? depth0 : (container.nullContext || {}),{"name":"error","hash":{},"data":data,"loc":{"start":{"line":16,"column":59},"end":{"line":16,"column":68}}}) : helper)))
+    + "</div>";
+},"3":function(container,depth0,helpers,partials,data) {
+    var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<ul class=\"list-group\" data-testid=\"audit-events\" aria-label=\"Audit records, newest first\">\n"
+    + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"rows") : depth0),{"name":"each","hash":{},"fn":container.program(4, data, 0),"inverse":container.program(14, data, 0),"data":data,"loc":{"start":{"line":19,"column":2},"end":{"line":29,"column":84}}})) != null ? stack1 : "")
+    + "\n</ul>\n"
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"nextCursor") : depth0),{"name":"if","hash":{},"fn":container.program(15, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":31,"column":0},"end":{"line":31,"column":156}}})) != null ? stack1 : "")
+    + "\n";
+},"4":function(container,depth0,helpers,partials,data) {
+    var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "  <li class=\"list-group-item\" data-event=\""
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":20,"column":42},"end":{"line":20,"column":48}}}) : helper)))
+    + "\">\n    <div class=\"d-flex flex-wrap gap-2 align-items-baseline\">\n      <strong class=\"me-auto text-break\">"
+    + alias4(((helper = (helper = lookupProperty(helpers,"request") || (depth0 != null ? lookupProperty(depth0,"request") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"request","hash":{},"data":data,"loc":{"start":{"line":22,"column":41},"end":{"line":22,"column":52}}}) : helper)))
+    + "</strong>\n      "
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(lookupProperty(helpers,"eq")||(depth0 && lookupProperty(depth0,"eq"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"outcome") : depth0),"0",{"name":"eq","hash":{},"data":data,"loc":{"start":{"line":23,"column":12},"end":{"line":23,"column":28}}}),{"name":"if","hash":{},"fn":container.program(5, data, 0),"inverse":container.program(6, data, 0),"data":data,"loc":{"start":{"line":23,"column":6},"end":{"line":23,"column":221}}})) != null ? stack1 : "")
+    + "\n    </div>\n    <div class=\"small text-secondary text-break\">"
+    + alias4((lookupProperty(helpers,"datetime")||(depth0 && lookupProperty(depth0,"datetime"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"recorded") : depth0),{"name":"datetime","hash":{},"data":data,"loc":{"start":{"line":25,"column":49},"end":{"line":25,"column":70}}}))
+    + " · "
+    + alias4(((helper = (helper = lookupProperty(helpers,"who") || (depth0 != null ? lookupProperty(depth0,"who") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"who","hash":{},"data":data,"loc":{"start":{"line":25,"column":73},"end":{"line":25,"column":80}}}) : helper)))
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"role") : depth0),{"name":"if","hash":{},"fn":container.program(9, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":25,"column":80},"end":{"line":25,"column":110}}})) != null ? stack1 : "")
+    + " · "
+    + alias4(((helper = (helper = lookupProperty(helpers,"action") || (depth0 != null ? lookupProperty(depth0,"action") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"action","hash":{},"data":data,"loc":{"start":{"line":25,"column":113},"end":{"line":25,"column":123}}}) : helper)))
+    + "</div>\n    "
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"patients") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(10, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":26,"column":4},"end":{"line":26,"column":124}}})) != null ? stack1 : "")
+    + "\n    "
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"detail") : depth0),{"name":"if","hash":{},"fn":container.program(13, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":27,"column":4},"end":{"line":27,"column":86}}})) != null ? stack1 : "")
+    + "\n  </li>\n  ";
+},"5":function(container,depth0,helpers,partials,data) {
+    return "<span class=\"badge text-bg-success\">Allowed</span>";
+},"6":function(container,depth0,helpers,partials,data) {
+    var stack1, alias1=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return ((stack1 = lookupProperty(helpers,"if").call(alias1,(lookupProperty(helpers,"eq")||(depth0 && lookupProperty(depth0,"eq"))||container.hooks.helperMissing).call(alias1,(depth0 != null ? lookupProperty(depth0,"outcome") : depth0),"4",{"name":"eq","hash":{},"data":data,"loc":{"start":{"line":23,"column":90},"end":{"line":23,"column":106}}}),{"name":"if","hash":{},"fn":container.program(7, data, 0),"inverse":container.program(8, data, 0),"data":data,"loc":{"start":{"line":23,"column":80},"end":{"line":23,"column":214}}})) != null ? stack1 : "");
+},"7":function(container,depth0,helpers,partials,data) {
+    return "<span class=\"badge text-bg-danger\">Refused</span>";
+},"8":function(container,depth0,helpers,partials,data) {
+    return "<span class=\"badge text-bg-warning\">Failed</span>";
+},"9":function(container,depth0,helpers,partials,data) {
+    var helper, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return " ("
+    + container.escapeExpression(((helper = (helper = lookupProperty(helpers,"role") || (depth0 != null ? lookupProperty(depth0,"role") : depth0)) != null ? helper : container.hooks.helperMissing),(typeof helper === "function" ? helper.call(depth0 != null ? depth0 : (container.nullContext || {}),{"name":"role","hash":{},"data":data,"loc":{"start":{"line":25,"column":94},"end":{"line":25,"column":102}}}) : helper)))
+    + ")";
+},"10":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<div class=\"small\">"
+    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"patients") : depth0),{"name":"each","hash":{},"fn":container.program(11, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":26,"column":46},"end":{"line":26,"column":111}}})) != null ? stack1 : "")
+    + "</div>";
+},"11":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return container.escapeExpression(container.lambda(depth0, depth0))
+    + ((stack1 = lookupProperty(helpers,"unless").call(depth0 != null ? depth0 : (container.nullContext || {}),(data && lookupProperty(data,"last")),{"name":"unless","hash":{},"fn":container.program(12, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":26,"column":72},"end":{"line":26,"column":102}}})) != null ? stack1 : "");
+},"12":function(container,depth0,helpers,partials,data) {
+    return ", ";
+},"13":function(container,depth0,helpers,partials,data) {
+    var helper, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<div class=\"small text-secondary text-break\">"
+    + container.escapeExpression(((helper = (helper = lookupProperty(helpers,"detail") || (depth0 != null ? lookupProperty(depth0,"detail") : depth0)) != null ? helper : container.hooks.helperMissing),(typeof helper === "function" ? helper.call(depth0 != null ? depth0 : (container.nullContext || {}),{"name":"detail","hash":{},"data":data,"loc":{"start":{"line":27,"column":63},"end":{"line":27,"column":73}}}) : helper)))
+    + "</div>";
+},"14":function(container,depth0,helpers,partials,data) {
+    return "<li class=\"list-group-item text-secondary\">No records match.</li>";
+},"15":function(container,depth0,helpers,partials,data) {
+    var helper, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<button type=\"button\" class=\"btn btn-outline-secondary mt-2\" data-action=\"more\" data-cursor=\""
+    + container.escapeExpression(((helper = (helper = lookupProperty(helpers,"nextCursor") || (depth0 != null ? lookupProperty(depth0,"nextCursor") : depth0)) != null ? helper : container.hooks.helperMissing),(typeof helper === "function" ? helper.call(depth0 != null ? depth0 : (container.nullContext || {}),{"name":"nextCursor","hash":{},"data":data,"loc":{"start":{"line":31,"column":111},"end":{"line":31,"column":125}}}) : helper)))
+    + "\">Older records</button>";
+},"16":function(container,depth0,helpers,partials,data) {
+    return "<p class=\"text-secondary\">Search by patient, by user, by date or by outcome.</p>\n";
+},"compiler":[8,">= 4.3.0"],"main":function(container,depth0,helpers,partials,data) {
+    var stack1, alias1=container.lambda, alias2=container.escapeExpression, alias3=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<h1 tabindex=\"-1\" class=\"h3 mb-2\">Audit trail</h1>\n<p class=\"text-secondary\">Who read or changed patient data, consents or access, refusals included. You see the records of the patients of the organizations you manage, each only as far as it concerns them.</p>\n<form data-form=\"audit-search\" class=\"card card-body mb-3\" novalidate>\n"
+    + ((stack1 = container.invokePartial(lookupProperty(partials,"form-error"),depth0,{"name":"form-error","data":data,"indent":"  ","helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "")
+    + "  <div class=\"row g-2 align-items-end\">\n    <div class=\"col-6 col-md-2\"><label for=\"audit-patient\" class=\"form-label\">Patient id</label><input class=\"form-control\" id=\"audit-patient\" name=\"patient\" inputmode=\"numeric\" pattern=\"[0-9]*\" value=\""
+    + alias2(alias1(((stack1 = (depth0 != null ? lookupProperty(depth0,"f") : depth0)) != null ? lookupProperty(stack1,"patient") : stack1), depth0))
+    + "\"><div class=\"invalid-feedback\">A number.</div></div>\n    <div class=\"col-6 col-md-2\"><label for=\"audit-agent\" class=\"form-label\">User id</label><input class=\"form-control\" id=\"audit-agent\" name=\"agent\" inputmode=\"numeric\" pattern=\"[0-9]*\" value=\""
+    + alias2(alias1(((stack1 = (depth0 != null ? lookupProperty(depth0,"f") : depth0)) != null ? lookupProperty(stack1,"agent") : stack1), depth0))
+    + "\"><div class=\"invalid-feedback\">A number.</div></div>\n    <div class=\"col-6 col-md-2\"><label for=\"audit-from\" class=\"form-label\">From</label><input type=\"date\" class=\"form-control\" id=\"audit-from\" name=\"from\" value=\""
+    + alias2(alias1(((stack1 = (depth0 != null ? lookupProperty(depth0,"f") : depth0)) != null ? lookupProperty(stack1,"from") : stack1), depth0))
+    + "\"></div>\n    <div class=\"col-6 col-md-2\"><label for=\"audit-to\" class=\"form-label\">To</label><input type=\"date\" class=\"form-control\" id=\"audit-to\" name=\"to\" value=\""
+    + alias2(alias1(((stack1 = (depth0 != null ? lookupProperty(depth0,"f") : depth0)) != null ? lookupProperty(stack1,"to") : stack1), depth0))
+    + "\"></div>\n    <div class=\"col-12 col-md-2\"><label for=\"audit-outcome\" class=\"form-label\">Outcome</label>\n      <select class=\"form-select\" id=\"audit-outcome\" name=\"outcome\">"
+    + ((stack1 = lookupProperty(helpers,"each").call(alias3,(depth0 != null ? lookupProperty(depth0,"outcomes") : depth0),{"name":"each","hash":{},"fn":container.program(0, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":12,"column":68},"end":{"line":12,"column":171}}})) != null ? stack1 : "")
+    + "</select></div>\n    <div class=\"col-12 col-md-2\"><button type=\"submit\" class=\"btn btn-primary w-100\">Search</button></div>\n  </div>\n</form>\n"
+    + ((stack1 = lookupProperty(helpers,"if").call(alias3,(depth0 != null ? lookupProperty(depth0,"error") : depth0),{"name":"if","hash":{},"fn":container.program(2, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":16,"column":0},"end":{"line":16,"column":81}}})) != null ? stack1 : "")
+    + "\n"
+    + ((stack1 = lookupProperty(helpers,"if").call(alias3,(depth0 != null ? lookupProperty(depth0,"searched") : depth0),{"name":"if","hash":{},"fn":container.program(3, data, 0),"inverse":container.program(16, data, 0),"data":data,"loc":{"start":{"line":17,"column":0},"end":{"line":34,"column":7}}})) != null ? stack1 : "");
+},"usePartial":true,"useData":true}),
   "clients": H.template({"0":function(container,depth0,helpers,partials,data) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
@@ -1765,9 +1932,33 @@ export default {
     + "\">"
     + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":16,"column":94},"end":{"line":16,"column":102}}}) : helper)))
     + "</a>\n      "
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canRemove") : depth0),{"name":"if","hash":{},"fn":container.program(4, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":17,"column":6},"end":{"line":18,"column":130}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"canRemove") : depth0),{"name":"if","hash":{},"fn":container.program(4, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":17,"column":6},"end":{"line":20,"column":137}}})) != null ? stack1 : "")
     + "\n    </span>\n";
 },"4":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return ((stack1 = lookupProperty(helpers,"if").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"last") : depth0),{"name":"if","hash":{},"fn":container.program(5, data, 0),"inverse":container.program(6, data, 0),"data":data,"loc":{"start":{"line":17,"column":23},"end":{"line":20,"column":130}}})) != null ? stack1 : "");
+},"5":function(container,depth0,helpers,partials,data) {
+    var helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<button type=\"button\" class=\"btn btn-outline-danger btn-sm\" data-action=\"remove-org\" data-org-id=\""
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":17,"column":133},"end":{"line":17,"column":139}}}) : helper)))
+    + "\" data-name=\""
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":17,"column":152},"end":{"line":17,"column":160}}}) : helper)))
+    + "\" data-mutates>\n        <i class=\"bi bi-trash\" aria-hidden=\"true\"></i> Delete patient and data<span class=\"visually-hidden\"> (their last organization is "
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":18,"column":137},"end":{"line":18,"column":145}}}) : helper)))
+    + ")</span></button>\n      ";
+},"6":function(container,depth0,helpers,partials,data) {
     var helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1776,13 +1967,13 @@ export default {
     };
 
   return "<button type=\"button\" class=\"btn btn-link btn-sm text-danger p-0\" data-action=\"remove-org\" data-org-id=\""
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":17,"column":127},"end":{"line":17,"column":133}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":19,"column":118},"end":{"line":19,"column":124}}}) : helper)))
     + "\" data-name=\""
-    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":17,"column":146},"end":{"line":17,"column":154}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":19,"column":137},"end":{"line":19,"column":145}}}) : helper)))
     + "\" data-mutates>\n        <i class=\"bi bi-x-circle\" aria-hidden=\"true\"></i><span class=\"visually-hidden\">Remove from "
-    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":18,"column":99},"end":{"line":18,"column":107}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":20,"column":99},"end":{"line":20,"column":107}}}) : helper)))
     + "</span></button>";
-},"5":function(container,depth0,helpers,partials,data) {
+},"7":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1794,7 +1985,7 @@ export default {
     + ((stack1 = container.invokePartial(lookupProperty(partials,"form-error"),depth0,{"name":"form-error","data":data,"indent":"    ","helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "")
     + ((stack1 = container.invokePartial(lookupProperty(partials,"patient-fields"),depth0,{"name":"patient-fields","data":data,"indent":"    ","helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "")
     + "    <div><button type=\"submit\" class=\"btn btn-primary btn-sm\">Save patient</button></div>\n  </form>\n</details>\n";
-},"6":function(container,depth0,helpers,partials,data) {
+},"8":function(container,depth0,helpers,partials,data) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1803,17 +1994,17 @@ export default {
     };
 
   return "        <h3 class=\"h6\"><a href=\"/studies/"
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":41,"column":41},"end":{"line":41,"column":47}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":43,"column":41},"end":{"line":43,"column":47}}}) : helper)))
     + "\">"
-    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":41,"column":49},"end":{"line":41,"column":57}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":43,"column":49},"end":{"line":43,"column":57}}}) : helper)))
     + "</a> <span class=\"text-secondary small\">"
     + alias4(container.lambda(((stack1 = (depth0 != null ? lookupProperty(depth0,"organization") : depth0)) != null ? lookupProperty(stack1,"name") : stack1), depth0))
     + "</span></h3>\n        <table class=\"table table-sm mb-3\">\n          <caption class=\"visually-hidden\">Consents for "
-    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":43,"column":56},"end":{"line":43,"column":64}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":45,"column":56},"end":{"line":45,"column":64}}}) : helper)))
     + "</caption>\n          <thead><tr><th scope=\"col\">Scope</th><th scope=\"col\">Consent</th></tr></thead>\n          <tbody>"
-    + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"scopes") : depth0),{"name":"each","hash":{},"fn":container.program(7, data, 0),"inverse":container.program(8, data, 0),"data":data,"loc":{"start":{"line":45,"column":17},"end":{"line":45,"column":197}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"each").call(alias1,(depth0 != null ? lookupProperty(depth0,"scopes") : depth0),{"name":"each","hash":{},"fn":container.program(9, data, 0),"inverse":container.program(10, data, 0),"data":data,"loc":{"start":{"line":47,"column":17},"end":{"line":47,"column":197}}})) != null ? stack1 : "")
     + "</tbody>\n        </table>\n        ";
-},"7":function(container,depth0,helpers,partials,data) {
+},"9":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1826,11 +2017,11 @@ export default {
     + "</td><td>"
     + ((stack1 = container.invokePartial(lookupProperty(partials,"consent"),depth0,{"name":"consent","hash":{"state":(depth0 != null ? lookupProperty(depth0,"state") : depth0)},"data":data,"helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "")
     + "</td></tr>";
-},"8":function(container,depth0,helpers,partials,data) {
-    return "<tr><td colspan=\"2\" class=\"text-secondary\">The study requests no scopes.</td></tr>";
-},"9":function(container,depth0,helpers,partials,data) {
-    return "<p class=\"text-secondary\">Not enrolled in any study.</p>";
 },"10":function(container,depth0,helpers,partials,data) {
+    return "<tr><td colspan=\"2\" class=\"text-secondary\">The study requests no scopes.</td></tr>";
+},"11":function(container,depth0,helpers,partials,data) {
+    return "<p class=\"text-secondary\">Not enrolled in any study.</p>";
+},"12":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1839,9 +2030,9 @@ export default {
     };
 
   return "      <div class=\"card-footer\" data-mutates>\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = (depth0 != null ? lookupProperty(depth0,"openStudies") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(11, data, 0),"inverse":container.program(13, data, 0),"data":data,"loc":{"start":{"line":51,"column":8},"end":{"line":64,"column":94}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = (depth0 != null ? lookupProperty(depth0,"openStudies") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(13, data, 0),"inverse":container.program(15, data, 0),"data":data,"loc":{"start":{"line":53,"column":8},"end":{"line":66,"column":94}}})) != null ? stack1 : "")
     + "\n      </div>\n";
-},"11":function(container,depth0,helpers,partials,data) {
+},"13":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1852,9 +2043,9 @@ export default {
   return "        <form data-form=\"enroll\" class=\"row g-2 align-items-end\" novalidate aria-label=\"Enroll in a study\">\n          <div class=\"col-12\">"
     + ((stack1 = container.invokePartial(lookupProperty(partials,"form-error"),depth0,{"name":"form-error","data":data,"helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "")
     + "</div>\n          <div class=\"col-md-8\">\n            <label for=\"enroll-study\" class=\"form-label\">Study to enroll in</label>\n            <select class=\"form-select\" id=\"enroll-study\" name=\"study\" required>\n              <option value=\"\">Choose a study…</option>\n              "
-    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"openStudies") : depth0),{"name":"each","hash":{},"fn":container.program(12, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":58,"column":14},"end":{"line":58,"column":108}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"openStudies") : depth0),{"name":"each","hash":{},"fn":container.program(14, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":60,"column":14},"end":{"line":60,"column":108}}})) != null ? stack1 : "")
     + "\n            </select>\n            <div class=\"invalid-feedback\">Choose a study.</div>\n          </div>\n          <div class=\"col-md-4\"><button type=\"submit\" class=\"btn btn-primary w-100\">Enroll in study</button></div>\n        </form>\n        ";
-},"12":function(container,depth0,helpers,partials,data) {
+},"14":function(container,depth0,helpers,partials,data) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1863,15 +2054,15 @@ export default {
     };
 
   return "<option value=\""
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":58,"column":50},"end":{"line":58,"column":56}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":60,"column":50},"end":{"line":60,"column":56}}}) : helper)))
     + "\">"
-    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":58,"column":58},"end":{"line":58,"column":66}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":60,"column":58},"end":{"line":60,"column":66}}}) : helper)))
     + " ("
     + alias4(container.lambda(((stack1 = (depth0 != null ? lookupProperty(depth0,"organization") : depth0)) != null ? lookupProperty(stack1,"name") : stack1), depth0))
     + ")</option>";
-},"13":function(container,depth0,helpers,partials,data) {
+},"15":function(container,depth0,helpers,partials,data) {
     return "<p class=\"small text-secondary mb-0\">No other studies to enroll in.</p>";
-},"14":function(container,depth0,helpers,partials,data,blockParams,depths) {
+},"16":function(container,depth0,helpers,partials,data,blockParams,depths) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1880,16 +2071,16 @@ export default {
     };
 
   return "        <li class=\"list-group-item\" data-client=\""
-    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":74,"column":49},"end":{"line":74,"column":57}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":76,"column":49},"end":{"line":76,"column":57}}}) : helper)))
     + "\">\n          <div class=\"d-flex align-items-center gap-2\">\n            <strong>"
-    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":76,"column":20},"end":{"line":76,"column":28}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":78,"column":20},"end":{"line":78,"column":28}}}) : helper)))
     + "</strong>\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depths[1] != null ? lookupProperty(depths[1],"canManage") : depths[1]),{"name":"if","hash":{},"fn":container.program(15, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":77,"column":12},"end":{"line":80,"column":19}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depths[1] != null ? lookupProperty(depths[1],"canManage") : depths[1]),{"name":"if","hash":{},"fn":container.program(17, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":79,"column":12},"end":{"line":82,"column":19}}})) != null ? stack1 : "")
     + "          </div>\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"generated") : depth0),{"name":"if","hash":{},"fn":container.program(16, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":82,"column":10},"end":{"line":92,"column":17}}})) != null ? stack1 : "")
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"invitations") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(17, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":93,"column":10},"end":{"line":97,"column":17}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"generated") : depth0),{"name":"if","hash":{},"fn":container.program(18, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":84,"column":10},"end":{"line":94,"column":17}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"invitations") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(19, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":95,"column":10},"end":{"line":99,"column":17}}})) != null ? stack1 : "")
     + "        </li>\n";
-},"15":function(container,depth0,helpers,partials,data) {
+},"17":function(container,depth0,helpers,partials,data) {
     var helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1898,11 +2089,11 @@ export default {
     };
 
   return "            <button type=\"button\" class=\"btn btn-outline-primary btn-sm ms-auto\" data-action=\"invite\" data-client-id=\""
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":78,"column":118},"end":{"line":78,"column":124}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":80,"column":118},"end":{"line":80,"column":124}}}) : helper)))
     + "\" data-mutates>\n              <i class=\"bi bi-link-45deg\" aria-hidden=\"true\"></i> Generate invitation link<span class=\"visually-hidden\"> for "
-    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":79,"column":125},"end":{"line":79,"column":133}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":81,"column":125},"end":{"line":81,"column":133}}}) : helper)))
     + "</span></button>\n";
-},"16":function(container,depth0,helpers,partials,data) {
+},"18":function(container,depth0,helpers,partials,data) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1911,21 +2102,21 @@ export default {
     };
 
   return "          <div class=\"mt-2\" data-testid=\"invitation\">\n            <label for=\"invitation-link-"
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":84,"column":40},"end":{"line":84,"column":46}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":86,"column":40},"end":{"line":86,"column":46}}}) : helper)))
     + "\" class=\"form-label small mb-1\">Invitation link for "
-    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":84,"column":98},"end":{"line":84,"column":106}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":86,"column":98},"end":{"line":86,"column":106}}}) : helper)))
     + "</label>\n            <div class=\"input-group input-group-sm\">\n              <input class=\"form-control\" id=\"invitation-link-"
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":86,"column":62},"end":{"line":86,"column":68}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":88,"column":62},"end":{"line":88,"column":68}}}) : helper)))
     + "\" value=\""
     + alias4(container.lambda(((stack1 = (depth0 != null ? lookupProperty(depth0,"generated") : depth0)) != null ? lookupProperty(stack1,"link") : stack1), depth0))
     + "\" readonly>\n              <button type=\"button\" class=\"btn btn-outline-secondary\" data-action=\"copy\" data-target=\"invitation-link-"
-    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":87,"column":118},"end":{"line":87,"column":124}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":89,"column":118},"end":{"line":89,"column":124}}}) : helper)))
     + "\">\n                <i class=\"bi bi-clipboard\" aria-hidden=\"true\"></i> Copy<span class=\"visually-hidden\"> the invitation link</span></button>\n            </div>\n            <p class=\"small text-secondary mb-0 mt-1\" data-testid=\"invitation-expiry\">Expires "
-    + alias4((lookupProperty(helpers,"datetime")||(depth0 && lookupProperty(depth0,"datetime"))||alias2).call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"generated") : depth0)) != null ? lookupProperty(stack1,"expires") : stack1),{"name":"datetime","hash":{},"data":data,"loc":{"start":{"line":90,"column":94},"end":{"line":90,"column":124}}}))
+    + alias4((lookupProperty(helpers,"datetime")||(depth0 && lookupProperty(depth0,"datetime"))||alias2).call(alias1,((stack1 = (depth0 != null ? lookupProperty(depth0,"generated") : depth0)) != null ? lookupProperty(stack1,"expires") : stack1),{"name":"datetime","hash":{},"data":data,"loc":{"start":{"line":92,"column":94},"end":{"line":92,"column":124}}}))
     + ". Send it to the patient: it opens "
-    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":90,"column":159},"end":{"line":90,"column":167}}}) : helper)))
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":92,"column":159},"end":{"line":92,"column":167}}}) : helper)))
     + ", which signs them in.</p>\n          </div>\n";
-},"17":function(container,depth0,helpers,partials,data) {
+},"19":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1934,9 +2125,9 @@ export default {
     };
 
   return "          <ul class=\"small text-secondary mb-0 mt-2 list-unstyled\">\n            "
-    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"invitations") : depth0),{"name":"each","hash":{},"fn":container.program(18, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":95,"column":12},"end":{"line":95,"column":138}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"invitations") : depth0),{"name":"each","hash":{},"fn":container.program(20, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":97,"column":12},"end":{"line":97,"column":138}}})) != null ? stack1 : "")
     + "\n          </ul>\n";
-},"18":function(container,depth0,helpers,partials,data) {
+},"20":function(container,depth0,helpers,partials,data) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1945,12 +2136,12 @@ export default {
     };
 
   return "<li>"
-    + alias3(((helper = (helper = lookupProperty(helpers,"status") || (depth0 != null ? lookupProperty(depth0,"status") : depth0)) != null ? helper : alias2),(typeof helper === "function" ? helper.call(alias1,{"name":"status","hash":{},"data":data,"loc":{"start":{"line":95,"column":37},"end":{"line":95,"column":47}}}) : helper)))
+    + alias3(((helper = (helper = lookupProperty(helpers,"status") || (depth0 != null ? lookupProperty(depth0,"status") : depth0)) != null ? helper : alias2),(typeof helper === "function" ? helper.call(alias1,{"name":"status","hash":{},"data":data,"loc":{"start":{"line":97,"column":37},"end":{"line":97,"column":47}}}) : helper)))
     + " "
-    + alias3((lookupProperty(helpers,"datetime")||(depth0 && lookupProperty(depth0,"datetime"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"lastUpdated") : depth0),{"name":"datetime","hash":{},"data":data,"loc":{"start":{"line":95,"column":48},"end":{"line":95,"column":72}}}))
-    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"expires") : depth0),{"name":"if","hash":{},"fn":container.program(19, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":95,"column":72},"end":{"line":95,"column":124}}})) != null ? stack1 : "")
+    + alias3((lookupProperty(helpers,"datetime")||(depth0 && lookupProperty(depth0,"datetime"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"lastUpdated") : depth0),{"name":"datetime","hash":{},"data":data,"loc":{"start":{"line":97,"column":48},"end":{"line":97,"column":72}}}))
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"expires") : depth0),{"name":"if","hash":{},"fn":container.program(21, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":97,"column":72},"end":{"line":97,"column":124}}})) != null ? stack1 : "")
     + "</li>";
-},"19":function(container,depth0,helpers,partials,data) {
+},"21":function(container,depth0,helpers,partials,data) {
     var lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
           return parent[propertyName];
@@ -1959,8 +2150,8 @@ export default {
     };
 
   return ", expires "
-    + container.escapeExpression((lookupProperty(helpers,"datetime")||(depth0 && lookupProperty(depth0,"datetime"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"expires") : depth0),{"name":"datetime","hash":{},"data":data,"loc":{"start":{"line":95,"column":97},"end":{"line":95,"column":117}}}));
-},"20":function(container,depth0,helpers,partials,data) {
+    + container.escapeExpression((lookupProperty(helpers,"datetime")||(depth0 && lookupProperty(depth0,"datetime"))||container.hooks.helperMissing).call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"expires") : depth0),{"name":"datetime","hash":{},"data":data,"loc":{"start":{"line":97,"column":97},"end":{"line":97,"column":117}}}));
+},"22":function(container,depth0,helpers,partials,data) {
     return "        <li class=\"list-group-item text-secondary\">No client apps: enroll the patient in a study that has client apps.</li>\n";
 },"compiler":[8,">= 4.3.0"],"main":function(container,depth0,helpers,partials,data,blockParams,depths) {
     var stack1, alias1=container.lambda, alias2=container.escapeExpression, alias3=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
@@ -1985,17 +2176,58 @@ export default {
     + "</dd>\n  <dt class=\"col-sm-2\">Identifiers</dt>\n  <dd class=\"col-sm-10\">"
     + ((stack1 = lookupProperty(helpers,"each").call(alias3,((stack1 = (depth0 != null ? lookupProperty(depth0,"patient") : depth0)) != null ? lookupProperty(stack1,"identifiers") : stack1),{"name":"each","hash":{},"fn":container.program(2, data, 0, blockParams, depths),"inverse":container.program(1, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":12,"column":24},"end":{"line":12,"column":104}}})) != null ? stack1 : "")
     + "</dd>\n  <dt class=\"col-sm-2\">Organizations</dt>\n  <dd class=\"col-sm-10\">\n"
-    + ((stack1 = lookupProperty(helpers,"each").call(alias3,(depth0 != null ? lookupProperty(depth0,"organizations") : depth0),{"name":"each","hash":{},"fn":container.program(3, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":15,"column":4},"end":{"line":20,"column":13}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"each").call(alias3,(depth0 != null ? lookupProperty(depth0,"organizations") : depth0),{"name":"each","hash":{},"fn":container.program(3, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":15,"column":4},"end":{"line":22,"column":13}}})) != null ? stack1 : "")
     + "  </dd>\n</dl>\n\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias3,(depth0 != null ? lookupProperty(depth0,"canManage") : depth0),{"name":"if","hash":{},"fn":container.program(5, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":24,"column":0},"end":{"line":33,"column":7}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias3,(depth0 != null ? lookupProperty(depth0,"canManage") : depth0),{"name":"if","hash":{},"fn":container.program(7, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":26,"column":0},"end":{"line":35,"column":7}}})) != null ? stack1 : "")
     + "\n<div class=\"row g-3\">\n  <div class=\"col-lg-7\">\n    <section class=\"card\" aria-labelledby=\"studies-title\">\n      <div class=\"card-header\"><h2 id=\"studies-title\" class=\"h6 mb-0\">Studies and consents</h2></div>\n      <div class=\"card-body\" data-testid=\"patient-studies\">\n"
-    + ((stack1 = lookupProperty(helpers,"each").call(alias3,(depth0 != null ? lookupProperty(depth0,"studies") : depth0),{"name":"each","hash":{},"fn":container.program(6, data, 0, blockParams, depths),"inverse":container.program(9, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":40,"column":8},"end":{"line":47,"column":81}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"each").call(alias3,(depth0 != null ? lookupProperty(depth0,"studies") : depth0),{"name":"each","hash":{},"fn":container.program(8, data, 0, blockParams, depths),"inverse":container.program(11, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":42,"column":8},"end":{"line":49,"column":81}}})) != null ? stack1 : "")
     + "\n      </div>\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(alias3,(depth0 != null ? lookupProperty(depth0,"canEnroll") : depth0),{"name":"if","hash":{},"fn":container.program(10, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":49,"column":6},"end":{"line":66,"column":13}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"if").call(alias3,(depth0 != null ? lookupProperty(depth0,"canEnroll") : depth0),{"name":"if","hash":{},"fn":container.program(12, data, 0, blockParams, depths),"inverse":container.noop,"data":data,"loc":{"start":{"line":51,"column":6},"end":{"line":68,"column":13}}})) != null ? stack1 : "")
     + "    </section>\n  </div>\n  <div class=\"col-lg-5\">\n    <section class=\"card\" aria-labelledby=\"invitations-title\">\n      <div class=\"card-header\"><h2 id=\"invitations-title\" class=\"h6 mb-0\">Invitation links</h2></div>\n      <ul class=\"list-group list-group-flush\">\n"
-    + ((stack1 = lookupProperty(helpers,"each").call(alias3,(depth0 != null ? lookupProperty(depth0,"apps") : depth0),{"name":"each","hash":{},"fn":container.program(14, data, 0, blockParams, depths),"inverse":container.program(20, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":73,"column":8},"end":{"line":101,"column":17}}})) != null ? stack1 : "")
+    + ((stack1 = lookupProperty(helpers,"each").call(alias3,(depth0 != null ? lookupProperty(depth0,"apps") : depth0),{"name":"each","hash":{},"fn":container.program(16, data, 0, blockParams, depths),"inverse":container.program(22, data, 0, blockParams, depths),"data":data,"loc":{"start":{"line":75,"column":8},"end":{"line":103,"column":17}}})) != null ? stack1 : "")
     + "      </ul>\n    </section>\n  </div>\n</div>\n";
 },"usePartial":true,"useData":true,"useDepths":true}),
+  "patient-existing": H.template({"0":function(container,depth0,helpers,partials,data) {
+    var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<p>You can add them to this organization and enrol them in one of its studies. You will see their record and data once <strong>they</strong> consent in that study (a practitioner cannot consent for them).</p>\n<form data-form=\"add-existing\" class=\"row g-2 align-items-end\" novalidate>\n  <div class=\"col-12\">"
+    + ((stack1 = container.invokePartial(lookupProperty(partials,"form-error"),depth0,{"name":"form-error","data":data,"helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "")
+    + "</div>\n  <div class=\"col-md-8\">\n    <label for=\"existing-study\" class=\"form-label\">Enrol in study</label>\n    <select class=\"form-select\" id=\"existing-study\" name=\"study\">\n      <option value=\"\">No study yet</option>\n      "
+    + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"studies") : depth0),{"name":"each","hash":{},"fn":container.program(1, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":11,"column":6},"end":{"line":11,"column":72}}})) != null ? stack1 : "")
+    + "\n    </select>\n  </div>\n  <div class=\"col-md-4\"><button type=\"submit\" class=\"btn btn-primary w-100\">Add the existing patient</button></div>\n</form>\n";
+},"1":function(container,depth0,helpers,partials,data) {
+    var helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<option value=\""
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":11,"column":38},"end":{"line":11,"column":44}}}) : helper)))
+    + "\">"
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":11,"column":46},"end":{"line":11,"column":54}}}) : helper)))
+    + "</option>";
+},"2":function(container,depth0,helpers,partials,data) {
+    return "<p class=\"mb-0\">That email belongs to an account that is not a patient's; use another email.</p>\n";
+},"compiler":[8,">= 4.3.0"],"main":function(container,depth0,helpers,partials,data) {
+    var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<h2 class=\"h5\" tabindex=\"-1\">"
+    + container.escapeExpression(((helper = (helper = lookupProperty(helpers,"email") || (depth0 != null ? lookupProperty(depth0,"email") : depth0)) != null ? helper : container.hooks.helperMissing),(typeof helper === "function" ? helper.call(alias1,{"name":"email","hash":{},"data":data,"loc":{"start":{"line":2,"column":29},"end":{"line":2,"column":38}}}) : helper)))
+    + " is already a patient</h2>\n"
+    + ((stack1 = lookupProperty(helpers,"if").call(alias1,(depth0 != null ? lookupProperty(depth0,"patientId") : depth0),{"name":"if","hash":{},"fn":container.program(0, data, 0),"inverse":container.program(2, data, 0),"data":data,"loc":{"start":{"line":3,"column":0},"end":{"line":18,"column":7}}})) != null ? stack1 : "");
+},"usePartial":true,"useData":true}),
   "patient-new": H.template({"0":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
@@ -2010,7 +2242,7 @@ export default {
     + ((stack1 = lookupProperty(helpers,"each").call(depth0 != null ? depth0 : (container.nullContext || {}),(depth0 != null ? lookupProperty(depth0,"orgs") : depth0),{"name":"each","hash":{},"fn":container.program(1, data, 0),"inverse":container.noop,"data":data,"loc":{"start":{"line":12,"column":8},"end":{"line":12,"column":103}}})) != null ? stack1 : "")
     + "\n      </select>\n      <div class=\"invalid-feedback\">Choose the patient's organization.</div>\n    </div>\n    <div class=\"col-md-6\">\n      <label for=\"patient-email\" class=\"form-label\">Email</label>\n      <input type=\"email\" class=\"form-control\" id=\"patient-email\" name=\"email\" required autocomplete=\"off\">\n      <div class=\"invalid-feedback\">Enter a valid email address.</div>\n    </div>\n  </div>\n"
     + ((stack1 = container.invokePartial(lookupProperty(partials,"patient-fields"),depth0,{"name":"patient-fields","data":data,"indent":"  ","helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "")
-    + "  <div><button type=\"submit\" class=\"btn btn-primary\">Add patient</button></div>\n</form>\n";
+    + "  <div><button type=\"submit\" class=\"btn btn-primary\">Add patient</button></div>\n</form>\n<section class=\"card card-body mt-3\" data-existing hidden aria-live=\"polite\"></section>\n";
 },"1":function(container,depth0,helpers,partials,data) {
     var stack1, helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
@@ -2039,7 +2271,7 @@ export default {
     };
 
   return "<nav aria-label=\"Breadcrumb\"><ol class=\"breadcrumb mb-1\"><li class=\"breadcrumb-item\"><a href=\"/patients\">Patients</a></li></ol></nav>\n<h1 tabindex=\"-1\" class=\"h3 mb-3\">Add patient</h1>\n"
-    + ((stack1 = lookupProperty(helpers,"if").call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = (depth0 != null ? lookupProperty(depth0,"orgs") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(0, data, 0),"inverse":container.program(3, data, 0),"data":data,"loc":{"start":{"line":4,"column":0},"end":{"line":27,"column":7}}})) != null ? stack1 : "");
+    + ((stack1 = lookupProperty(helpers,"if").call(depth0 != null ? depth0 : (container.nullContext || {}),((stack1 = (depth0 != null ? lookupProperty(depth0,"orgs") : depth0)) != null ? lookupProperty(stack1,"length") : stack1),{"name":"if","hash":{},"fn":container.program(0, data, 0),"inverse":container.program(3, data, 0),"data":data,"loc":{"start":{"line":4,"column":0},"end":{"line":28,"column":7}}})) != null ? stack1 : "");
 },"usePartial":true,"useData":true}),
   "patients-list": H.template({"0":function(container,depth0,helpers,partials,data) {
     var stack1, lookupProperty = container.lookupProperty || function(parent, propertyName) {
@@ -2147,6 +2379,45 @@ export default {
     + "\n    </tbody>\n  </table>\n</div>\n"
     + ((stack1 = container.invokePartial(lookupProperty(partials,"pager"),depth0,{"name":"pager","hash":{"pager":(depth0 != null ? lookupProperty(depth0,"pager") : depth0)},"data":data,"helpers":helpers,"partials":partials,"decorators":container.decorators})) != null ? stack1 : "");
 },"usePartial":true,"useData":true}),
+  "profile": H.template({"0":function(container,depth0,helpers,partials,data) {
+    var helper, alias1=depth0 != null ? depth0 : (container.nullContext || {}), alias2=container.hooks.helperMissing, alias3="function", alias4=container.escapeExpression, lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<li class=\"list-group-item d-flex\"><a class=\"me-auto\" href=\"/organizations/"
+    + alias4(((helper = (helper = lookupProperty(helpers,"id") || (depth0 != null ? lookupProperty(depth0,"id") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"id","hash":{},"data":data,"loc":{"start":{"line":11,"column":93},"end":{"line":11,"column":99}}}) : helper)))
+    + "\">"
+    + alias4(((helper = (helper = lookupProperty(helpers,"name") || (depth0 != null ? lookupProperty(depth0,"name") : depth0)) != null ? helper : alias2),(typeof helper === alias3 ? helper.call(alias1,{"name":"name","hash":{},"data":data,"loc":{"start":{"line":11,"column":101},"end":{"line":11,"column":109}}}) : helper)))
+    + "</a><span class=\"badge rounded-pill text-bg-light border\">"
+    + alias4((lookupProperty(helpers,"roleLabel")||(depth0 && lookupProperty(depth0,"roleLabel"))||alias2).call(alias1,(depth0 != null ? lookupProperty(depth0,"role") : depth0),{"name":"roleLabel","hash":{},"data":data,"loc":{"start":{"line":11,"column":167},"end":{"line":11,"column":185}}}))
+    + "</span></li>\n    ";
+},"1":function(container,depth0,helpers,partials,data) {
+    return "<li class=\"list-group-item text-secondary\">None.</li>";
+},"compiler":[8,">= 4.3.0"],"main":function(container,depth0,helpers,partials,data) {
+    var stack1, helper, alias1=container.lambda, alias2=container.escapeExpression, alias3=depth0 != null ? depth0 : (container.nullContext || {}), lookupProperty = container.lookupProperty || function(parent, propertyName) {
+        if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {
+          return parent[propertyName];
+        }
+        return undefined
+    };
+
+  return "<h1 tabindex=\"-1\" class=\"h3 mb-3\">Profile</h1>\n<dl class=\"row\">\n  <dt class=\"col-sm-3\">Email</dt><dd class=\"col-sm-9\">"
+    + alias2(alias1(((stack1 = (depth0 != null ? lookupProperty(depth0,"me") : depth0)) != null ? lookupProperty(stack1,"email") : stack1), depth0))
+    + "</dd>\n  <dt class=\"col-sm-3\">Name</dt><dd class=\"col-sm-9\">"
+    + alias2(alias1(((stack1 = (depth0 != null ? lookupProperty(depth0,"me") : depth0)) != null ? lookupProperty(stack1,"firstName") : stack1), depth0))
+    + " "
+    + alias2(alias1(((stack1 = (depth0 != null ? lookupProperty(depth0,"me") : depth0)) != null ? lookupProperty(stack1,"lastName") : stack1), depth0))
+    + "</dd>\n  <dt class=\"col-sm-3\">User id</dt><dd class=\"col-sm-9\">"
+    + alias2(alias1(((stack1 = (depth0 != null ? lookupProperty(depth0,"me") : depth0)) != null ? lookupProperty(stack1,"id") : stack1), depth0))
+    + "</dd>\n</dl>\n<section class=\"card mb-3\" aria-labelledby=\"roles-title\">\n  <div class=\"card-header\"><h2 id=\"roles-title\" class=\"h6 mb-0\">Your organizations</h2></div>\n  <ul class=\"list-group list-group-flush\">\n    "
+    + ((stack1 = lookupProperty(helpers,"each").call(alias3,(depth0 != null ? lookupProperty(depth0,"orgs") : depth0),{"name":"each","hash":{},"fn":container.program(0, data, 0),"inverse":container.program(1, data, 0),"data":data,"loc":{"start":{"line":11,"column":4},"end":{"line":12,"column":74}}})) != null ? stack1 : "")
+    + "\n  </ul>\n</section>\n<section class=\"card\" aria-labelledby=\"notebook-title\">\n  <div class=\"card-header\"><h2 id=\"notebook-title\" class=\"h6 mb-0\">Use JupyterHealth Exchange from a notebook</h2></div>\n  <div class=\"card-body\">\n    <p>For a quick look: copy your current access token (valid for at most an hour) and give it to <code>jupyterhealth-client</code>:</p>\n    <pre class=\"bg-body-tertiary p-2 border rounded\" tabindex=\"0\" aria-label=\"Code for a notebook\"><code>from jupyterhealth_client import JupyterHealthClient\nclient = JupyterHealthClient(url=\""
+    + alias2(((helper = (helper = lookupProperty(helpers,"origin") || (depth0 != null ? lookupProperty(depth0,"origin") : depth0)) != null ? helper : container.hooks.helperMissing),(typeof helper === "function" ? helper.call(alias3,{"name":"origin","hash":{},"data":data,"loc":{"start":{"line":20,"column":34},"end":{"line":20,"column":44}}}) : helper)))
+    + "\", token=\"PASTE THE TOKEN HERE\")</code></pre>\n    <button type=\"button\" class=\"btn btn-outline-primary\" data-action=\"copy-token\"><i class=\"bi bi-clipboard\" aria-hidden=\"true\"></i> Copy my access token</button>\n    <p class=\"mt-3 mb-0\">For a notebook you keep: create a <a href=\"/api-keys\">personal API key</a>; it gets tokens on its own until you revoke it.</p>\n  </div>\n</section>\n";
+},"useData":true}),
   "signed-out": H.template({"0":function(container,depth0,helpers,partials,data) {
     var helper, lookupProperty = container.lookupProperty || function(parent, propertyName) {
         if (Object.prototype.hasOwnProperty.call(parent, propertyName)) {

@@ -23,6 +23,8 @@ const MANAGER_PAGES = [
   "/patients/new",
   "/observations?patient=40001&scope=omh:blood-pressure:4.0",
   "/api-keys",
+  "/audit?patient=40001",
+  "/profile",
 ];
 const PATIENT_PAGES = ["/me", "/me/data", "/me/access"];
 
@@ -57,8 +59,12 @@ async function check(paths, who) {
       await settled(page);
       await page.waitForLoadState("networkidle");
       for (const v of await violations()) problems.push(`${who} ${name} ${path}: ${v}`);
-      const sideways = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
-      if (sideways) problems.push(`${who} ${name} ${path}: the page scrolls sideways`);
+      const sideways = await page.evaluate(() => {
+        if (document.documentElement.scrollWidth <= window.innerWidth + 1) return null;
+        const wide = [...document.querySelectorAll("body *")].find((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest(".table-responsive"));
+        return wide ? `${wide.tagName.toLowerCase()}.${[...wide.classList].join(".")}` : "?";
+      });
+      if (sideways) problems.push(`${who} ${name} ${path}: the page scrolls sideways (${sideways})`);
       await screenshot(page, `a11y-${who}-${name}-${path.replace(/[/?=&:]+/g, "_").replace(/^_|_$/g, "")}`);
     }
   }

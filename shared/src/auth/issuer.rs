@@ -294,7 +294,10 @@ impl Issuer {
             if let Some(n) = nonce {
                 id["nonce"] = json!(n);
             }
-            (Some(refresh), Some(key.sign(&id)?))
+            // A refresh authenticates no one anew: no new ID token (its auth_time would not be the
+            // login's, which clients such as oidc-client-ts check).
+            let id_token = if grant == "refresh_token" { None } else { Some(key.sign(&id)?) };
+            (Some(refresh), id_token)
         } else {
             (None, None)
         };

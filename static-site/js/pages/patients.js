@@ -83,17 +83,54 @@ async function create(main, { query, signal, isCurrent }) {
     click: { "add-identifier": addIdentifierRow },
     submit: {
       "create-patient": async (v) => {
-        const patient = await api.post("/api/v1/patients", {
-          organizationId: Number(v.organization),
-          telecomEmail: v.email,
-          nameGiven: v.nameGiven,
-          nameFamily: v.nameFamily,
-          birthDate: v.birthDate,
-          telecomPhone: v.telecomPhone || null,
-          identifiers: identifiersOf(v),
-        });
+        let patient;
+        try {
+          patient = await api.post("/api/v1/patients", {
+            organizationId: Number(v.organization),
+            telecomEmail: v.email,
+            nameGiven: v.nameGiven,
+            nameFamily: v.nameFamily,
+            birthDate: v.birthDate,
+            telecomPhone: v.telecomPhone || null,
+            identifiers: identifiersOf(v),
+          });
+        } catch (e) {
+          // A patient with this email exists: offer to add them (they then decide what to share).
+          if (e.status === 400 && /look them up and add them/.test(e.message)) {
+            await offerExisting(main, v.email, Number(v.organization), signal);
+            return;
+          }
+          throw e;
+        }
         toast(`Added ${patient.nameGiven} ${patient.nameFamily}.`);
         navigate(`/patients/${patient.id}`);
+      },
+    },
+  });
+}
+
+/**
+ * The lookup-and-add flow: the existing patient is added to the organization and enrolled in one
+ * of its studies; the organization sees them once they consent there (a practitioner cannot
+ * consent for them).
+ */
+async function offerExisting(main, email, organizationId, signal) {
+  const [found, studies] = await Promise.all([
+    api.get("/api/v1/patients/global_lookup", { email }),
+    api.all("/api/v1/studies", { organizationId }),
+  ]);
+  const patientId = found[0]?.id;
+  const panel = main.querySelector("[data-existing]");
+  await renderTemplate(panel, "patient-existing", { email, patientId, studies, organizationId });
+  panel.hidden = false;
+  panel.querySelector("h2")?.focus();
+  bind(panel, signal, {
+    submit: {
+      "add-existing": async (v) => {
+        await api.patch(`/api/v1/patients/${patientId}/global_add_organization`, undefined, { organizationId });
+        if (v.study) await api.post(`/api/v1/studies/${v.study}/patients`, { patientIds: [patientId] });
+        toast("Added. The patient is asked in their own app or pages; you see them once they consent.");
+        navigate(v.study ? `/studies/${v.study}` : "/patients");
       },
     },
   });
@@ -119,7 +156,11 @@ async function detail(main, { signal, isCurrent }, id) {
     renderTemplate(main, "patient-detail", {
       patient,
       identifiers: [...patient.identifiers, { system: "", value: "" }],
-      organizations: patient.organizations.map((o) => ({ ...o, canRemove: session.can(MANAGE, o.id) })),
+      organizations: patient.organizations.map((o) => ({
+        ...o,
+        canRemove: session.can(MANAGE, o.id),
+        last: patient.organizations.length === 1,
+      })),
       studies: enrolled,
       openStudies,
       apps: apps.map((a) => ({
@@ -156,7 +197,8 @@ async function detail(main, { signal, isCurrent }, id) {
         const warning = last
           ? " This is their last organization: the patient and all their data will be deleted."
           : " Their enrolments and consents for its studies are removed.";
-        if (!(await confirmDialog(`Remove the patient from ${el.dataset.name}?${warning}`, "Remove"))) return;
+        const action = last ? "Delete the patient and their data" : "Remove";
+        if (!(await confirmDialog(`Remove the patient from ${el.dataset.name}?${warning}`, action))) return;
         await api.del(`/api/v1/patients/${id}`, undefined, { organizationId: el.dataset.orgId });
         toast(`Removed the patient from ${el.dataset.name}.`);
         if (last) navigate("/patients");
