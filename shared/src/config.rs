@@ -21,6 +21,9 @@ pub struct Settings {
     /// Proxies whose `X-Forwarded-For` is believed (`JHE_TRUSTED_PROXIES`, comma-separated IP
     /// addresses; none by default: the peer's own address is the source).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a client may take to send a request's body (`JHE_BODY_READ_TIMEOUT_SECS`,
+    /// default 30); past it the request is answered 408.
+    pub body_read_timeout: std::time::Duration,
 }
 
 /// A Cognito user pool as the identity provider (names as in the SAM template).
@@ -94,6 +97,7 @@ impl Settings {
                 .split(',')
                 .filter_map(|a| a.trim().parse().ok())
                 .collect(),
+            body_read_timeout: std::time::Duration::from_secs(env_i64("JHE_BODY_READ_TIMEOUT_SECS", 30).max(1) as u64),
         }
     }
 }

@@ -28,6 +28,9 @@ pub enum Error {
     MethodNotAllowed(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The client did not send the request in time.
+    #[error("{0}")]
+    Timeout(String),
     /// The store is busy; the client may retry.
     #[error("service busy, try again")]
     Unavailable(String),

@@ -64,6 +64,7 @@ async fn main() {
         access_token_ttl: 36_000,
         cognito: None,
         trusted_proxies: Vec::new(),
+        body_read_timeout: std::time::Duration::from_secs(30),
     };
     let server = jhe::local::open(dir.path(), settings).expect("open");
     server.seed_if_empty().await.expect("seed");

@@ -187,8 +187,7 @@ async fn serve(
             println!("  {email:<32} {what}");
         }
     }
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown())
+    jhe::http::serve::serve(listener, app, jhe::http::serve::Limits::from_env(), shutdown())
         .await
         .map_err(|e| e.to_string())?;
     println!("jhe: stopped");
@@ -207,14 +206,25 @@ async fn reindex(data_dir: PathBuf) -> Result<(), String> {
     let report =
         jhe::domain::ingest::reindex(&server.state.repo, &*server.state.blobs).await.map_err(|e| format!("{e:?}"))?;
     println!(
-        "reindex: {} archived uploads, {} observations: {} indexed now, {} already indexed, {} duplicates skipped, {} unreadable",
+        "reindex: {} archived uploads, {} observations: {} indexed now, {} already indexed, {} duplicates skipped, {} set aside",
         report.uploads,
         report.observations,
         report.inserted,
         report.already_present,
         report.duplicates,
-        report.unreadable
+        report.quarantined
     );
+    if report.quarantined > 0 {
+        for r in &report.reasons {
+            println!("  set aside: {r}");
+        }
+        println!(
+            "reindex: the entries set aside are under {}/blobs/quarantine/, with their reasons",
+            data_dir.display()
+        );
+        // Done, but not all of it: the exit status says so.
+        std::process::exit(3);
+    }
     Ok(())
 }
 

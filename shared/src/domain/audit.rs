@@ -440,6 +440,10 @@ impl StudyOrgs {
     }
 }
 
+/// How many audit records one AuditEvent search reads at most; a page that a filter leaves
+/// short ends with a `next` link to go on from.
+pub const AUDIT_SCAN_BUDGET: usize = 2_000;
+
 /// AuditEvent search: superusers see every record; a manager the records of the patients of the
 /// organizations they manage, each only as far as it concerns what they may see
 /// (`AuditRecord::seen_by`). Newest first, paged by the last record id.
@@ -468,16 +472,18 @@ pub async fn search(
     }
     let mut out = Vec::new();
     let mut after = q.cursor.clone();
-    for _ in 0..50 {
+    let mut budget = AUDIT_SCAN_BUDGET;
+    while budget > 0 {
         let aq = crate::ports::AuditQuery {
             patient: q.patient,
             agent: q.agent,
             lo: q.date.lo,
             hi: q.date.hi,
-            limit: q.count,
+            limit: q.count.clamp(1, budget),
             after: after.clone(),
         };
         let (page, next) = log.query(&aq).await.map_err(Error::Unavailable)?;
+        budget = budget.saturating_sub(page.len().max(1));
         let orgs = StudyOrgs::load(repo, &page).await?;
         for r in page {
             after = Some(r.id.clone());
@@ -494,8 +500,9 @@ pub async fn search(
             return Ok((out, None));
         }
     }
-    let last = out.last().map(|r: &AuditRecord| r.id.clone()).or(after);
-    Ok((out, last))
+    // The budget is spent: what was found so far, and where to go on from (the last record
+    // read, whether or not it was kept).
+    Ok((out, after))
 }
 
 /// "Who accessed my data": a patient's own view (also for superusers and managers of their

@@ -617,11 +617,41 @@ pub struct ReindexReport {
     pub inserted: usize,
     pub already_present: usize,
     pub duplicates: usize,
-    pub unreadable: usize,
+    /// Archived entries (or whole uploads) that could not be indexed, set aside under
+    /// `quarantine/` with the reason; the replay went on without them.
+    pub quarantined: usize,
+    /// Why, for the first of them (`{archive key}[#entry]: reason`).
+    pub reasons: Vec<String>,
+}
+
+impl ReindexReport {
+    fn set_aside(&mut self, what: String, reason: String) {
+        self.quarantined += 1;
+        if self.reasons.len() < 100 {
+            self.reasons.push(format!("{what}: {reason}"));
+        }
+    }
+}
+
+/// Sets an archived upload, or one entry of it, aside: `quarantine/` + the archive key's path,
+/// with the reason and what could not be indexed (written once: a second replay finds it there).
+async fn quarantine(blobs: &dyn BlobStore, key: &str, entry: Option<u64>, reason: &str, content: Value) -> Result<()> {
+    let stem = key.strip_prefix("bundles/").unwrap_or(key).trim_end_matches(".json");
+    let qkey = match entry {
+        Some(i) => format!("quarantine/{stem}-e{i}.json"),
+        None => format!("quarantine/{stem}.json"),
+    };
+    let record = json!({"archive": key, "entry": entry, "reason": reason, "content": content});
+    match blobs.put_new(&qkey, serde_json::to_vec(&record).map_err(|e| Error::Internal(e.to_string()))?).await {
+        Ok(()) | Err(crate::ports::BlobError::Exists(_)) => Ok(()),
+        Err(e) => Err(Error::Unavailable(format!("setting aside {qkey}: {e}"))),
+    }
 }
 
 /// Rebuilds the observation index from the archive: every accepted entry of every archived
-/// upload is derived again from the raw body and indexed under its recorded id.
+/// upload is derived again from the raw body and indexed under its recorded id. One archived
+/// upload or entry that cannot be read or indexed never stops the replay: it is set aside under
+/// `quarantine/` with the reason, counted in the report, and the rest goes on.
 pub async fn reindex(repo: &Repo, blobs: &dyn BlobStore) -> Result<ReindexReport> {
     let mut report = ReindexReport::default();
     let mut lookups = Lookups::default();
@@ -629,20 +659,29 @@ pub async fn reindex(repo: &Repo, blobs: &dyn BlobStore) -> Result<ReindexReport
     for key in keys {
         report.uploads += 1;
         let Some(bytes) = blobs.get(&key).await.map_err(|e| Error::Unavailable(e.to_string()))? else { continue };
-        let Ok(env) = serde_json::from_slice::<Value>(&bytes) else {
-            report.unreadable += 1;
-            continue;
-        };
-        let Ok(body) = serde_json::from_str::<Value>(env["body"].as_str().unwrap_or("")) else {
-            report.unreadable += 1;
-            continue;
+        let parsed = serde_json::from_slice::<Value>(&bytes)
+            .map_err(|e| format!("the archived upload is not JSON: {e}"))
+            .and_then(|env| {
+                let body = serde_json::from_str::<Value>(env["body"].as_str().unwrap_or(""))
+                    .map_err(|e| format!("its body is not JSON: {e}"))?;
+                Ok((env, body))
+            });
+        let (env, body) = match parsed {
+            Ok(x) => x,
+            Err(reason) => {
+                let raw = Value::String(String::from_utf8_lossy(&bytes).chars().take(100_000).collect());
+                quarantine(blobs, &key, None, &reason, raw).await?;
+                report.set_aside(key.clone(), reason);
+                continue;
+            }
         };
         let single = env["single"].as_bool().unwrap_or(false);
         let mut obs = Vec::new();
         for a in env["accepted"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
             let (Some(i), Some(id), Some(lu)) = (a["entry"].as_u64(), a["id"].as_i64(), a["lastUpdated"].as_i64())
             else {
-                report.unreadable += 1;
+                quarantine(blobs, &key, None, "an accepted entry without entry, id or lastUpdated", a.clone()).await?;
+                report.set_aside(key.clone(), "an accepted entry without entry, id or lastUpdated".into());
                 continue;
             };
             let r = if single { &body } else { &body["entry"][i as usize]["resource"] };
@@ -651,17 +690,42 @@ pub async fn reindex(repo: &Repo, blobs: &dyn BlobStore) -> Result<ReindexReport
                     d.obs.id = id;
                     d.obs.last_updated = lu;
                     d.obs.archive = key.clone();
-                    obs.push(d.obs);
+                    obs.push((i, d.obs));
                 }
-                Err(_) => report.unreadable += 1,
+                Err(f) => {
+                    quarantine(blobs, &key, Some(i), f.message(), r.clone()).await?;
+                    report.set_aside(format!("{key}#{i}"), f.message().to_string());
+                }
             }
         }
         report.observations += obs.len();
-        for v in repo.index_observations(&obs).await? {
+        let list: Vec<Observation> = obs.iter().map(|(_, o)| o.clone()).collect();
+        let verdicts = match repo.index_observations(&list).await {
+            Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
+            // One observation the store refuses fails its chunk: index them one by one to find it.
+            Err(Error::Unavailable(e)) => return Err(Error::Unavailable(e)),
+            Err(_) => {
+                let mut each = Vec::with_capacity(list.len());
+                for o in &list {
+                    each.push(match repo.index_observations(std::slice::from_ref(o)).await {
+                        Ok(mut v) => Ok(v.pop().unwrap_or(Indexed::AlreadyPresent)),
+                        Err(Error::Unavailable(e)) => return Err(Error::Unavailable(e)),
+                        Err(e) => Err(e.to_string()),
+                    });
+                }
+                each
+            }
+        };
+        for ((i, o), v) in obs.iter().zip(verdicts) {
             match v {
-                Indexed::Inserted => report.inserted += 1,
-                Indexed::AlreadyPresent => report.already_present += 1,
-                Indexed::Duplicate(_) => report.duplicates += 1,
+                Ok(Indexed::Inserted) => report.inserted += 1,
+                Ok(Indexed::AlreadyPresent) => report.already_present += 1,
+                Ok(Indexed::Duplicate(_)) => report.duplicates += 1,
+                Err(reason) => {
+                    let r = if single { &body } else { &body["entry"][*i as usize]["resource"] };
+                    quarantine(blobs, &key, Some(*i), &reason, r.clone()).await?;
+                    report.set_aside(format!("{key}#{i} (Observation/{})", o.id), reason);
+                }
             }
         }
     }

@@ -530,13 +530,20 @@ pub async fn admin_observations(
     q.common.count = page_size;
     q.common.cursor = None;
     let readable = readable(repo, c, &q, &mut facts, &codes).await?;
-    let skip = (page - 1) * page_size;
+    // A page number too large to multiply out is past the last page all the same.
+    let skip = page.saturating_sub(1).saturating_mul(page_size);
     let mut rows = Vec::new();
-    let mut total;
+    let mut total = 0;
+    if skip > 0 {
+        // A page past the last is answered from the count, without walking the pages before it.
+        total = self::total(repo, &q, &readable).await?;
+        if skip >= total {
+            return Ok((Vec::new(), total));
+        }
+    }
     if skip > 0 && one_scan_each(&q, &readable) {
         // The pages before it are walked in the store (no document copied or parsed), and the
         // page is read from where they end.
-        total = self::total(repo, &q, &readable).await?;
         let (mut walked, mut last) = (0, None);
         walk(repo, &q, &scans(&q, &readable), skip, &mut |o| {
             walked += 1;

@@ -70,15 +70,19 @@ pub struct JsonBody(pub Body);
 impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let limit = state.settings.max_body_bytes;
         let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| ApiError(Error::PayloadTooLarge(format!("The request body is larger than {limit} bytes."))))?;
+        let (parts, body) = req.into_parts();
+        let bytes = read_body(&parts.headers, body, &state.settings).await.map_err(|e| {
+            ApiError(match e {
+                BodyError::TooLarge(_) => Error::PayloadTooLarge(e.message()),
+                BodyError::TooSlow => Error::Timeout(e.message()),
+                BodyError::Broken(_) => Error::BadRequest(e.message()),
+            })
+        })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(Body::default()));
         }
@@ -183,5 +187,58 @@ impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         Ok(Self(source_ip(&parts.extensions, &parts.headers, &state.settings.trusted_proxies)))
+    }
+}
+
+/// Why a request body was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// Larger than `JHE_MAX_BODY_BYTES` (413).
+    TooLarge(usize),
+    /// Not sent within the time allowed (`Settings::body_read_timeout`, 408).
+    TooSlow,
+    /// The connection broke (400).
+    Broken(String),
+}
+
+impl BodyError {
+    pub fn status(&self) -> axum::http::StatusCode {
+        match self {
+            Self::TooLarge(_) => axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooSlow => axum::http::StatusCode::REQUEST_TIMEOUT,
+            Self::Broken(_) => axum::http::StatusCode::BAD_REQUEST,
+        }
+    }
+    pub fn message(&self) -> String {
+        match self {
+            Self::TooLarge(limit) => format!("The request body is larger than {limit} bytes."),
+            Self::TooSlow => "The request body was not sent in time.".to_string(),
+            Self::Broken(e) => format!("The request body could not be read: {e}"),
+        }
+    }
+}
+
+/// Reads a request body: at most the configured limit (`JHE_MAX_BODY_BYTES`, the one limit of
+/// every route; a declared `Content-Length` over it is refused before reading), within the
+/// configured time (`JHE_BODY_READ_TIMEOUT_SECS`). Each route answers the error in its own format.
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    settings: &crate::config::Settings,
+) -> Result<axum::body::Bytes, BodyError> {
+    let limit = settings.max_body_bytes;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    match tokio::time::timeout(settings.body_read_timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(BodyError::TooSlow),
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => {
+            // `to_bytes` says "length limit exceeded" when the body outgrew the limit.
+            let text = e.to_string();
+            if text.contains("length limit") { Err(BodyError::TooLarge(limit)) } else { Err(BodyError::Broken(text)) }
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::extract::{ReqUrl, resolve_caller};
+use super::extract::{ReqUrl, read_body, resolve_caller};
 use crate::domain::Caller;
 use crate::domain::ingest::{self, EntryOutcome, Refusal};
 use crate::domain::reads;
@@ -248,9 +248,13 @@ async fn search_post(
     headers: HeaderMap,
     Path(rtype): Path<String>,
     url: ReqUrl,
-    body: Bytes,
+    body: Body,
 ) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
+    let body = match upload_body(&s, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return Ok(r),
+    };
     let mut params = query_pairs(&url);
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
         .map_err(|_| FhirError(Error::bad("The _search body must be form-encoded parameters.")))?;
@@ -436,11 +440,25 @@ fn note_upload(slot: &Slot, subjects: Vec<i64>, outcomes: &[EntryOutcome]) {
     });
 }
 
-async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl, body: Bytes) -> FhirResult {
+/// The body of an upload, or the OperationOutcome that says why it was not read.
+async fn upload_body(s: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+    read_body(headers, body, &s.settings).await.map_err(|e| {
+        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "too-costly" } else { "incomplete" };
+        let mut r = fhir_response(e.status(), outcome(code, &e.message()));
+        r.extensions_mut().insert(super::audit::AuditReason(e.message()));
+        r
+    })
+}
+
+async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl, body: Body) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
     if let Some(r) = unsupported_content_type(&headers) {
         return Ok(r);
     }
+    let body = match upload_body(&s, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return Ok(r),
+    };
     let (raw, resource) = match ingest::parse_body(&body) {
         Ok(x) => x,
         Err(f) => return Ok(refusal_response(&f)),
@@ -489,11 +507,15 @@ async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: 
     }
 }
 
-async fn batch(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl, body: Bytes) -> FhirResult {
+async fn batch(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl, body: Body) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
     if let Some(r) = unsupported_content_type(&headers) {
         return Ok(r);
     }
+    let body = match upload_body(&s, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return Ok(r),
+    };
     let (raw, mut bundle) = match ingest::parse_body(&body) {
         Ok(x) => x,
         Err(f) => return Ok(refusal_response(&f)),
@@ -557,7 +579,15 @@ async fn admin_observations(
         None => 20,
     };
     let size = size.clamp(1, 1000);
-    let pg: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+    let pg: usize = match q.get("page") {
+        None => 1,
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|p| *p >= 1)
+            // Upstream's answer (as for every paginated list): not a page.
+            .ok_or_else(|| super::error::ApiError(Error::NotFound("Invalid page.".into())))?,
+    };
     let (rows, total) = reads::admin_observations(&s.repo, &c, &oq, pg, size).await?;
     note(&slot, |n| {
         n.resource_type = Some("Observation".into());

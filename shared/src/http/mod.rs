@@ -10,6 +10,7 @@ pub mod extract;
 pub mod fhir;
 pub mod oauth;
 pub mod routes;
+pub mod serve;
 pub mod site;
 pub mod wire;
 
@@ -63,12 +64,43 @@ async fn not_found() -> impl IntoResponse {
     (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."})))
 }
 
-/// A route group ready to serve: the audit middleware and the state applied.
+/// A route group ready to serve: the panic boundary inside the audit middleware (so a handler's
+/// panic is answered and recorded like any other failure), and the state applied.
 pub fn serve_group(group: Router<AppState>, state: AppState) -> Router {
     group
+        .layer(axum::middleware::from_fn(caught))
         .layer(axum::middleware::from_fn_with_state(state.clone(), audit::audited))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// Runs the handler, turning a panic into the route's usual 500 (an OperationOutcome on FHIR
+/// routes, `{"detail"}` elsewhere); the cause is logged, never sent.
+async fn caught(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use std::future::Future;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::task::Poll;
+    let fhir = req.uri().path().starts_with("/FHIR/");
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let mut run = Box::pin(next.run(req));
+    let done = std::future::poll_fn(|cx| match catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx))) {
+        Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(cause) => Poll::Ready(Err(cause)),
+    })
+    .await;
+    match done {
+        Ok(resp) => resp,
+        Err(cause) => {
+            let what = cause
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| cause.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let err = crate::error::Error::Internal(format!("handler panicked on {method} {path}: {what}"));
+            if fhir { fhir::FhirError(err).into_response() } else { error::ApiError(err).into_response() }
+        }
+    }
 }
 
 /// Every route of every group, with the audit middleware and the state applied.

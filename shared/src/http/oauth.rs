@@ -13,7 +13,7 @@ use base64::Engine;
 use serde_json::json;
 
 use super::AppState;
-use super::extract::{ClientAddr, ReqUrl, parse_query, resolve_caller};
+use super::extract::{ClientAddr, ReqUrl, parse_query, read_body, resolve_caller};
 use crate::auth::crypto::random_alnum;
 use crate::auth::issuer::{OAuthError, TokenRequest};
 use crate::auth::password;
@@ -234,8 +234,16 @@ async fn token(
     slot: Slot,
     addr: ClientAddr,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    let body = match read_body(&headers, body, &s.settings).await {
+        Ok(b) => b,
+        Err(e) => {
+            let mut r = oauth_error(OAuthError::invalid_request(e.message()));
+            *r.status_mut() = e.status();
+            return r;
+        }
+    };
     let form: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
         Err(_) => {
@@ -399,11 +407,17 @@ async fn login_submit(
     slot: Slot,
     addr: ClientAddr,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
     if pool(&s).is_some() {
         return Redirect::to("/").into_response();
     }
+    let body = match read_body(&headers, body, &s.settings).await {
+        Ok(b) => b,
+        Err(e) => {
+            return (e.status(), Html(format!("<h1>{}</h1><p>{}</p>", e.status(), esc(&e.message())))).into_response();
+        }
+    };
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
     let next = safe_next(Some(field("next")));

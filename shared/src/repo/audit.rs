@@ -51,7 +51,9 @@ impl TableAudit {
             pk,
             range: SkRange::Between(lo, hi),
             forward: false,
-            limit: limit.clamp(1, 1000),
+            // `query` bounds the page; the one or two more asked for here tell whether there is
+            // a next page (and skip the record resumed after).
+            limit: limit.max(1),
             cursor: None,
         };
         let page = self.repo.table.query(&query).await.map_err(|e| e.to_string())?;

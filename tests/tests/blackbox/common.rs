@@ -27,6 +27,7 @@ pub fn settings(site: &str) -> Settings {
         access_token_ttl: 3600,
         cognito: None,
         trusted_proxies: Vec::new(),
+        body_read_timeout: std::time::Duration::from_secs(30),
     }
 }
 
@@ -422,10 +423,41 @@ fn serve(
     dir: tempfile::TempDir,
 ) -> TestApp {
     let app = jhe::http::app(state.clone());
+    serve_app(listener, base, state, dir, app, jhe::http::serve::Limits::default())
+}
+
+/// Serves `app` with the local server's own accept loop, as `jhe serve` runs it.
+fn serve_app(
+    listener: tokio::net::TcpListener,
+    base: String,
+    state: jhe::http::AppState,
+    dir: tempfile::TempDir,
+    app: axum::Router,
+    limits: jhe::http::serve::Limits,
+) -> TestApp {
     let handle = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.expect("serve");
+        jhe::http::serve::serve(listener, app, limits, std::future::pending()).await.expect("serve");
     });
     TestApp { base, http: client(), state, dir, server: handle }
+}
+
+/// Starts a server on a fresh seeded store with the app `build` makes of its state (with the
+/// settings `change` changed), under `limits`.
+pub async fn spawn_custom(
+    change: impl FnOnce(&mut Settings),
+    limits: jhe::http::serve::Limits,
+    build: impl FnOnce(jhe::http::AppState) -> axum::Router,
+) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut s = settings(&base);
+    change(&mut s);
+    let server = open_server(dir.path(), s).await;
+    server.seed_if_empty().await.expect("seed");
+    let state = server.state.clone();
+    let app = build(state.clone());
+    serve_app(listener, base, state, dir, app, limits)
 }
 
 /// Serves the state `build` makes (for the site URL it is given) on a fresh loopback port.

@@ -14,6 +14,7 @@ mod matrix;
 mod oidc;
 mod omh_schemas;
 mod replay;
+mod robustness;
 mod routes;
 mod security;
 mod upstream;

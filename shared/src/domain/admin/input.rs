@@ -15,7 +15,7 @@ pub struct Body(pub Map<String, Value>);
 /// Query parameters (snake_case keys).
 pub type Params = BTreeMap<String, String>;
 
-fn camel(k: &str) -> String {
+pub(crate) fn camel(k: &str) -> String {
     let mut out = String::new();
     let mut up = false;
     for ch in k.chars() {

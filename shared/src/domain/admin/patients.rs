@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::input::{Body, Params, param_id, valid_date, valid_email};
+use super::input::{Body, Params, camel, param_id, valid_date, valid_email};
 use super::{load_org, patient_view, practitioner_only, visible_patient, visible_study};
 use crate::access;
 use crate::domain::Caller;
@@ -13,17 +13,39 @@ use crate::domain::views::*;
 use crate::error::{Error, Result};
 use crate::repo::{NewPatient, Repo};
 
+/// The longest name and phone number a patient record keeps, in characters.
+const MAX_NAME: usize = 150;
+const MAX_PHONE: usize = 32;
+
+/// An optional text field, refused when longer than `max` characters.
+fn bounded(body: &Body, field: &str, max: usize) -> Result<Option<String>> {
+    match body.opt_str(field)? {
+        Some(v) if v.chars().count() > max => {
+            Err(Error::bad(format!("{} is longer than {max} characters.", camel(field))))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Identifiers one patient may carry (each is a key written in the patient's transaction).
+const MAX_PATIENT_IDENTIFIERS: usize = 20;
+
 fn identifiers(body: &Body) -> Result<Option<Vec<(String, String)>>> {
     match body.get("identifiers") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => {
+            if a.len() > MAX_PATIENT_IDENTIFIERS {
+                return Err(Error::bad(format!("At most {MAX_PATIENT_IDENTIFIERS} identifiers are accepted.")));
+            }
             let mut out: Vec<(String, String)> = Vec::new();
             for v in a {
                 let s = v.get("system").and_then(Value::as_str).map(str::trim).unwrap_or("");
                 let val = v.get("value").and_then(Value::as_str).map(str::trim).unwrap_or("");
-                if s.is_empty() || val.is_empty() || s.len() > 512 || val.len() > 512 {
+                if s.is_empty() || val.is_empty() {
                     return Err(Error::bad("Each identifier needs a non-blank system and value."));
                 }
+                // What a store key can hold, as for observation identifiers.
+                crate::domain::model::check_identifier(s, val).map_err(Error::BadRequest)?;
                 if !out.iter().any(|(a, b)| a == s && b == val) {
                     out.push((s.to_string(), val.to_string()));
                 }
@@ -124,10 +146,10 @@ pub async fn create(repo: &Repo, c: &Caller, body: &Body) -> Result<Value> {
     }
     let np = NewPatient {
         email,
-        name_family: body.opt_str("name_family")?.map(|s| s.trim().to_string()),
-        name_given: body.opt_str("name_given")?.map(|s| s.trim().to_string()),
+        name_family: bounded(body, "name_family", MAX_NAME)?.map(|s| s.trim().to_string()),
+        name_given: bounded(body, "name_given", MAX_NAME)?.map(|s| s.trim().to_string()),
         birth_date: birth_date(body)?,
-        telecom_phone: body.opt_str("telecom_phone")?,
+        telecom_phone: bounded(body, "telecom_phone", MAX_PHONE)?,
         identifiers: identifiers(body)?.unwrap_or_default(),
         organization_id: org,
     };
@@ -151,16 +173,16 @@ pub async fn update(repo: &Repo, c: &Caller, id: Id, q: &Params, body: &Body) ->
     let (mut p, orgs) = visible_patient(repo, c, id).await?;
     acting_org(c, &orgs, param_id(q, "organization_id")?)?;
     if body.get("name_family").is_some() {
-        p.name_family = body.opt_str("name_family")?;
+        p.name_family = bounded(body, "name_family", MAX_NAME)?;
     }
     if body.get("name_given").is_some() {
-        p.name_given = body.opt_str("name_given")?;
+        p.name_given = bounded(body, "name_given", MAX_NAME)?;
     }
     if body.get("birth_date").is_some() {
         p.birth_date = birth_date(body)?;
     }
     if body.get("telecom_phone").is_some() {
-        p.telecom_phone = body.opt_str("telecom_phone")?;
+        p.telecom_phone = bounded(body, "telecom_phone", MAX_PHONE)?;
     }
     let idents = identifiers(body)?;
     let p = repo.update_patient(p, idents).await?;
