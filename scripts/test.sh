@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The project's one test command (README, .ci/run). On a fresh machine it installs what the tests
-# need (a Python venv with fhir.resources and jupyterhealth-client), then runs: formatting and
-# lint checks, every Rust test suite (black-box tests against the real server over HTTP), FHIR R5
-# validation of every resource the tests saw the server emit, and the jupyterhealth-client
-# compatibility check against a freshly started `jhe serve`. Ends with one summary line.
+# need (a Python venv with fhir.resources, jupyterhealth-client and Schemathesis), then runs:
+# formatting and lint checks, every Rust test suite (black-box tests against the real server over
+# HTTP), FHIR R5 validation of every resource the tests saw the server emit, the
+# jupyterhealth-client compatibility check and the API contract/fuzz run against freshly started
+# `jhe serve`s, the web UI in a browser and the SAM template checks. Ends with one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -91,6 +92,24 @@ tally <(tail -n 1 "$OUT/compat.log")
 tally "$OUT/fhir-compat-validate.log"
 kill $SERVER 2>/dev/null || true
 wait $SERVER 2>/dev/null || true
+
+step "API contract and fuzzing: Schemathesis over /api/schema/ and a seeded FHIR fuzz, on a fresh server"
+# As a manager, a patient and a superuser: no server error, every status documented, every answer
+# as its schema says. A longer run before a release: --max-examples 200 --fhir-cases 50000.
+PORT3="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+DATA3="$(mktemp -d)"
+./target/debug/jhe serve --addr "127.0.0.1:$PORT3" --data-dir "$DATA3" >"$OUT/jhe-serve-fuzz.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$PORT3/health" >/dev/null && break
+    sleep 0.1
+done
+"$PY" scripts/api_fuzz.py --url "http://127.0.0.1:$PORT3" --seed "${JHE_FUZZ_SEED:-1}" --report-dir "$OUT/api-fuzz" \
+    | tee "$OUT/api-fuzz.log"
+tally <(tail -n 1 "$OUT/api-fuzz.log")
+kill $SERVER 2>/dev/null || true
+wait $SERVER 2>/dev/null || true
+rm -rf "$DATA3"
 
 step "jupyterhealth-client against jhe serve --backend aws (moto)"
 PORT2="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod fhir;
 pub mod oauth;
+pub mod openapi;
 pub mod routes;
 pub mod serve;
 pub mod site;
@@ -41,9 +42,21 @@ pub struct AppState {
     pub audit: Arc<dyn AuditLog>,
 }
 
-/// `/health`: liveness, no store access.
+/// `/health`: liveness, no store access; `/api/schema/`: the OpenAPI description.
 pub fn discovery_router() -> Router<AppState> {
-    Router::new().route("/health", get(|| async { Json(json!({"status": "ok", "version": crate::config::VERSION})) }))
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok", "version": crate::config::VERSION})) }))
+        .route("/api/schema/", get(api_schema))
+}
+
+/// The OpenAPI document (JSON, which YAML readers read too), its server the site URL.
+async fn api_schema(axum::extract::State(s): axum::extract::State<AppState>) -> axum::response::Response {
+    let mut r = Json(openapi::document(&s.settings.site_url)).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/vnd.oai.openapi+json"),
+    );
+    r
 }
 
 /// The route groups, by name: each becomes one Lambda function; `app()` serves them all.
@@ -60,8 +73,16 @@ pub fn route_groups() -> Vec<(&'static str, Router<AppState>)> {
     ]
 }
 
-async fn not_found() -> impl IntoResponse {
-    (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."})))
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    no_route(uri.path())
+}
+
+/// The answer for a path no route serves: `{"detail"}`, or an OperationOutcome under `/FHIR/`.
+pub fn no_route(path: &str) -> axum::response::Response {
+    if path.starts_with("/FHIR/") {
+        return fhir::FhirError(crate::error::Error::NotFound("No such FHIR endpoint.".into())).into_response();
+    }
+    (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."}))).into_response()
 }
 
 /// A route group ready to serve: the panic boundary inside the audit middleware (so a handler's

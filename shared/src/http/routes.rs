@@ -5,6 +5,7 @@
 /// (route group, method, path) in axum's path syntax (`{param}`).
 pub const ROUTES: &[(&str, &str, &str)] = &[
     ("discovery", "GET", "/health"),
+    ("discovery", "GET", "/api/schema/"),
     ("auth", "GET", "/o/.well-known/openid-configuration"),
     ("auth", "GET", "/o/.well-known/jwks.json"),
     ("auth", "GET", "/o/authorize/"),

@@ -80,9 +80,9 @@ pub fn protect(headers: &mut HeaderMap, policy: &str) {
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
 }
 
-fn not_found(api: bool) -> Response {
-    if api {
-        (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"detail": "Not found."}))).into_response()
+fn not_found(api: Option<&str>) -> Response {
+    if let Some(path) = api {
+        super::no_route(path)
     } else {
         (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Not found.").into_response()
     }
@@ -117,7 +117,7 @@ async fn lookup(source: &SiteSource, path: &str) -> Option<(Bytes, Option<&'stat
 /// Serves a request for the UI (the router's fallback).
 pub async fn serve(s: &AppState, source: &SiteSource, method: &Method, path: &str, headers: &HeaderMap) -> Response {
     if API_PREFIXES.iter().any(|p| path.starts_with(p)) {
-        return not_found(true);
+        return not_found(Some(path));
     }
     if *method != Method::GET && *method != Method::HEAD {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
@@ -127,9 +127,9 @@ pub async fn serve(s: &AppState, source: &SiteSource, method: &Method, path: &st
         Some(f) => (wanted, f),
         None if is_page(path) => match lookup(source, "/index.html").await {
             Some(f) => ("/index.html", f),
-            None => return not_found(false),
+            None => return not_found(None),
         },
-        None => return not_found(false),
+        None => return not_found(None),
     };
     let (body, gzip, etag) = found;
     let mut resp = if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {

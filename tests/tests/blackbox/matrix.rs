@@ -292,6 +292,10 @@ fn rows() -> Vec<Row> {
         expect: [404; 6],
         public: true,
     });
+    // Public, no data: liveness and the OpenAPI document, to anyone.
+    for path in ["/health", "/api/schema/"] {
+        r.push(Row { method: M::GET, path, body: None, setup: S::None, expect: [200; 6], public: true });
+    }
     r
 }
 

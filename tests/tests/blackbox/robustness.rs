@@ -345,3 +345,41 @@ async fn an_audit_search_reads_a_bounded_number_of_records_and_pages_on() {
     assert_eq!(found, 3, "every matching record is reached by paging on");
     assert!(requests >= 2, "the scan was cut and resumed ({requests} requests)");
 }
+
+#[tokio::test]
+async fn unknown_fhir_paths_answer_an_operation_outcome() {
+    // Found by the FHIR fuzz: `/FHIR/R5/..` (a client normalizes it to `/FHIR/`) answered `{"detail"}`.
+    let app = spawn_app().await;
+    for path in ["/FHIR/", "/FHIR/R4/Observation", "/FHIR/R5/Observation/1/_history"] {
+        let (s, oo) = app.get(path, "").await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {oo}");
+        assert_eq!(oo["resourceType"], "OperationOutcome", "{path}: {oo}");
+    }
+    let (s, b) = app.get("/api/v2/nothing", "").await;
+    assert_eq!((s, b["detail"].as_str()), (StatusCode::NOT_FOUND, Some("Not found.")));
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = spawn_app().await;
+    let resp = app.http.get(app.url("/api/schema/")).send().await.expect("send");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/vnd.oai.openapi+json");
+    let doc: Value = resp.json().await.expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["servers"][0]["url"], app.base.as_str());
+    let mut described: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for method in ops.as_object().expect("operations").keys() {
+            described.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    described.sort();
+    let mut routes: Vec<(String, String)> =
+        jhe::http::routes::ROUTES.iter().map(|(_, m, p)| (m.to_string(), p.to_string())).collect();
+    routes.sort();
+    assert_eq!(described, routes);
+    // Each answers at least its success and, where a token is needed, 401.
+    let token = &doc["paths"]["/api/v1/studies"]["get"];
+    assert!(token["responses"]["200"].is_object() && token["responses"]["401"].is_object(), "{token}");
+}

@@ -86,7 +86,10 @@ async fn unrouted(app: &axum::Router, method: &str, path: &str) -> bool {
     let status = resp.status().as_u16();
     let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
     // The router's own 405 has no body; a handler's 405 (FHIR update/delete) explains itself.
-    (status == 405 && body.is_empty()) || (status == 404 && body.as_ref() == br#"{"detail":"Not found."}"#)
+    // The fallback's 404: `{"detail"}`, or under /FHIR/ an OperationOutcome saying so.
+    let fallback = body.as_ref() == br#"{"detail":"Not found."}"#
+        || String::from_utf8_lossy(&body).contains("No such FHIR endpoint.");
+    (status == 405 && body.is_empty()) || (status == 404 && fallback)
 }
 
 #[tokio::test]
