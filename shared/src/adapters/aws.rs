@@ -10,7 +10,18 @@ use aws_config::{BehaviorVersion, SdkConfig};
 /// per-service `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`), and the default credentials
 /// chain (environment, web identity, ECS/Lambda container, IMDS).
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts()).load().await
+}
+
+/// How long one call may take: a hung connection must not eat API Gateway's 29 s. An attempt
+/// gets 5 s (a DynamoDB call takes milliseconds, an upload's archive put well under a second),
+/// all retries of one operation 12 s together, a connection 3 s.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .operation_attempt_timeout(std::time::Duration::from_secs(5))
+        .operation_timeout(std::time::Duration::from_secs(12))
+        .build()
 }
 
 /// The SDK configuration for a local AWS emulator (moto server) at `endpoint`: region `us-east-1`
@@ -20,6 +31,14 @@ pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "jhe-local"))
+        // An emulator copying a whole table per transaction can take seconds; still bounded.
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(3))
+                .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                .operation_timeout(std::time::Duration::from_secs(120))
+                .build(),
+        )
         .load()
         .await
 }

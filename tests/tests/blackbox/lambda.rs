@@ -46,6 +46,8 @@ fn bin_dir() -> PathBuf {
 #[derive(Clone)]
 struct Runtime {
     queue: Arc<Mutex<VecDeque<(String, Value)>>>,
+    /// Rung when an event is queued (a permit is kept if nobody waits yet).
+    more: Arc<tokio::sync::Notify>,
     answers: mpsc::UnboundedSender<(String, Value)>,
     first_pull: Arc<Mutex<Option<Instant>>>,
 }
@@ -56,11 +58,13 @@ async fn next(State(rt): State<Runtime>) -> axum::response::Response {
         let mut first = rt.first_pull.lock().expect("lock");
         first.get_or_insert_with(Instant::now);
     }
-    let item = rt.queue.lock().expect("lock").pop_front();
-    let Some((id, event)) = item else {
-        // No more events: the function waits, as it would for traffic, until it is stopped.
-        std::future::pending::<()>().await;
-        unreachable!()
+    // No event yet: the function waits, as it would for traffic.
+    let (id, event) = loop {
+        let item = rt.queue.lock().expect("lock").pop_front();
+        match item {
+            Some(item) => break item,
+            None => rt.more.notified().await,
+        }
     };
     let deadline = (time::OffsetDateTime::now_utc().unix_timestamp() + 30) * 1000;
     (
@@ -91,59 +95,93 @@ async fn init_error(State(rt): State<Runtime>, body: axum::body::Bytes) -> &'sta
     "{}"
 }
 
+/// One function binary (`jhe-<group>`) running under the Runtime API emulator, answering the
+/// events handed to it one at a time.
+pub(crate) struct Function {
+    group: String,
+    rt: Runtime,
+    rx: mpsc::UnboundedReceiver<(String, Value)>,
+    sent: usize,
+    started: Instant,
+    _child: Stop,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Function {
+    /// Starts `jhe-<group>` with `env` (and the Lambda runtime's own variables).
+    pub(crate) async fn start(group: &str, env: &[(String, String)]) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let rt = Runtime {
+            queue: Arc::default(),
+            more: Arc::new(tokio::sync::Notify::new()),
+            answers: tx,
+            first_pull: Arc::new(Mutex::new(None)),
+        };
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(rt.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+        let bin = bin_dir().join(format!("jhe-{group}"));
+        assert!(bin.exists(), "{} is not built (cargo build --workspace)", bin.display());
+        let started = Instant::now();
+        let child = std::process::Command::new(&bin)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", format!("jhe-test-{group}"))
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/jhe-test-{group}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        Self { group: group.to_string(), rt, rx, sent: 0, started, _child: Stop(child), server }
+    }
+
+    /// Hands the function one event and waits for its answer.
+    pub(crate) async fn call(&mut self, event: Value) -> Value {
+        let id = format!("req-{}", self.sent);
+        self.sent += 1;
+        self.rt.queue.lock().expect("lock").push_back((id.clone(), event));
+        self.rt.more.notify_one();
+        let got = tokio::time::timeout(Duration::from_secs(60), self.rx.recv()).await;
+        let (got_id, answer) = got
+            .unwrap_or_else(|_| panic!("{}: no answer to {id} in time", self.group))
+            .unwrap_or_else(|| panic!("{}: the emulator stopped", self.group));
+        assert_ne!(got_id, "init", "{} failed to start: {answer}", self.group);
+        assert_eq!(got_id, id, "{}: answers come in order", self.group);
+        answer
+    }
+
+    /// How long the process took from start to its first pull of an event.
+    fn ready(&self) -> Duration {
+        self.rt.first_pull.lock().expect("lock").map(|t| t - self.started).unwrap_or_default()
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
 /// Runs `jhe-<group>` on `events` (id -> event); returns the answers by id and the ready time.
 async fn run_function(
     group: &str,
     env: &[(String, String)],
     events: Vec<(String, Value)>,
 ) -> (BTreeMap<String, Value>, Duration) {
-    let n = events.len();
-    // Request ids go into URL paths: number them, and map the answers back.
-    let names: Vec<String> = events.iter().map(|(id, _)| id.clone()).collect();
-    let queue: VecDeque<(String, Value)> =
-        events.into_iter().enumerate().map(|(i, (_, e))| (format!("req-{i}"), e)).collect();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let rt = Runtime { queue: Arc::new(Mutex::new(queue)), answers: tx, first_pull: Arc::new(Mutex::new(None)) };
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state(rt.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
-
-    let bin = bin_dir().join(format!("jhe-{group}"));
-    assert!(bin.exists(), "{} is not built (cargo build --workspace)", bin.display());
-    let started = Instant::now();
-    let child = std::process::Command::new(&bin)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", format!("jhe-test-{group}"))
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/jhe-test-{group}"))
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-    let child = Stop(child);
+    let mut f = Function::start(group, env).await;
     let mut answers = BTreeMap::new();
-    let waited = tokio::time::timeout(Duration::from_secs(60), async {
-        while answers.len() < n {
-            let Some((id, v)) = rx.recv().await else { break };
-            assert_ne!(id, "init", "{group} failed to start: {v}");
-            let i: usize = id.trim_start_matches("req-").parse().expect("request id");
-            answers.insert(names[i].clone(), v);
-        }
-    })
-    .await;
-    let ready = rt.first_pull.lock().expect("lock").map(|t| t - started).unwrap_or_default();
-    drop(child);
-    server.abort();
-    assert!(waited.is_ok(), "{group}: only {} of {n} events answered in time", answers.len());
-    (answers, ready)
+    for (name, event) in events {
+        answers.insert(name, f.call(event).await);
+    }
+    (answers, f.ready())
 }
 
 /// Stops the function process when dropped (also when a check fails).
@@ -156,18 +194,15 @@ impl Drop for Stop {
     }
 }
 
-fn status(answer: &Value) -> u16 {
-    answer["statusCode"].as_u64().unwrap_or_else(|| panic!("not an API Gateway answer: {answer}")) as u16
-}
-
-#[tokio::test]
-async fn every_function_binary_answers_its_events_under_the_lambda_runtime_api() {
-    let Some(url) = moto() else { return };
-    let p = pool_app(&url).await;
-    let admin = p.practitioner("admin@example.com").await;
+/// What the SAM template gives the functions, pointing at moto and `p`'s table, bucket and pool,
+/// and the audit-copy bucket made as the template makes it (Object Lock with a default retention).
+pub(crate) async fn cloud_env(
+    url: &str,
+    p: &crate::cognito::PoolApp,
+) -> (Vec<(String, String)>, aws_sdk_s3::Client, String) {
     let pool = &p.pool;
     // The audit-copy bucket as the template makes it: Object Lock with a default retention.
-    let s3 = jhe::adapters::aws::s3_client(&jhe::adapters::aws::local_sdk_config(&url).await);
+    let s3 = jhe::adapters::aws::s3_client(&jhe::adapters::aws::local_sdk_config(url).await);
     let audit_bucket = format!("{}-audit", p.name);
     s3.create_bucket().bucket(&audit_bucket).object_lock_enabled_for_bucket(true).send().await.expect("audit bucket");
     {
@@ -187,7 +222,7 @@ async fn every_function_binary_answers_its_events_under_the_lambda_runtime_api()
             .expect("default retention");
     }
     let env: Vec<(String, String)> = [
-        ("AWS_ENDPOINT_URL", url.as_str()),
+        ("AWS_ENDPOINT_URL", url),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
@@ -211,6 +246,20 @@ async fn every_function_binary_answers_its_events_under_the_lambda_runtime_api()
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+
+    (env, s3, audit_bucket)
+}
+
+fn status(answer: &Value) -> u16 {
+    answer["statusCode"].as_u64().unwrap_or_else(|| panic!("not an API Gateway answer: {answer}")) as u16
+}
+
+#[tokio::test]
+async fn every_function_binary_answers_its_events_under_the_lambda_runtime_api() {
+    let Some(url) = moto() else { return };
+    let p = pool_app(&url).await;
+    let admin = p.practitioner("admin@example.com").await;
+    let (env, s3, audit_bucket) = cloud_env(&url, &p).await;
 
     let events_dir = repo_root().join("events");
     let read = |name: &str| -> Value {

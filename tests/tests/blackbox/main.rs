@@ -7,6 +7,7 @@ mod cognito;
 mod common;
 mod contract;
 mod fhir;
+mod iam;
 mod invariants;
 mod invitations;
 mod lambda;
