@@ -24,6 +24,10 @@ pub struct Settings {
     /// How long a client may take to send a request's body (`JHE_BODY_READ_TIMEOUT_SECS`,
     /// default 30); past it the request is answered 408.
     pub body_read_timeout: std::time::Duration,
+    /// The secret the CDN adds to every request it forwards (`JHE_ORIGIN_SECRET`, header
+    /// `x-jhe-origin-secret`); when set, a request without it (one sent straight to the API's own
+    /// endpoint, around the CDN's firewall and logs) is refused. Unset locally.
+    pub origin_secret: Option<String>,
 }
 
 /// A Cognito user pool as the identity provider (names as in the SAM template).
@@ -98,6 +102,7 @@ impl Settings {
                 .filter_map(|a| a.trim().parse().ok())
                 .collect(),
             body_read_timeout: std::time::Duration::from_secs(env_i64("JHE_BODY_READ_TIMEOUT_SECS", 30).max(1) as u64),
+            origin_secret: std::env::var("JHE_ORIGIN_SECRET").ok().filter(|s| !s.is_empty()),
         }
     }
 }

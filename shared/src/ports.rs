@@ -37,11 +37,19 @@ pub struct Item {
     #[serde(default)]
     pub version: u64,
     pub data: serde_json::Value,
+    /// When the store may delete the item on its own (Unix seconds; DynamoDB's `ttl`): grants,
+    /// sessions and counters of failures, well after the app stops honouring them. `None`: kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<i64>,
 }
 
 impl Item {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>, data: serde_json::Value) -> Self {
-        Self { pk: pk.into(), sk: sk.into(), gsi1: None, gsi2: None, version: 1, data }
+        Self { pk: pk.into(), sk: sk.into(), gsi1: None, gsi2: None, version: 1, data, expires: None }
+    }
+    pub fn expiring_at(mut self, unix_seconds: i64) -> Self {
+        self.expires = Some(unix_seconds);
+        self
     }
     pub fn key(&self) -> Key {
         Key::new(self.pk.clone(), self.sk.clone())

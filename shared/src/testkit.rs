@@ -153,6 +153,10 @@ pub async fn put_then_get_round_trips(t: &dyn Table) {
     t.put(item.clone(), Cond::None).await.expect("put");
     let got = t.get(&item.key()).await.expect("get").expect("item present after put");
     assert_eq!(got, item, "an item must read back exactly as written");
+    // An expiry (the store's own clean-up time) is kept with the item.
+    let expiring = Item::new(format!("{n}#U"), "E", json!({"code": 1})).expiring_at(1_900_000_000);
+    t.put(expiring.clone(), Cond::Absent).await.expect("put expiring");
+    assert_eq!(t.get(&expiring.key()).await.expect("get"), Some(expiring), "the expiry reads back");
     // Overwrite replaces the whole item.
     let item2 = Item::new(format!("{n}#U"), "A", json!({"other": true}));
     t.put(item2.clone(), Cond::None).await.expect("overwrite");

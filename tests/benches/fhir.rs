@@ -65,6 +65,7 @@ async fn main() {
         cognito: None,
         trusted_proxies: Vec::new(),
         body_read_timeout: std::time::Duration::from_secs(30),
+        origin_secret: None,
     };
     let server = jhe::local::open(dir.path(), settings).expect("open");
     server.seed_if_empty().await.expect("seed");

@@ -131,6 +131,10 @@ fn encode(item: &Item) -> StoreResult<Attrs> {
     let d =
         serde_json::to_string(&item.data).map_err(|e| StoreError::Invalid(format!("data not serializable: {e}")))?;
     m.insert("d".into(), AttributeValue::S(d));
+    if let Some(t) = item.expires {
+        // The table's TimeToLiveSpecification attribute (infra/template.yaml).
+        m.insert("ttl".into(), AttributeValue::N(t.to_string()));
+    }
     Ok(m)
 }
 
@@ -156,6 +160,7 @@ fn decode(m: &Attrs) -> StoreResult<Item> {
         gsi2: index_key("gsi2pk", "gsi2sk"),
         version,
         data,
+        expires: m.get("ttl").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()),
     })
 }
 

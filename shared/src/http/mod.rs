@@ -92,7 +92,30 @@ pub fn serve_group(group: Router<AppState>, state: AppState) -> Router {
         .layer(axum::middleware::from_fn(caught))
         .layer(axum::middleware::from_fn_with_state(state.clone(), audit::audited))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), from_the_edge))
         .with_state(state)
+}
+
+/// The header the CDN adds with `Settings::origin_secret`.
+pub const ORIGIN_SECRET_HEADER: &str = "x-jhe-origin-secret";
+
+/// With an origin secret configured, only requests that came through the CDN get in.
+async fn from_the_edge(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(secret) = &s.settings.origin_secret {
+        let sent = req.headers().get(ORIGIN_SECRET_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !crate::auth::crypto::ct_eq(sent, secret) {
+            return (
+                StatusCode::FORBIDDEN,
+                Json(json!({"detail": "Use the site's address, not the API's own endpoint."})),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// Runs the handler, turning a panic into the route's usual 500 (an OperationOutcome on FHIR

@@ -3,10 +3,13 @@
 //!
 //! | item | pk | sk | gsi1 |
 //! |---|---|---|---|
-//! | record | `AUDIT#{yyyy-mm-dd}` | `{id}` | `AUDITU#{user}` / `{id}` |
+//! | record | `AUDIT#{yyyy-mm-dd}#{shard}` (`AUDIT#{yyyy-mm-dd}` before shards) | `{id}` | `AUDITU#{user}` / `{id}` |
 //! | record, per patient involved, as it concerns that patient (`AuditRecord::project`) | `AUDITP#{patient}` | `{id}` | |
 //!
-//! Ids begin with the 13-digit millisecond time, so sort keys are time order.
+//! Ids begin with the 13-digit millisecond time, so sort keys are time order. A day's records are
+//! spread over `AUDIT_SHARDS` partitions by a hash of the id (one partition takes about 1,000
+//! writes a second), and read back by querying each and merging. A record naming many patients
+//! writes its per-patient items in several transactions at once, not one after another.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -25,6 +28,23 @@ pub struct TableAudit {
 fn day(ms: i64) -> String {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+/// Partitions a day's records are spread over.
+pub const AUDIT_SHARDS: u64 = 8;
+
+/// Transactions of one record's items in flight at once.
+const CONCURRENT_COMMITS: usize = 8;
+
+/// The shard of a record: the high half of FNV-1a of its id (its low bits mix poorly).
+fn shard(id: &str) -> u64 {
+    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (h >> 32) % AUDIT_SHARDS
+}
+
+/// The partitions holding a day's records: each shard, and the one of records written before shards.
+fn day_partitions(day: &str) -> Vec<String> {
+    (0..AUDIT_SHARDS).map(|n| format!("AUDIT#{day}#{n}")).chain([format!("AUDIT#{day}")]).collect()
 }
 
 fn bound(ms: i64) -> String {
@@ -51,9 +71,7 @@ impl TableAudit {
             pk,
             range: SkRange::Between(lo, hi),
             forward: false,
-            // `query` bounds the page; the one or two more asked for here tell whether there is
-            // a next page (and skip the record resumed after).
-            limit: limit.max(1),
+            limit: limit.clamp(1, 1000),
             cursor: None,
         };
         let page = self.repo.table.query(&query).await.map_err(|e| e.to_string())?;
@@ -68,25 +86,36 @@ impl TableAudit {
 #[async_trait]
 impl AuditLog for TableAudit {
     async fn append(&self, r: &AuditRecord) -> Result<(), String> {
+        use futures_util::stream::{StreamExt, TryStreamExt};
         let err = |e: crate::error::Error| format!("{e:?}");
-        let mut main = item(format!("AUDIT#{}", day(r.recorded)), r.id.clone(), r).map_err(err)?;
+        let mut main = item(format!("AUDIT#{}#{}", day(r.recorded), shard(&r.id)), r.id.clone(), r).map_err(err)?;
         if let Some(u) = r.agent.user_id {
             main = main.with_gsi1(format!("AUDITU#{}", pad(u)), r.id.clone());
         }
-        let mut tx = Tx::new();
-        tx.put(main, Cond::Absent, None);
+        let mut txs = vec![Tx::new()];
+        txs[0].put(main, Cond::Absent, None);
         for p in &r.patients {
-            if tx.len() == self.repo.table.max_transact_items() {
-                std::mem::take(&mut tx).commit(&self.repo).await.map_err(err)?;
+            if txs.last().is_some_and(|t| t.len() == self.repo.table.max_transact_items()) {
+                txs.push(Tx::new());
             }
             // A patient's trail holds the record as it concerns them alone.
-            tx.put(item(format!("AUDITP#{}", pad(*p)), r.id.clone(), &r.project(*p)).map_err(err)?, Cond::Absent, None);
+            let trail = item(format!("AUDITP#{}", pad(*p)), r.id.clone(), &r.project(*p)).map_err(err)?;
+            if let Some(t) = txs.last_mut() {
+                t.put(trail, Cond::Absent, None);
+            }
         }
-        tx.commit(&self.repo).await.map_err(err)
+        futures_util::stream::iter(txs.into_iter().map(|tx| tx.commit(&self.repo)))
+            .buffer_unordered(CONCURRENT_COMMITS)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(|_| ())
+            .map_err(err)
     }
 
     async fn query(&self, q: &AuditQuery) -> Result<(Vec<AuditRecord>, Option<String>), String> {
-        let limit = q.limit.clamp(1, 1000);
+        // At most 998: the page, one more to tell whether there is a next page, and the record
+        // resumed after stay within the 1,000 items a store query returns.
+        let limit = q.limit.clamp(1, 998);
         let mut out = if let Some(p) = q.patient {
             self.scan(Index::Primary, format!("AUDITP#{}", pad(p)), q, limit + 1).await?
         } else if let Some(a) = q.agent {
@@ -100,7 +129,19 @@ impl AuditLog for TableAudit {
             let mut d = hi;
             while d >= lo - 86_400_000 && out.len() <= limit {
                 let sub = AuditQuery { lo: Some(lo), hi: Some(hi), ..q.clone() };
-                out.extend(self.scan(Index::Primary, format!("AUDIT#{}", day(d)), &sub, limit + 1 - out.len()).await?);
+                let want = limit + 1 - out.len();
+                // Every partition of the day at once, merged newest first.
+                let parts = futures_util::future::join_all(
+                    day_partitions(&day(d)).into_iter().map(|pk| self.scan(Index::Primary, pk, &sub, want)),
+                )
+                .await;
+                let mut of_day = Vec::new();
+                for part in parts {
+                    of_day.extend(part?);
+                }
+                of_day.sort_by(|a, b| b.id.cmp(&a.id));
+                of_day.truncate(want);
+                out.extend(of_day);
                 d -= 86_400_000;
             }
             out

@@ -10,6 +10,15 @@ use crate::domain::model::*;
 use crate::error::{Error, Result};
 use crate::ports::{Cond, Index, Item, Query, Write};
 
+/// How long after the app stops honouring an item the store may delete it: a day, so that no
+/// answer depends on when the store's clean-up runs.
+const EXPIRY_GRACE: i64 = 86_400;
+
+/// `item` with the store's clean-up time set from when the app stops honouring it.
+fn expiring(item: Item, honoured_until: i64) -> Item {
+    item.expiring_at(honoured_until.saturating_add(EXPIRY_GRACE))
+}
+
 /// An atomic write under construction, remembering what each precondition protects.
 #[derive(Default)]
 pub struct Tx {
@@ -987,7 +996,7 @@ impl Repo {
     // ---------------------------------------------------------------- OAuth grants
 
     pub async fn put_auth_code(&self, hash: &str, c: &AuthCode) -> Result<()> {
-        self.table.put(item(keys::auth_code(hash), A, c)?, Cond::Absent).await.map_err(Into::into)
+        self.table.put(expiring(item(keys::auth_code(hash), A, c)?, c.expires), Cond::Absent).await.map_err(Into::into)
     }
 
     /// Takes an authorization code: at most one caller ever gets it.
@@ -998,8 +1007,9 @@ impl Repo {
     /// Stores a refresh token and its place in its family.
     pub async fn put_refresh_in_family(&self, hash: &str, r: &RefreshToken) -> Result<()> {
         let mut tx = Tx::new();
-        tx.put(item(keys::refresh(hash), A, r)?, Cond::Absent, None);
-        tx.put(Item::new(format!("RFAM#{}", r.family), hash, json!({"expires": r.expires})), Cond::None, None);
+        tx.put(expiring(item(keys::refresh(hash), A, r)?, r.expires), Cond::Absent, None);
+        let member = Item::new(format!("RFAM#{}", r.family), hash, json!({"expires": r.expires}));
+        tx.put(expiring(member, r.expires), Cond::None, None);
         tx.commit(self).await
     }
 
@@ -1010,7 +1020,7 @@ impl Repo {
         if let Some(t) = &taken {
             let family = if t.family.is_empty() { hash } else { t.family.as_str() };
             let tomb = json!({"family": family, "expires": t.expires});
-            self.table.put(Item::new(format!("RUSED#{hash}"), A, tomb), Cond::None).await?;
+            self.table.put(expiring(Item::new(format!("RUSED#{hash}"), A, tomb), t.expires), Cond::None).await?;
             self.table.delete(&crate::ports::Key::new(format!("RFAM#{family}"), hash), Cond::None).await?;
         }
         Ok(taken)
@@ -1037,7 +1047,10 @@ impl Repo {
     // ---------------------------------------------------------------- login sessions
 
     pub async fn put_session(&self, hash: &str, s: &Session) -> Result<()> {
-        self.table.put(item(format!("SESSION#{hash}"), A, s)?, Cond::Absent).await.map_err(Into::into)
+        self.table
+            .put(expiring(item(format!("SESSION#{hash}"), A, s)?, s.expires), Cond::Absent)
+            .await
+            .map_err(Into::into)
     }
 
     pub async fn session(&self, hash: &str) -> Result<Option<Session>> {
@@ -1059,7 +1072,7 @@ impl Repo {
         let mut f = self.failures(key).await?;
         f.count = if now - f.last > forget_after { 1 } else { f.count.saturating_add(1) };
         f.last = now;
-        self.table.put(item(format!("THROTTLE#{key}"), A, &f)?, Cond::None).await?;
+        self.table.put(expiring(item(format!("THROTTLE#{key}"), A, &f)?, now + forget_after), Cond::None).await?;
         Ok(f)
     }
 

@@ -28,6 +28,7 @@ pub fn settings(site: &str) -> Settings {
         cognito: None,
         trusted_proxies: Vec::new(),
         body_read_timeout: std::time::Duration::from_secs(30),
+        origin_secret: None,
     }
 }
 

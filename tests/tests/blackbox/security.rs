@@ -424,3 +424,39 @@ async fn a_patient_cannot_be_created_on_someone_elses_account() {
         assert_eq!(s, StatusCode::BAD_REQUEST, "{email}: {b}");
     }
 }
+
+/// Behind the CDN: with an origin secret set, a request that did not come through the CDN (sent
+/// to the API's own endpoint, past its firewall and logs) is refused, whatever the route.
+#[tokio::test]
+async fn requests_around_the_cdn_are_refused() {
+    const SECRET: &str = "edge-secret-1";
+    let mut app = spawn_custom(|s| s.origin_secret = Some(SECRET.into()), Default::default(), jhe::http::app).await;
+    // The CDN adds the header to everything it forwards: the login flow goes through it too.
+    let mut edge = reqwest::header::HeaderMap::new();
+    edge.insert(jhe::http::ORIGIN_SECRET_HEADER, SECRET.parse().expect("header"));
+    app.http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(edge)
+        .build()
+        .expect("client");
+    let mary = app.access("manager_mary@example.com").await;
+    let around = client();
+    for (path, token) in [("/health", None), ("/api/v1/studies", Some(mary.as_str())), ("/FHIR/R5/metadata", None)] {
+        for (http, extra, want) in [
+            (&app.http, None, StatusCode::OK),
+            (&around, None, StatusCode::FORBIDDEN),
+            (&around, Some("wrong"), StatusCode::FORBIDDEN),
+            (&around, Some(&SECRET[..SECRET.len() - 1]), StatusCode::FORBIDDEN),
+        ] {
+            let mut rb = http.get(app.url(path));
+            if let Some(t) = token {
+                rb = rb.bearer_auth(t);
+            }
+            if let Some(s) = extra {
+                rb = rb.header(jhe::http::ORIGIN_SECRET_HEADER, s);
+            }
+            let status = rb.send().await.expect("send").status();
+            assert_eq!(status, want, "{path} with {extra:?}");
+        }
+    }
+}
