@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::access::StudyGrant;
 use crate::domain::model::Id;
 use crate::error::Result;
-use crate::repo::{Repo, keys};
+use crate::repo::{PatientLinks, Repo, keys};
 
 #[derive(Debug, Clone, Default)]
 pub struct PatientFacts {
@@ -46,21 +46,51 @@ impl Facts {
         if let Some(f) = self.patients.get(&p) {
             return Ok(f.clone());
         }
-        let f = match repo.patient(p).await? {
+        let links = repo.patient_with_links(p).await?;
+        self.remember(repo, p, links).await
+    }
+
+    /// Loads the facts of many patients, `CONCURRENT_READS` partitions at a time (each one
+    /// query), so that a study-wide search waits on a few dozen round trips, not thousands.
+    pub async fn preload(&mut self, repo: &Repo, patients: &[Id]) -> Result<()> {
+        use futures_util::stream::{StreamExt, TryStreamExt};
+        let reads: Vec<Pending<'_, (Id, Option<PatientLinks>)>> = patients
+            .iter()
+            .copied()
+            .filter(|p| !self.patients.contains_key(p))
+            .map(|p| -> Pending<'_, (Id, Option<PatientLinks>)> {
+                Box::pin(async move { repo.patient_with_links(p).await.map(|l| (p, l)) })
+            })
+            .collect();
+        let loaded: Vec<(Id, Option<PatientLinks>)> =
+            futures_util::stream::iter(reads).buffered(CONCURRENT_READS).try_collect().await?;
+        for (p, links) in loaded {
+            self.remember(repo, p, links).await?;
+        }
+        Ok(())
+    }
+
+    async fn remember(&mut self, repo: &Repo, p: Id, links: Option<PatientLinks>) -> Result<Option<PatientFacts>> {
+        let f = match links {
             None => None,
-            Some(pat) => {
+            Some(l) => {
                 let mut enrolled = Vec::new();
-                for s in repo.patient_study_ids(p).await? {
-                    if let Some(g) = self.study(repo, s).await? {
+                for s in &l.studies {
+                    if let Some(g) = self.study(repo, *s).await? {
                         enrolled.push(g);
                     }
                 }
-                let consents =
-                    repo.consents(p).await?.into_iter().map(|c| ((c.study_id, c.code_id), c.consented)).collect();
-                Some(PatientFacts { orgs: repo.patient_org_ids(p).await?, enrolled, consents, user_id: pat.user_id })
+                let consents = l.consents.iter().map(|c| ((c.study_id, c.code_id), c.consented)).collect();
+                Some(PatientFacts { orgs: l.orgs, enrolled, consents, user_id: l.patient.user_id })
             }
         };
         self.patients.insert(p, f.clone());
         Ok(f)
     }
 }
+
+/// Reads of the store in flight at once for one request.
+pub const CONCURRENT_READS: usize = 16;
+
+/// A read in flight, boxed so that a stream of them is `Send` for any borrow it holds.
+pub type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>;

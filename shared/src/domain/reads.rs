@@ -106,6 +106,7 @@ async fn readable(
         }
         _ => candidate_patients(repo, c, q.patient, q.study, q.organization).await?,
     };
+    facts.preload(repo, &patients).await?;
     let mut out = Vec::new();
     for p in patients {
         let Some(pf) = facts.patient(repo, p).await? else { continue };
@@ -191,25 +192,27 @@ async fn scan(
 }
 
 async fn total(repo: &Repo, q: &ObservationQuery, readable: &[(Id, Vec<Id>)]) -> Result<usize> {
-    let mut n = 0;
-    if post_filter(q).is_some() {
-        for (p, codes) in readable {
-            for code in codes {
-                n += scan(repo, q, *p, *code, None, usize::MAX).await?.len();
-            }
-        }
-        return Ok(n);
-    }
+    use futures_util::stream::{StreamExt, TryStreamExt};
+    let pairs = readable.iter().flat_map(|(p, codes)| codes.iter().map(move |c| (*p, *c)));
+    let filtered = post_filter(q).is_some();
     let (order, range) = (order(q.sort), q.window());
-    if range.is_empty() {
+    if !filtered && range.is_empty() {
         return Ok(0);
     }
-    for (p, codes) in readable {
-        for code in codes {
-            n += repo.observations_count(*p, *code, order, range).await?;
-        }
-    }
-    Ok(n)
+    // One count per patient and scope, several in flight at once. (Boxed: a stream of closures'
+    // futures borrowing the query trips the compiler's Send check in the handlers.)
+    let counts: Vec<super::facts::Pending<'_, usize>> = pairs
+        .map(|(p, code)| -> super::facts::Pending<'_, usize> {
+            if filtered {
+                Box::pin(async move { Ok(scan(repo, q, p, code, None, usize::MAX).await?.len()) })
+            } else {
+                Box::pin(repo.observations_count(p, code, order, range))
+            }
+        })
+        .collect();
+    let counts: Vec<usize> =
+        futures_util::stream::iter(counts).buffer_unordered(super::facts::CONCURRENT_READS).try_collect().await?;
+    Ok(counts.into_iter().sum())
 }
 
 /// The scope-code catalogue by id, for rendering observations.
@@ -344,6 +347,13 @@ pub struct ObservationPage {
 }
 
 impl ObservationPage {
+    /// How many entries the page holds.
+    pub fn len(&self) -> usize {
+        self.written.as_ref().map_or(self.obs.len(), |(_, n)| *n)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// The Bundle of this page as JSON bytes; `base` is the FHIR base URL.
     pub fn into_bytes(self, base: &str, links: &[(&str, String)]) -> Result<Vec<u8>> {
         let total = Some(self.total);

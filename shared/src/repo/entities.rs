@@ -19,6 +19,17 @@ fn expiring(item: Item, honoured_until: i64) -> Item {
     item.expiring_at(honoured_until.saturating_add(EXPIRY_GRACE))
 }
 
+/// A patient and the links the consent rule reads (`Repo::patient_with_links`).
+#[derive(Debug, Clone)]
+pub struct PatientLinks {
+    pub patient: Patient,
+    /// Organizations (not those that added the patient without their consent there yet).
+    pub orgs: Vec<Id>,
+    /// Studies the patient is enrolled in.
+    pub studies: Vec<Id>,
+    pub consents: Vec<Consent>,
+}
+
 /// An atomic write under construction, remembering what each precondition protects.
 #[derive(Default)]
 pub struct Tx {
@@ -887,6 +898,29 @@ impl Repo {
 
     pub async fn patient_study_ids(&self, p: Id) -> Result<Vec<Id>> {
         self.linked_ids(&keys::patient(p), "S#").await
+    }
+
+    /// A patient with the links the consent rule reads (organizations, enrolments, consents), in
+    /// one query of the patient's partition instead of one read of each kind.
+    pub async fn patient_with_links(&self, p: Id) -> Result<Option<PatientLinks>> {
+        let items = self.query_all(Query::partition(keys::patient(p))).await?;
+        let mut out: Option<PatientLinks> = None;
+        let (mut orgs, mut studies, mut consents) = (Vec::new(), Vec::new(), Vec::new());
+        for i in &items {
+            let id_after = |prefix: &str| i.sk.strip_prefix(prefix).and_then(|n| n.parse::<Id>().ok());
+            if i.sk == A {
+                out = Some(PatientLinks { patient: parse(i)?, orgs: vec![], studies: vec![], consents: vec![] });
+            } else if let Some(o) = id_after("O#") {
+                if !is_added(&i.data) {
+                    orgs.push(o);
+                }
+            } else if let Some(s) = id_after("S#") {
+                studies.push(s);
+            } else if i.sk.starts_with("CONSENT#") {
+                consents.push(parse(i)?);
+            }
+        }
+        Ok(out.map(|l| PatientLinks { orgs, studies, consents, ..l }))
     }
 
     pub async fn enrol(&self, s: Id, patients: &[Id]) -> Result<()> {
