@@ -8,12 +8,17 @@ pub use lambda_http::Error;
 
 /// Serves route group `group` until the Lambda runtime stops the process.
 pub fn run(group: &str) -> Result<(), Error> {
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         // CloudWatch stamps every line and shows no colours.
         .without_time()
-        .with_ansi(false)
-        .init();
+        .with_ansi(false);
+    // The template asks Lambda for JSON logs: each line a JSON object, searchable by field.
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     // One request at a time per execution environment: a single-threaded runtime starts faster.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(serve(group))

@@ -58,9 +58,16 @@ fn content_type(path: &str) -> &'static str {
 /// inline script, no eval, no inline style attributes; API calls to this site (and to its other
 /// loopback names, and the user pool's endpoints when there is one); never framed.
 pub fn page_policy(s: &AppState) -> String {
-    let mut connect = vec!["'self'".to_string(), s.settings.site_url.clone()];
-    if let Some(c) = &s.settings.cognito {
-        connect.push(c.issuer.clone());
+    policy_for(&s.settings)
+}
+
+fn policy_for(settings: &crate::config::Settings) -> String {
+    let mut connect = vec!["'self'".to_string(), settings.site_url.clone()];
+    if let Some(c) = &settings.cognito {
+        // With a trailing slash a source with a path covers what lies under it (the issuer's
+        // discovery document and keys); without, only that exact path.
+        connect.push(format!("{}/", c.issuer.trim_end_matches('/')));
+        connect.push(c.jwks_url.clone());
         connect.push(c.domain.clone());
     }
     format!(
@@ -171,6 +178,27 @@ pub async fn serve(s: &AppState, source: &SiteSource, method: &Method, path: &st
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_pages_may_fetch_the_pools_discovery_and_keys() {
+        let mut s = crate::config::Settings::from_env("https://jhe.example.org");
+        let issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc";
+        s.cognito = Some(crate::config::CognitoSettings {
+            user_pool_id: "us-east-1_Abc".into(),
+            issuer: issuer.into(),
+            jwks_url: format!("{issuer}/.well-known/jwks.json"),
+            spa_client_id: "spa".into(),
+            patient_client_id: "app".into(),
+            api_client_id: "api".into(),
+            domain: "https://jhe.auth.us-east-1.amazoncognito.com".into(),
+        });
+        let p = super::policy_for(&s);
+        let connect: Vec<&str> =
+            p.split(';').find_map(|d| d.trim().strip_prefix("connect-src ")).expect("connect-src").split(' ').collect();
+        // A source with a path and no trailing slash matches that exact path only.
+        assert!(connect.contains(&"https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc/"), "{p}");
+        assert!(connect.contains(&"https://jhe.auth.us-east-1.amazoncognito.com"), "{p}");
+    }
+
     #[test]
     fn pages_are_paths_without_a_file_name() {
         for page in ["/", "/organizations", "/patients/40001", "/me/data", "/auth/callback"] {

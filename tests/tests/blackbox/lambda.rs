@@ -242,6 +242,8 @@ pub(crate) async fn cloud_env(
         ("JHE_SITE_URL", "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"),
         ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
         ("RUST_LOG", "warn"),
+        // As the template sets it (LoggingConfig.LogFormat: JSON): the functions log JSON lines.
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
