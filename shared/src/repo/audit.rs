@@ -33,6 +33,12 @@ fn day(ms: i64) -> String {
 /// Partitions a day's records are spread over.
 pub const AUDIT_SHARDS: u64 = 8;
 
+const DAY: i64 = 86_400_000;
+
+/// Days one query of every record (by day, not by patient or agent) looks at: each day is
+/// `AUDIT_SHARDS` + 1 partitions; past it the answer says where to go on from.
+const DAYS_PER_QUERY: usize = 7;
+
 /// Transactions of one record's items in flight at once.
 const CONCURRENT_COMMITS: usize = 8;
 
@@ -116,6 +122,7 @@ impl AuditLog for TableAudit {
         // At most 998: the page, one more to tell whether there is a next page, and the record
         // resumed after stay within the 1,000 items a store query returns.
         let limit = q.limit.clamp(1, 998);
+        let mut boundary = None;
         let mut out = if let Some(p) = q.patient {
             self.scan(Index::Primary, format!("AUDITP#{}", pad(p)), q, limit + 1).await?
         } else if let Some(a) = q.agent {
@@ -126,8 +133,18 @@ impl AuditLog for TableAudit {
             let hi = q.hi.unwrap_or(now + 1);
             let lo = q.lo.unwrap_or(hi - 30 * 86_400_000).max(hi - 366 * 86_400_000);
             let mut out = Vec::new();
-            let mut d = hi;
-            while d >= lo - 86_400_000 && out.len() <= limit {
+            // Resume on the day of the record resumed after, not at the window's end.
+            let resumed = q.after.as_deref().and_then(|a| a.get(..13)).and_then(|ms| ms.parse::<i64>().ok());
+            let mut d = resumed.map_or(hi, |a| a.min(hi));
+            let mut days = 0;
+            while d >= lo - DAY && out.len() <= limit {
+                if days == DAYS_PER_QUERY {
+                    // Enough partitions for one query: the caller goes on from the start of the
+                    // last day looked at (every id of an older day sorts below it).
+                    boundary = Some(format!("{:013}", d - d.rem_euclid(DAY) + DAY));
+                    break;
+                }
+                days += 1;
                 let sub = AuditQuery { lo: Some(lo), hi: Some(hi), ..q.clone() };
                 let want = limit + 1 - out.len();
                 // Every partition of the day at once, merged newest first.
@@ -142,7 +159,7 @@ impl AuditLog for TableAudit {
                 of_day.sort_by(|a, b| b.id.cmp(&a.id));
                 of_day.truncate(want);
                 out.extend(of_day);
-                d -= 86_400_000;
+                d -= DAY;
             }
             out
         };
@@ -150,7 +167,7 @@ impl AuditLog for TableAudit {
             out.truncate(limit);
             out.last().map(|r| r.id.clone())
         } else {
-            None
+            boundary
         };
         Ok((out, next))
     }
