@@ -87,8 +87,8 @@ async fn run() {
         }
         Cmd::Reindex { data_dir } => reindex(data_dir).await,
         Cmd::Routes => {
-            let rows: Vec<serde_json::Value> = jhe::http::routes::ROUTES
-                .iter()
+            let rows: Vec<serde_json::Value> = jhe::http::routes::list()
+                .into_iter()
                 .map(|(g, m, p)| serde_json::json!({"group": g, "method": m, "path": p}))
                 .collect();
             println!("{}", serde_json::Value::Array(rows));

@@ -2,11 +2,9 @@
 //! call one service in `domain::admin`, and shape the status.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::Value;
 
 use super::AppState;
@@ -58,73 +56,63 @@ fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// Users, organizations and practitioners.
-pub fn orgs_router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/users", get(users_list))
-        .route("/api/v1/users/profile", get(users_profile))
-        .route("/api/v1/users/organizations", get(users_orgs))
-        .route("/api/v1/users/search_by_email", get(users_search))
-        .route("/api/v1/users/{id}", get(users_get).patch(users_update).put(users_update))
-        .route("/api/v1/organizations", get(orgs_list).post(orgs_create))
-        .route("/api/v1/organizations/types", get(orgs_types))
-        .route("/api/v1/organizations/{id}", get(orgs_get).patch(orgs_update).put(orgs_update).delete(orgs_delete))
-        .route("/api/v1/organizations/{id}/tree", get(orgs_tree))
-        .route("/api/v1/organizations/{id}/users", get(orgs_users))
-        .route("/api/v1/organizations/{id}/user", post(orgs_add_user))
-        .route("/api/v1/organizations/{id}/remove_user", axum::routing::delete(orgs_remove_user))
-        .route("/api/v1/organizations/{id}/studies", get(orgs_studies))
-        .route("/api/v1/practitioners", get(pract_list).post(pract_create))
-        .route("/api/v1/practitioners/{id}", get(pract_get).patch(pract_update).put(pract_update).delete(pract_delete))
-}
-
-async fn users_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn users_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
     let items = users::list(&s.repo, &c, q.get("email").map(String::as_str)).await?;
     Ok(Json(page(items, &q, &url, None)?))
 }
-async fn users_profile(State(s): State<AppState>, c: Caller) -> J {
+pub(super) async fn users_profile(State(s): State<AppState>, c: Caller) -> J {
     Ok(Json(users::profile(&s.repo, &c).await?))
 }
-async fn users_orgs(State(s): State<AppState>, c: Caller) -> J {
+pub(super) async fn users_orgs(State(s): State<AppState>, c: Caller) -> J {
     Ok(Json(Value::Array(users::organizations(&s.repo, &c).await?)))
 }
-async fn users_search(State(s): State<AppState>, c: Caller, Query(q): Query) -> J {
+pub(super) async fn users_search(State(s): State<AppState>, c: Caller, Query(q): Query) -> J {
     Ok(Json(users::search_by_email(&s.repo, &c, q.get("email").map(String::as_str)).await?))
 }
-async fn users_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn users_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(users::get(&s.repo, &c, id(&p)?).await?))
 }
-async fn users_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+pub(super) async fn users_update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> J {
     Ok(Json(users::update(&s.repo, &c, id(&p)?, &b).await?))
 }
 
-async fn orgs_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn orgs_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
     let part_of = crate::domain::admin::input::param_id(&q, "part_of")?;
     Ok(Json(page(orgs::list(&s.repo, &c, part_of).await?, &q, &url, None)?))
 }
-async fn orgs_types(_: Caller) -> J {
+pub(super) async fn orgs_types(_: Caller) -> J {
     Ok(Json(orgs::types()))
 }
-async fn orgs_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+pub(super) async fn orgs_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
     Ok(created(orgs::create(&s.repo, &c, &b).await?))
 }
-async fn orgs_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn orgs_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(orgs::get(&s.repo, &c, id(&p)?).await?))
 }
-async fn orgs_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+pub(super) async fn orgs_update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> J {
     Ok(Json(orgs::update(&s.repo, &c, id(&p)?, &b).await?))
 }
-async fn orgs_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+pub(super) async fn orgs_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
     orgs::delete(&s.repo, &c, id(&p)?).await?;
     Ok(no_content())
 }
-async fn orgs_tree(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn orgs_tree(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(orgs::tree(&s.repo, &c, id(&p)?).await?))
 }
-async fn orgs_users(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn orgs_users(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(Value::Array(orgs::users(&s.repo, &c, id(&p)?).await?)))
 }
-async fn orgs_add_user(
+pub(super) async fn orgs_add_user(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -133,7 +121,7 @@ async fn orgs_add_user(
     let (v, is_new) = orgs::add_user(&s.repo, &c, id(&p)?, &b).await?;
     Ok(if is_new { created(v) } else { Json(v).into_response() })
 }
-async fn orgs_remove_user(
+pub(super) async fn orgs_remove_user(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -142,14 +130,14 @@ async fn orgs_remove_user(
     orgs::remove_user(&s.repo, &c, id(&p)?, &b).await?;
     Ok(no_content())
 }
-async fn orgs_studies(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn orgs_studies(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(Value::Array(orgs::studies(&s.repo, &c, id(&p)?).await?)))
 }
 
-async fn pract_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn pract_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
     Ok(Json(page(users::list_practitioners(&s.repo, &c).await?, &q, &url, Some(1000))?))
 }
-async fn pract_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+pub(super) async fn pract_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
     let v = match users::create_practitioner(&s.repo, &c, &b).await {
         Ok(v) => v,
         Err(e) => return Err(heal_and_fail(&s, &b, e).await),
@@ -167,7 +155,11 @@ async fn pract_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBod
 /// stored but whose provisioning failed (the provider was down): provision that user now (it is
 /// idempotent), then answer the original error. Only for a refused input (the email-taken
 /// answers are 400s), never for a caller who may not create at all.
-async fn heal_and_fail(s: &AppState, b: &crate::domain::admin::input::Body, e: crate::error::Error) -> ApiError {
+pub(super) async fn heal_and_fail(
+    s: &AppState,
+    b: &crate::domain::admin::input::Body,
+    e: crate::error::Error,
+) -> ApiError {
     if s.issuer.is_delegating()
         && matches!(e, crate::error::Error::BadRequest(_))
         && let Ok(Some(email)) = b.opt_str("telecom_email")
@@ -185,7 +177,7 @@ async fn heal_and_fail(s: &AppState, b: &crate::domain::admin::input::Body, e: c
 /// fails, the deletion stands and is answered as done, and the account left in the provider is
 /// logged as an error for an operator to remove (a retried DELETE would find nothing to delete)
 /// and written into the deletion's audit record.
-async fn forget(s: &AppState, slot: &Slot, gone: &[GoneAccount]) {
+pub(super) async fn forget(s: &AppState, slot: &Slot, gone: &[GoneAccount]) {
     if let Err(e) = s.issuer.remove(gone).await {
         tracing::error!(error = %e, accounts = ?gone, "deleted here, but still held by the identity provider");
         note(slot, |n| n.reason = Some(format!("deleted here, but the identity provider still holds it: {e}")));
@@ -195,7 +187,7 @@ async fn forget(s: &AppState, slot: &Slot, gone: &[GoneAccount]) {
 /// Makes a user created here known to the identity provider (a Cognito user pool in the cloud).
 /// Stored first, provisioned second: if the provider fails, the request fails, and the account is
 /// provisioned again when the user is next signed in through JHE (provisioning is idempotent).
-async fn provision(s: &AppState, user_id: crate::domain::model::Id) -> ApiResult<()> {
+pub(super) async fn provision(s: &AppState, user_id: crate::domain::model::Id) -> ApiResult<()> {
     if s.issuer.is_delegating()
         && let Some(u) = s.repo.user(user_id).await?
     {
@@ -203,13 +195,23 @@ async fn provision(s: &AppState, user_id: crate::domain::model::Id) -> ApiResult
     }
     Ok(())
 }
-async fn pract_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn pract_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(users::get_practitioner(&s.repo, &c, id(&p)?).await?))
 }
-async fn pract_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+pub(super) async fn pract_update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> J {
     Ok(Json(users::update_practitioner(&s.repo, &c, id(&p)?, &b).await?))
 }
-async fn pract_delete(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+pub(super) async fn pract_delete(
+    State(s): State<AppState>,
+    slot: Slot,
+    c: Caller,
+    Path(p): Path<String>,
+) -> ApiResult<Response> {
     note(&slot, |n| {
         n.resource_type = Some("Practitioner".into());
         n.ids.push(p.clone());
@@ -219,30 +221,12 @@ async fn pract_delete(State(s): State<AppState>, slot: Slot, c: Caller, Path(p):
     Ok(no_content())
 }
 
-/// Patients, their consents and invitations.
-pub fn patients_router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/patients", get(pat_list).post(pat_create))
-        .route("/api/v1/patients/me", get(pat_me))
-        .route("/api/v1/patients/global_lookup", get(pat_lookup))
-        .route("/api/v1/patients/{id}", get(pat_get).patch(pat_update).put(pat_update).delete(pat_delete))
-        .route("/api/v1/patients/{id}/global_add_organization", axum::routing::patch(pat_add_org))
-        .route("/api/v1/patients/{id}/consolidated_clients", get(pat_clients))
-        .route(
-            "/api/v1/patients/{id}/consents",
-            get(consents_get).post(consents_post).patch(consents_patch).delete(consents_delete),
-        )
-        .route("/api/v1/patients/{id}/audit", get(pat_audit))
-        .route("/api/v1/invitation", get(inv_list).post(inv_create))
-        .route("/api/v1/invitation/{token}", post(inv_redeem))
-}
-
-async fn pat_list(State(s): State<AppState>, slot: Slot, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn pat_list(State(s): State<AppState>, slot: Slot, c: Caller, Query(q): Query, url: ReqUrl) -> J {
     let items = patients::list(&s.repo, &c, &q).await?;
     note_patients(&slot, &items);
     Ok(Json(page(items, &q, &url, None)?))
 }
-async fn pat_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+pub(super) async fn pat_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
     let v = match patients::create(&s.repo, &c, &b).await {
         Ok(v) => v,
         Err(e) => return Err(heal_and_fail(&s, &b, e).await),
@@ -256,17 +240,17 @@ async fn pat_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody)
     }
     Ok(created(v))
 }
-async fn pat_me(State(s): State<AppState>, c: Caller) -> J {
+pub(super) async fn pat_me(State(s): State<AppState>, c: Caller) -> J {
     Ok(Json(patients::me(&s.repo, &c).await?))
 }
-async fn pat_lookup(State(s): State<AppState>, c: Caller, Query(q): Query) -> J {
+pub(super) async fn pat_lookup(State(s): State<AppState>, c: Caller, Query(q): Query) -> J {
     Ok(Json(Value::Array(patients::global_lookup(&s.repo, &c, q.get("email").map(String::as_str)).await?)))
 }
-async fn pat_get(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn pat_get(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): Path<String>) -> J {
     note(&slot, |n| n.resource_type = Some("Patient".into()));
     Ok(Json(patients::get(&s.repo, &c, id(&p)?).await?))
 }
-async fn pat_update(
+pub(super) async fn pat_update(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -275,7 +259,7 @@ async fn pat_update(
 ) -> J {
     Ok(Json(patients::update(&s.repo, &c, id(&p)?, &q, &b).await?))
 }
-async fn pat_delete(
+pub(super) async fn pat_delete(
     State(s): State<AppState>,
     slot: Slot,
     c: Caller,
@@ -286,7 +270,7 @@ async fn pat_delete(
     forget(&s, &slot, &gone).await;
     Ok(no_content())
 }
-async fn pat_add_org(
+pub(super) async fn pat_add_org(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -295,10 +279,16 @@ async fn pat_add_org(
 ) -> J {
     Ok(Json(patients::add_organization(&s.repo, &c, id(&p)?, &q, &b).await?))
 }
-async fn pat_clients(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn pat_clients(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(Value::Array(patients::consolidated_clients(&s.repo, &c, id(&p)?).await?)))
 }
-async fn consents_get(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): Path<String>, Query(q): Query) -> J {
+pub(super) async fn consents_get(
+    State(s): State<AppState>,
+    slot: Slot,
+    c: Caller,
+    Path(p): Path<String>,
+    Query(q): Query,
+) -> J {
     note(&slot, |n| n.resource_type = Some("Consent".into()));
     let pid = id(&p)?;
     if q.contains_key("reset") {
@@ -310,7 +300,7 @@ async fn consents_get(State(s): State<AppState>, slot: Slot, c: Caller, Path(p):
     }
     Ok(Json(consents::get(&s.repo, &c, pid).await?))
 }
-async fn consents_post(
+pub(super) async fn consents_post(
     State(s): State<AppState>,
     slot: Slot,
     c: Caller,
@@ -322,7 +312,7 @@ async fn consents_post(
     note_consents(&slot, pid, &written);
     Ok(created(written))
 }
-async fn consents_patch(
+pub(super) async fn consents_patch(
     State(s): State<AppState>,
     slot: Slot,
     c: Caller,
@@ -334,7 +324,7 @@ async fn consents_patch(
     note_consents(&slot, pid, &written);
     Ok(Json(written))
 }
-async fn consents_delete(
+pub(super) async fn consents_delete(
     State(s): State<AppState>,
     slot: Slot,
     c: Caller,
@@ -351,7 +341,13 @@ async fn consents_delete(
     Ok(no_content())
 }
 /// "Who accessed my data": the patient's audit trail, newest first.
-async fn pat_audit(State(s): State<AppState>, c: Caller, Path(p): Path<String>, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn pat_audit(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    Query(q): Query,
+    url: ReqUrl,
+) -> J {
     let limit = q.get("page_size").and_then(|v| v.parse().ok()).unwrap_or(100);
     let (rows, next) =
         crate::domain::audit::patient_view(&s.repo, &*s.audit, &c, id(&p)?, q.get("cursor").cloned(), limit).await?;
@@ -362,10 +358,15 @@ async fn pat_audit(State(s): State<AppState>, c: Caller, Path(p): Path<String>, 
         "results": rows,
     })))
 }
-async fn inv_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn inv_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
     Ok(Json(page(invitations::list(&s.repo, &c).await?, &q, &url, Some(1000))?))
 }
-async fn inv_create(State(s): State<AppState>, slot: Slot, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+pub(super) async fn inv_create(
+    State(s): State<AppState>,
+    slot: Slot,
+    c: Caller,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
     note(&slot, |n| {
         n.patients.extend(b.opt_id("patient_id").ok().flatten());
         n.resource_type = Some("Invitation".into());
@@ -374,7 +375,7 @@ async fn inv_create(State(s): State<AppState>, slot: Slot, c: Caller, JsonBody(b
     note(&slot, |n| n.ids.push(v["id"].to_string()));
     Ok(created(v))
 }
-async fn inv_redeem(State(s): State<AppState>, slot: Slot, Path(token): Path<String>) -> J {
+pub(super) async fn inv_redeem(State(s): State<AppState>, slot: Slot, Path(token): Path<String>) -> J {
     let (v, patient, inv) = invitations::redeem(&s.repo, &s.issuer, &s.settings, &token).await?;
     note(&slot, |n| {
         n.patients.insert(patient);
@@ -384,35 +385,24 @@ async fn inv_redeem(State(s): State<AppState>, slot: Slot, Path(token): Path<Str
     Ok(Json(v))
 }
 
-/// Studies and their sub-resources.
-pub fn studies_router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/studies", get(st_list).post(st_create))
-        .route("/api/v1/studies/{id}", get(st_get).patch(st_update).put(st_update).delete(st_delete))
-        .route("/api/v1/studies/{id}/patients", get(st_patients).post(st_add_patients).delete(st_remove_patients))
-        .route("/api/v1/studies/{id}/scope_requests", get(st_scopes).post(st_add_scope).delete(st_remove_scope))
-        .route("/api/v1/studies/{id}/clients", get(st_clients).post(st_add_client).delete(st_remove_client))
-        .route("/api/v1/studies/{id}/data_sources", get(st_ds).post(st_add_ds).delete(st_remove_ds))
-}
-
-async fn st_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn st_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
     let org = crate::domain::admin::input::param_id(&q, "organization_id")?;
     Ok(Json(page(studies::list(&s.repo, &c, org).await?, &q, &url, None)?))
 }
-async fn st_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+pub(super) async fn st_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
     Ok(created(studies::create(&s.repo, &c, &b).await?))
 }
-async fn st_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn st_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(studies::get(&s.repo, &c, id(&p)?).await?))
 }
-async fn st_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+pub(super) async fn st_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
     Ok(Json(studies::update(&s.repo, &c, id(&p)?, &b).await?))
 }
-async fn st_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+pub(super) async fn st_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
     studies::delete(&s.repo, &c, id(&p)?).await?;
     Ok(no_content())
 }
-async fn st_patients(
+pub(super) async fn st_patients(
     State(s): State<AppState>,
     slot: Slot,
     c: Caller,
@@ -425,7 +415,7 @@ async fn st_patients(
     note(&slot, |n| n.studies.extend(p.parse::<i64>().ok()));
     Ok(Json(page(items, &q, &url, None)?))
 }
-async fn st_add_patients(
+pub(super) async fn st_add_patients(
     State(s): State<AppState>,
     slot: Slot,
     c: Caller,
@@ -438,7 +428,7 @@ async fn st_add_patients(
     note(&slot, |n| n.patients.extend(b.id_list("patient_ids").unwrap_or_default()));
     Ok(created(added))
 }
-async fn st_remove_patients(
+pub(super) async fn st_remove_patients(
     State(s): State<AppState>,
     slot: Slot,
     c: Caller,
@@ -450,10 +440,10 @@ async fn st_remove_patients(
     note(&slot, |n| n.patients.extend(b.id_list("patient_ids").unwrap_or_default()));
     Ok(no_content())
 }
-async fn st_scopes(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn st_scopes(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(Value::Array(studies::scope_requests(&s.repo, &c, id(&p)?).await?)))
 }
-async fn st_add_scope(
+pub(super) async fn st_add_scope(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -461,7 +451,7 @@ async fn st_add_scope(
 ) -> ApiResult<Response> {
     Ok(created(studies::set_scope_request(&s.repo, &c, id(&p)?, &b, true).await?))
 }
-async fn st_remove_scope(
+pub(super) async fn st_remove_scope(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -470,10 +460,10 @@ async fn st_remove_scope(
     studies::set_scope_request(&s.repo, &c, id(&p)?, &b, false).await?;
     Ok(no_content())
 }
-async fn st_clients(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn st_clients(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(Value::Array(studies::clients(&s.repo, &c, id(&p)?).await?)))
 }
-async fn st_add_client(
+pub(super) async fn st_add_client(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -481,7 +471,7 @@ async fn st_add_client(
 ) -> ApiResult<Response> {
     Ok(created(studies::set_client(&s.repo, &c, id(&p)?, &b, true).await?))
 }
-async fn st_remove_client(
+pub(super) async fn st_remove_client(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -490,10 +480,10 @@ async fn st_remove_client(
     studies::set_client(&s.repo, &c, id(&p)?, &b, false).await?;
     Ok(no_content())
 }
-async fn st_ds(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn st_data_sources(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(Value::Array(studies::data_sources(&s.repo, &c, id(&p)?).await?)))
 }
-async fn st_add_ds(
+pub(super) async fn st_add_data_source(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -501,7 +491,7 @@ async fn st_add_ds(
 ) -> ApiResult<Response> {
     Ok(created(studies::set_data_source(&s.repo, &c, id(&p)?, &b, true).await?))
 }
-async fn st_remove_ds(
+pub(super) async fn st_remove_data_source(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -511,43 +501,29 @@ async fn st_remove_ds(
     Ok(no_content())
 }
 
-/// Data sources, patient-app clients and practitioners' API keys.
-pub fn catalog_router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/data_sources", get(ds_list).post(ds_create))
-        .route("/api/v1/data_sources/all_scopes", get(ds_all_scopes))
-        .route("/api/v1/data_sources/{id}", get(ds_get).patch(ds_update).put(ds_update).delete(ds_delete))
-        .route("/api/v1/data_sources/{id}/supported_scopes", get(ds_scopes).post(ds_add_scope).delete(ds_remove_scope))
-        .route("/api/v1/clients", get(cl_list).post(cl_create))
-        .route("/api/v1/clients/{id}", get(cl_get).patch(cl_update).put(cl_update).delete(cl_delete))
-        .route("/api/v1/clients/{id}/data_sources", get(cl_ds).post(cl_add_ds).delete(cl_remove_ds))
-        .route("/api/v1/practitioner_clients", get(key_list).post(key_create))
-        .route("/api/v1/practitioner_clients/{id}", get(key_get).patch(key_update).delete(key_delete))
-}
-
-async fn ds_list(State(s): State<AppState>, _: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn ds_list(State(s): State<AppState>, _: Caller, Query(q): Query, url: ReqUrl) -> J {
     Ok(Json(page(catalog::list_data_sources(&s.repo).await?, &q, &url, None)?))
 }
-async fn ds_all_scopes(State(s): State<AppState>, _: Caller) -> J {
+pub(super) async fn ds_all_scopes(State(s): State<AppState>, _: Caller) -> J {
     Ok(Json(Value::Array(catalog::all_scopes(&s.repo).await?)))
 }
-async fn ds_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+pub(super) async fn ds_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
     Ok(created(catalog::create_data_source(&s.repo, &c, &b).await?))
 }
-async fn ds_get(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn ds_get(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
     Ok(Json(catalog::get_data_source(&s.repo, id(&p)?).await?))
 }
-async fn ds_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+pub(super) async fn ds_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
     Ok(Json(catalog::update_data_source(&s.repo, &c, id(&p)?, &b).await?))
 }
-async fn ds_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+pub(super) async fn ds_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
     catalog::delete_data_source(&s.repo, &c, id(&p)?).await?;
     Ok(no_content())
 }
-async fn ds_scopes(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn ds_scopes(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
     Ok(Json(Value::Array(catalog::supported_scopes(&s.repo, id(&p)?).await?)))
 }
-async fn ds_add_scope(
+pub(super) async fn ds_add_scope(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -555,7 +531,7 @@ async fn ds_add_scope(
 ) -> ApiResult<Response> {
     Ok(created(catalog::set_supported_scope(&s.repo, &c, id(&p)?, &b, true).await?))
 }
-async fn ds_remove_scope(
+pub(super) async fn ds_remove_scope(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -564,26 +540,26 @@ async fn ds_remove_scope(
     catalog::set_supported_scope(&s.repo, &c, id(&p)?, &b, false).await?;
     Ok(no_content())
 }
-async fn cl_list(State(s): State<AppState>, _: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn cl_list(State(s): State<AppState>, _: Caller, Query(q): Query, url: ReqUrl) -> J {
     Ok(Json(page(catalog::list_clients(&s.repo).await?, &q, &url, Some(1000))?))
 }
-async fn cl_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+pub(super) async fn cl_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
     Ok(created(catalog::create_client(&s.repo, &c, &b, &s.settings.site_url).await?))
 }
-async fn cl_get(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn cl_get(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
     Ok(Json(catalog::get_client(&s.repo, id(&p)?).await?))
 }
-async fn cl_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+pub(super) async fn cl_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
     Ok(Json(catalog::update_client(&s.repo, &c, id(&p)?, &b).await?))
 }
-async fn cl_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+pub(super) async fn cl_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
     catalog::delete_client(&s.repo, &c, id(&p)?).await?;
     Ok(no_content())
 }
-async fn cl_ds(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn cl_data_sources(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
     Ok(Json(Value::Array(catalog::client_data_sources(&s.repo, id(&p)?).await?)))
 }
-async fn cl_add_ds(
+pub(super) async fn cl_add_data_source(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -591,7 +567,7 @@ async fn cl_add_ds(
 ) -> ApiResult<Response> {
     Ok(created(catalog::set_client_data_source(&s.repo, &c, id(&p)?, &b, true).await?))
 }
-async fn cl_remove_ds(
+pub(super) async fn cl_remove_data_source(
     State(s): State<AppState>,
     c: Caller,
     Path(p): Path<String>,
@@ -600,10 +576,15 @@ async fn cl_remove_ds(
     catalog::set_client_data_source(&s.repo, &c, id(&p)?, &b, false).await?;
     Ok(no_content())
 }
-async fn key_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn key_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
     Ok(Json(page(catalog::list_api_keys(&s.repo, &c).await?, &q, &url, Some(1000))?))
 }
-async fn key_create(State(s): State<AppState>, slot: Slot, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
+pub(super) async fn key_create(
+    State(s): State<AppState>,
+    slot: Slot,
+    c: Caller,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
     let v = catalog::create_api_key(&s.repo, &c, &b).await?;
     note(&slot, |n| {
         n.resource_type = Some("ApiKey".into());
@@ -611,13 +592,23 @@ async fn key_create(State(s): State<AppState>, slot: Slot, c: Caller, JsonBody(b
     });
     Ok(created(v))
 }
-async fn key_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn key_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
     Ok(Json(catalog::get_api_key(&s.repo, &c, id(&p)?).await?))
 }
-async fn key_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+pub(super) async fn key_update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> J {
     Ok(Json(catalog::update_api_key(&s.repo, &c, id(&p)?, &b).await?))
 }
-async fn key_delete(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
+pub(super) async fn key_delete(
+    State(s): State<AppState>,
+    slot: Slot,
+    c: Caller,
+    Path(p): Path<String>,
+) -> ApiResult<Response> {
     note(&slot, |n| {
         n.resource_type = Some("ApiKey".into());
         n.ids.push(p.clone());

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -41,7 +41,11 @@ impl AuditSlot {
     }
 }
 
-/// The slot as handlers extract it (absent on routes that are not audited).
+/// The action of a record written for a route the route table classes as not audited, which
+/// noted a patient all the same (a test fails on any such record).
+pub const UNCLASSIFIED: &str = "unclassified";
+
+/// The slot as handlers extract it (every routed request has one).
 pub type Slot = Option<axum::Extension<AuditSlot>>;
 
 /// Adds to the record of the current request, if it is audited.
@@ -54,68 +58,6 @@ pub fn note(slot: &Slot, f: impl FnOnce(&mut AuditNote)) {
 /// The message of an error answer, for the record (set by the error types).
 #[derive(Clone)]
 pub struct AuditReason(pub String);
-
-/// Which requests are audited, as (action, FHIR AuditEvent action).
-fn classify(method: &Method, path: &str) -> Option<(&'static str, &'static str)> {
-    let seg: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let get = *method == Method::GET || *method == Method::HEAD;
-    let a = match (seg.get(1).copied(), seg.get(2).copied(), seg.get(3).copied()) {
-        (Some("FHIR"), Some("R5"), Some("metadata" | ".well-known")) => return None,
-        (Some("FHIR"), Some("R5"), Some("AuditEvent")) => ("audit.read", "E"),
-        (Some("FHIR"), Some("R5"), None) if *method == Method::POST => ("observation.upload", "C"),
-        (Some("FHIR"), Some("R5"), Some("Observation")) if *method == Method::POST && seg.len() == 4 => {
-            ("observation.upload", "C")
-        }
-        (Some("FHIR"), Some("R5"), Some(_)) if seg.len() >= 5 && seg[4] != "_search" => ("fhir.read", "R"),
-        (Some("FHIR"), Some("R5"), Some(_)) => ("fhir.search", "E"),
-        (Some("api"), Some("v1"), Some("observations")) => ("observation.search", "E"),
-        (Some("api"), Some("v1"), Some("patients")) => match (seg.get(5).copied(), get) {
-            (Some("consents"), true) => ("consent.read", "R"),
-            (Some("consents"), false) if *method == Method::DELETE => ("consent.forget", "D"),
-            (Some("consents"), false) => ("consent.write", "U"),
-            (Some("audit"), _) => ("audit.read", "E"),
-            (Some("global_add_organization"), _) => ("patient.organization.add", "U"),
-            _ if seg.get(4) == Some(&"global_lookup") => ("patient.lookup", "E"),
-            (_, true) => ("patient.read", "R"),
-            (_, false) if *method == Method::POST => ("patient.create", "C"),
-            (_, false) if *method == Method::DELETE => ("patient.delete", "D"),
-            (_, false) => ("patient.update", "U"),
-        },
-        (Some("api"), Some("v1"), Some("studies")) if seg.get(5) == Some(&"patients") => {
-            if get {
-                ("enrolment.read", "R")
-            } else {
-                ("enrolment.write", "U")
-            }
-        }
-        // Who may reach whose data: memberships, accounts, what studies ask for and take from.
-        (Some("api"), Some("v1"), Some("organizations"))
-            if !get && matches!(seg.get(5), Some(&("user" | "remove_user"))) =>
-        {
-            ("organization.member.write", "U")
-        }
-        (Some("api"), Some("v1"), Some("practitioners")) if *method == Method::POST => ("practitioner.create", "C"),
-        (Some("api"), Some("v1"), Some("studies"))
-            if !get && matches!(seg.get(5), Some(&("scope_requests" | "data_sources" | "clients"))) =>
-        {
-            ("study.grant.write", "U")
-        }
-        (Some("o"), Some("authorize"), _) => ("authorize", "E"),
-        (Some("accounts"), Some("logout"), _) => ("logout", "E"),
-        (Some("api"), Some("v1"), Some("invitation")) if seg.len() == 5 && *method == Method::POST => {
-            ("invitation.redeem", "E")
-        }
-        (Some("api"), Some("v1"), Some("invitation")) if *method == Method::POST => ("invitation.issue", "C"),
-        (Some("api"), Some("v1"), Some("invitation")) => ("invitation.read", "R"),
-        (Some("api"), Some("v1"), Some("practitioner_clients")) if *method == Method::POST => ("apikey.create", "C"),
-        (Some("api"), Some("v1"), Some("practitioner_clients")) if *method == Method::DELETE => ("apikey.revoke", "D"),
-        (Some("api"), Some("v1"), Some("practitioners")) if *method == Method::DELETE => ("practitioner.delete", "D"),
-        (Some("o"), Some("token"), _) if *method == Method::POST => ("token", "E"),
-        (Some("accounts"), Some("login"), _) if *method == Method::POST => ("login", "E"),
-        _ => return None,
-    };
-    Some(a)
-}
 
 /// The path as recorded: an invitation's token is a secret (it can be redeemed again for a
 /// while), so it is not kept; the invitation's id is noted instead.
@@ -137,9 +79,16 @@ fn new_id(ms: i64) -> String {
 
 /// The middleware; apply with `from_fn_with_state`.
 pub async fn audited(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some((action, fhir_action)) = classify(req.method(), req.uri().path()) else {
+    // The route's class, from the route table (by the pattern the router matched).
+    let audit = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .and_then(|m| super::routes::audit_of(req.method(), m.as_str()));
+    let Some(audit) = audit else {
+        // No route: the fallback's 404.
         return next.run(req).await;
     };
+    let class = audit.class(req.uri().path());
     let slot = AuditSlot::default();
     req.extensions_mut().insert(slot.clone());
     let method = req.method().to_string();
@@ -160,6 +109,15 @@ pub async fn audited(State(s): State<AppState>, mut req: Request, next: Next) ->
     };
     let resp = next.run(req).await;
     let note = slot.0.lock().map(|n| n.clone()).unwrap_or_default();
+    let (action, fhir_action) = match class {
+        Some(c) => c,
+        // A route classed as touching no patient data did: record it anyway, and say so.
+        None if !note.patients.is_empty() || !note.grants.is_empty() || path_patient.is_some() => {
+            tracing::error!(path = %path, "a route classed as not audited touched patient data; recorded as unclassified");
+            (UNCLASSIFIED, "E")
+        }
+        None => return resp,
+    };
     let status = resp.status().as_u16();
     let reason = note.reason.clone().or_else(|| resp.extensions().get::<AuditReason>().map(|r| r.0.clone()));
     let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;

@@ -2,12 +2,10 @@
 //! admin observation list) and uploads (route group `fhir-ingest`). Errors are OperationOutcomes.
 
 use axum::Json;
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -134,34 +132,14 @@ fn public_cors(mut r: Response) -> Response {
     r
 }
 
-/// Reads and searches.
-pub fn read_router() -> Router<AppState> {
-    Router::new()
-        .route("/FHIR/R5/metadata", get(metadata))
-        .route("/FHIR/R5/.well-known/smart-configuration", get(smart))
-        .route("/FHIR/R5/Observation", get(search_observation))
-        .route("/FHIR/R5/{rtype}", get(search))
-        .route("/FHIR/R5/{rtype}/_search", post(search_post))
-        .route("/FHIR/R5/{rtype}/{id}", get(read).put(not_allowed).patch(not_allowed).delete(not_allowed))
-        .route("/api/v1/observations", get(admin_observations))
-}
-
-/// Uploads.
-pub fn ingest_router() -> Router<AppState> {
-    Router::new()
-        .route("/FHIR/R5/Observation", post(create))
-        .route("/FHIR/R5/", post(batch))
-        .route("/FHIR/R5", post(batch))
-}
-
 static STARTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-async fn metadata(url: ReqUrl) -> Response {
+pub(super) async fn metadata(url: ReqUrl) -> Response {
     let started = STARTED.get_or_init(|| crate::domain::views::ts(time::OffsetDateTime::now_utc()));
     public_cors(fhir_response(StatusCode::OK, fhir::capability_statement(&url.origin, started)))
 }
 
-async fn smart(url: ReqUrl) -> Response {
+pub(super) async fn smart(url: ReqUrl) -> Response {
     public_cors(Json(fhir::smart_configuration(&url.origin)).into_response())
 }
 
@@ -221,7 +199,7 @@ async fn run_search(
     ))
 }
 
-async fn search(
+pub(super) async fn search(
     State(s): State<AppState>,
     slot: Slot,
     headers: HeaderMap,
@@ -236,13 +214,18 @@ async fn search(
     run_search(&s, &c, &slot, &rtype, &url, params).await
 }
 
-async fn search_observation(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl) -> FhirResult {
+pub(super) async fn search_observation(
+    State(s): State<AppState>,
+    slot: Slot,
+    headers: HeaderMap,
+    url: ReqUrl,
+) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
     let params = query_pairs(&url);
     run_search(&s, &c, &slot, "Observation", &url, params).await
 }
 
-async fn search_post(
+pub(super) async fn search_post(
     State(s): State<AppState>,
     slot: Slot,
     headers: HeaderMap,
@@ -265,7 +248,7 @@ async fn search_post(
     run_search(&s, &c, &slot, &rtype, &search_url, params).await
 }
 
-async fn read(
+pub(super) async fn read(
     State(s): State<AppState>,
     slot: Slot,
     headers: HeaderMap,
@@ -301,7 +284,7 @@ async fn read(
     Ok(fhir_response(StatusCode::OK, v))
 }
 
-async fn not_allowed(Path((rtype, _)): Path<(String, String)>) -> FhirResult {
+pub(super) async fn not_allowed(Path((rtype, _)): Path<(String, String)>) -> FhirResult {
     Err(FhirError(Error::MethodNotAllowed(format!("{rtype} resources cannot be updated or deleted here."))))
 }
 
@@ -450,7 +433,13 @@ async fn upload_body(s: &AppState, headers: &HeaderMap, body: Body) -> Result<By
     })
 }
 
-async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl, body: Body) -> FhirResult {
+pub(super) async fn create(
+    State(s): State<AppState>,
+    slot: Slot,
+    headers: HeaderMap,
+    url: ReqUrl,
+    body: Body,
+) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
     if let Some(r) = unsupported_content_type(&headers) {
         return Ok(r);
@@ -507,7 +496,13 @@ async fn create(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: 
     }
 }
 
-async fn batch(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: ReqUrl, body: Body) -> FhirResult {
+pub(super) async fn batch(
+    State(s): State<AppState>,
+    slot: Slot,
+    headers: HeaderMap,
+    url: ReqUrl,
+    body: Body,
+) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
     if let Some(r) = unsupported_content_type(&headers) {
         return Ok(r);
@@ -549,7 +544,7 @@ async fn batch(State(s): State<AppState>, slot: Slot, headers: HeaderMap, url: R
     Ok(fhir_response(StatusCode::OK, json!({"resourceType": "Bundle", "type": "batch-response", "entry": entries})))
 }
 
-async fn admin_observations(
+pub(super) async fn admin_observations(
     State(s): State<AppState>,
     slot: Slot,
     c: Caller,

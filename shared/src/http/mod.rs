@@ -21,7 +21,6 @@ use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use serde_json::json;
 
 use crate::auth::issuer::Issuer;
@@ -42,14 +41,12 @@ pub struct AppState {
     pub audit: Arc<dyn AuditLog>,
 }
 
-/// `/health`: liveness, no store access; `/api/schema/`: the OpenAPI description.
-pub fn discovery_router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(|| async { Json(json!({"status": "ok", "version": crate::config::VERSION})) }))
-        .route("/api/schema/", get(api_schema))
+/// `/health`: liveness, no store access.
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "version": crate::config::VERSION}))
 }
 
-/// The OpenAPI document (JSON, which YAML readers read too), its server the site URL.
+/// `/api/schema/`: the OpenAPI document (JSON, which YAML readers read too), its server the site URL.
 async fn api_schema(axum::extract::State(s): axum::extract::State<AppState>) -> axum::response::Response {
     let mut r = Json(openapi::document(&s.settings.site_url)).into_response();
     r.headers_mut().insert(
@@ -61,16 +58,7 @@ async fn api_schema(axum::extract::State(s): axum::extract::State<AppState>) -> 
 
 /// The route groups, by name: each becomes one Lambda function; `app()` serves them all.
 pub fn route_groups() -> Vec<(&'static str, Router<AppState>)> {
-    vec![
-        ("discovery", discovery_router()),
-        ("auth", oauth::router()),
-        ("admin-orgs", admin::orgs_router()),
-        ("admin-patients", admin::patients_router()),
-        ("admin-studies", admin::studies_router()),
-        ("admin-catalog", admin::catalog_router()),
-        ("fhir-read", fhir::read_router()),
-        ("fhir-ingest", fhir::ingest_router()),
-    ]
+    routes::GROUPS.iter().map(|g| (*g, routes::router(g))).collect()
 }
 
 async fn not_found(uri: axum::http::Uri) -> axum::response::Response {

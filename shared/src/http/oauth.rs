@@ -3,12 +3,10 @@
 //! endpoint, userinfo, and the web UI's settings script. CORS is open on `/o/` as upstream.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
 use base64::Engine;
 use serde_json::json;
 
@@ -23,21 +21,8 @@ const SESSION_COOKIE: &str = "jhe_session";
 const CSRF_COOKIE: &str = "csrftoken";
 const SESSION_TTL: i64 = 12 * 3600;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/o/.well-known/openid-configuration", get(discovery))
-        .route("/o/.well-known/jwks.json", get(jwks))
-        .route("/o/authorize/", get(authorize))
-        .route("/o/token/", axum::routing::post(token))
-        .route("/o/userinfo/", get(userinfo))
-        .layer(middleware::from_fn(cors))
-        .route("/accounts/login/", get(login_form).post(login_submit))
-        .route("/accounts/logout/", get(logout_page).post(logout))
-        .route("/common/server-settings.js", get(server_settings))
-}
-
 /// Open CORS on the OAuth endpoints (tokens are not cookies there), with preflight answered here.
-async fn cors(req: Request, next: Next) -> Response {
+pub(super) async fn cors(req: Request, next: Next) -> Response {
     let mut resp =
         if req.method() == Method::OPTIONS { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
     let h = resp.headers_mut();
@@ -54,7 +39,7 @@ fn pool(s: &AppState) -> Option<&crate::config::CognitoSettings> {
     s.settings.cognito.as_ref().filter(|_| s.issuer.is_delegating())
 }
 
-async fn discovery(State(s): State<AppState>) -> Response {
+pub(super) async fn discovery(State(s): State<AppState>) -> Response {
     if let Some(c) = pool(&s) {
         return Redirect::temporary(&format!("{}/.well-known/openid-configuration", c.issuer)).into_response();
     }
@@ -77,7 +62,7 @@ async fn discovery(State(s): State<AppState>) -> Response {
     .into_response()
 }
 
-async fn jwks(State(s): State<AppState>) -> Response {
+pub(super) async fn jwks(State(s): State<AppState>) -> Response {
     if let Some(c) = pool(&s) {
         return Redirect::temporary(&c.jwks_url).into_response();
     }
@@ -136,7 +121,7 @@ fn with_query(base: &str, params: &[(&str, &str)]) -> String {
     format!("{base}{sep}{}", serde_urlencoded::to_string(params).unwrap_or_default())
 }
 
-async fn authorize(State(s): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+pub(super) async fn authorize(State(s): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
     if let Some(c) = pool(&s) {
         // The managed login checks the client, redirect URI and PKCE itself.
         let q = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
@@ -229,7 +214,7 @@ fn oauth_error(e: OAuthError) -> Response {
 
 use super::audit::{Slot, note};
 
-async fn token(
+pub(super) async fn token(
     State(s): State<AppState>,
     slot: Slot,
     addr: ClientAddr,
@@ -324,7 +309,7 @@ async fn token(
     }
 }
 
-async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
     match resolve_caller(&s, &headers).await {
         Ok(c) => Json(json!({"sub": c.user.id.to_string(), "email": c.user.email})).into_response(),
         Err(e) => e.into_response(),
@@ -393,7 +378,7 @@ fn login_page(s: &AppState, next: &str, error: Option<&str>, email: &str) -> Res
     resp
 }
 
-async fn login_form(State(s): State<AppState>, url: ReqUrl) -> Response {
+pub(super) async fn login_form(State(s): State<AppState>, url: ReqUrl) -> Response {
     if pool(&s).is_some() {
         // The web UI starts the pool's login (with PKCE) itself.
         return Redirect::to("/").into_response();
@@ -402,7 +387,7 @@ async fn login_form(State(s): State<AppState>, url: ReqUrl) -> Response {
     login_page(&s, &safe_next(next), None, "")
 }
 
-async fn login_submit(
+pub(super) async fn login_submit(
     State(s): State<AppState>,
     slot: Slot,
     addr: ClientAddr,
@@ -488,7 +473,7 @@ async fn login_submit(
 
 /// `GET /accounts/logout/` asks (a GET changes nothing); `POST` ends the session: its record is
 /// deleted, so the cookie is refused even if a copy of it survives.
-async fn logout_page(State(s): State<AppState>) -> Response {
+pub(super) async fn logout_page(State(s): State<AppState>) -> Response {
     if pool(&s).is_some() {
         return logout(State(s), HeaderMap::new()).await;
     }
@@ -500,7 +485,7 @@ async fn logout_page(State(s): State<AppState>) -> Response {
     .into_response()
 }
 
-async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(c) = pool(&s) {
         let to = with_query(
             &format!("{}/logout", c.domain),
@@ -523,7 +508,7 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 /// The web UI's settings, as upstream's `client_settings.js` (`window.OIDCSettings.client_id`).
-async fn server_settings(State(s): State<AppState>) -> Response {
+pub(super) async fn server_settings(State(s): State<AppState>) -> Response {
     let types: serde_json::Map<String, serde_json::Value> =
         crate::domain::model::ORGANIZATION_TYPES.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     let ds_types: serde_json::Map<String, serde_json::Value> =

@@ -1,12 +1,10 @@
 //! The OpenAPI 3.1 description served at `/api/schema/` (upstream's path). Its paths are the
-//! route table (`routes::ROUTES`, itself checked against the routers), each described by one
+//! route table (`routes::table`, from which the routers are built), each described by one
 //! entry of `describe`; a test fails when a route has no entry or an entry no route, so the
 //! document cannot drift from what is served. Request and response shapes are JSON Schemas of
 //! the wire format (camelCase, as `domain::views` writes it).
 
 use serde_json::{Map, Value, json};
-
-use super::routes::ROUTES;
 
 /// Who may call an operation.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -593,17 +591,17 @@ fn reason(code: u16) -> &'static str {
 }
 
 /// The routes the table has and `describe` does not know (empty when the document is whole).
-pub fn undescribed() -> Vec<(&'static str, &'static str)> {
-    ROUTES.iter().filter(|(_, m, p)| describe(m, p).is_none()).map(|(_, m, p)| (*m, *p)).collect()
+pub fn undescribed() -> Vec<(String, &'static str)> {
+    super::routes::list().into_iter().filter(|(_, m, p)| describe(m, p).is_none()).map(|(_, m, p)| (m, p)).collect()
 }
 
 /// The document, with `base` (the site URL) as its server.
 pub fn document(base: &str) -> Value {
     let mut paths = Map::new();
-    for (group, method, path) in ROUTES {
-        let Some(o) = describe(method, path) else { continue };
+    for (group, method, path) in super::routes::list() {
+        let Some(o) = describe(&method, path) else { continue };
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        entry[method.to_lowercase()] = operation(group, method, path, &o);
+        entry[method.to_lowercase()] = operation(group, &method, path, &o);
     }
     json!({
         "openapi": "3.1.0",
@@ -627,11 +625,11 @@ mod tests {
 
     #[test]
     fn every_route_is_described_once() {
-        assert_eq!(undescribed(), Vec::<(&str, &str)>::new());
+        assert_eq!(undescribed(), Vec::<(String, &str)>::new());
         let doc = document("http://localhost:8000");
         let n: usize =
             doc["paths"].as_object().expect("paths").values().map(|p| p.as_object().map_or(0, Map::len)).sum();
-        assert_eq!(n, ROUTES.len());
+        assert_eq!(n, super::super::routes::table().len());
     }
 
     #[test]
