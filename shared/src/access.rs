@@ -111,6 +111,140 @@ pub fn may_manage_catalogue(c: &Caller) -> bool {
     c.is_superuser()
 }
 
+/// May search through an organization's patients, studies or members (a FHIR search filtered by
+/// an organization or one of its studies, the practitioners listed): any role in it. Unlike
+/// `is_in_org`, a superuser gets no data through it.
+pub fn may_search_in(c: &Caller, org: Id) -> bool {
+    c.role_in(org).is_some()
+}
+
+/// The organizations whose records a practitioner's searches reach by default: every one they
+/// hold a role in.
+pub fn searched_orgs(c: &Caller) -> Vec<Id> {
+    c.roles.keys().copied().collect()
+}
+
+/// Whose records a search reaches: a patient only their own (`Some(me)`); a practitioner those
+/// of their organizations (`None`).
+pub fn patient_self(c: &Caller) -> Option<Id> {
+    c.patient_id().filter(|_| !c.is_practitioner())
+}
+
+/// How far a caller's listings of organizations, studies and patients reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Every organization (a superuser's administration lists; never data, see `visible_scopes`).
+    All,
+    /// These organizations.
+    Orgs(Vec<Id>),
+}
+
+/// The organizations a caller's admin listings cover: a superuser all, others those they hold a
+/// role in.
+pub fn listing_reach(c: &Caller) -> Reach {
+    if c.is_superuser() { Reach::All } else { Reach::Orgs(searched_orgs(c)) }
+}
+
+/// The organizations whose patients a caller may manage (invite, add): a superuser all, others
+/// those where they are a manager or member.
+pub fn managing_reach(c: &Caller) -> Reach {
+    if c.is_superuser() {
+        Reach::All
+    } else {
+        Reach::Orgs(searched_orgs(c).into_iter().filter(|o| may_manage_patients_and_studies(c, *o)).collect())
+    }
+}
+
+/// May look up an existing patient of another organization to add them to one's own.
+pub fn may_add_existing_patients(c: &Caller) -> bool {
+    managing_reach(c) != Reach::Orgs(vec![])
+}
+
+/// The practitioner API (organizations, studies, patients as managed records): practitioners,
+/// not patients acting as themselves.
+pub fn is_practitioner(c: &Caller) -> bool {
+    c.is_practitioner()
+}
+
+/// Administration of accounts and the catalogue: superusers.
+pub fn is_administrator(c: &Caller) -> bool {
+    c.is_superuser()
+}
+
+/// May read a user's account: their own, or any for a superuser.
+pub fn may_read_user(c: &Caller, user: Id) -> bool {
+    user == c.id() || c.is_superuser()
+}
+
+/// May change a user's account (names): their own only.
+pub fn may_edit_user(c: &Caller, user: Id) -> bool {
+    user == c.id()
+}
+
+/// May change `user`'s membership of an organization they manage: not their own (a superuser may).
+pub fn may_change_membership_of(c: &Caller, user: Id) -> bool {
+    user != c.id() || c.is_superuser()
+}
+
+/// The creator of a sub-organization becomes its manager (a superuser needs no membership).
+pub fn manages_what_they_create(c: &Caller) -> bool {
+    !c.is_superuser()
+}
+
+/// The caller as the audit trail names them: `superuser`, `patient`, or their roles
+/// (`manager@20003,viewer@20004`).
+pub fn agent_role(c: &Caller) -> String {
+    if c.is_superuser() {
+        "superuser".to_string()
+    } else if patient_self(c).is_some() {
+        "patient".to_string()
+    } else {
+        c.roles.iter().map(|(o, r)| format!("{}@{o}", r.as_str())).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// Reads every audit record whole (the compliance view): superusers.
+pub fn reads_every_audit_record(c: &Caller) -> bool {
+    c.is_superuser()
+}
+
+/// May search AuditEvents (practitioners; patients read their own trail through the admin API).
+pub fn may_search_audit(c: &Caller) -> bool {
+    c.is_practitioner()
+}
+
+/// May use the admin API's observation list (practitioners; patients read through FHIR).
+pub fn may_list_observations(c: &Caller) -> bool {
+    c.is_practitioner()
+}
+
+/// May read one AuditEvent by id (rather than search the records they may see): superusers.
+pub fn may_read_audit_event_by_id(c: &Caller) -> bool {
+    c.is_superuser()
+}
+
+/// The permissions the web UI shows and hides things by, per role (upstream's
+/// `client_settings.js`); each stands for one of the rules above.
+pub const UI_PERMISSIONS: &[(&str, &[&str])] = &[
+    (
+        "super_user",
+        &[
+            "organization.manage_for_practitioners",
+            "organization.create_top_level",
+            "patient.manage_for_organization",
+            "study.manage_for_organization",
+            "client.manage",
+            "data_source.manage",
+        ],
+    ),
+    (
+        "manager",
+        &["organization.manage_for_practitioners", "patient.manage_for_organization", "study.manage_for_organization"],
+    ),
+    ("member", &["patient.manage_for_organization", "study.manage_for_organization"]),
+    ("viewer", &[]),
+];
+
 /// What a study contributes to the consent rule.
 #[derive(Debug, Clone, Default)]
 pub struct StudyGrant {
@@ -170,6 +304,28 @@ pub fn visible_scopes(
         }
     }
     Visible::Codes(codes)
+}
+
+/// The studies through which the consent rule lets a practitioner see a patient's data of one
+/// scope (for the audit record: the grants an answer relied on). The patient's own reads rely on
+/// none.
+pub fn granting_studies(
+    c: &Caller,
+    patient: Id,
+    enrolled: &[StudyGrant],
+    consents: &BTreeMap<(Id, Id), bool>,
+    code: Id,
+) -> Vec<Id> {
+    if c.patient_id() == Some(patient) {
+        return vec![];
+    }
+    enrolled
+        .iter()
+        .filter(|s| {
+            c.role_in(s.org).is_some() && s.requested.contains(&code) && consents.get(&(s.study, code)) == Some(&true)
+        })
+        .map(|s| s.study)
+        .collect()
 }
 
 /// Why an upload is refused by the consent rule.
@@ -265,6 +421,50 @@ mod tests {
             assert_eq!(may_create_org(c, Some(5)), sub);
             assert_eq!(may_create_org(c, Some(ROOT_ORG_ID)), top);
         }
+    }
+
+    #[test]
+    fn reach_and_account_rules() {
+        let su = caller(true, &[], None);
+        let mgr = caller(false, &[(5, Role::Manager), (6, Role::Viewer)], None);
+        let view = caller(false, &[(6, Role::Viewer)], None);
+        let pat = caller(false, &[], Some(40001));
+        // (caller, listing reach, managing reach, may add existing patients, changes own membership)
+        for (c, listing, managing, add, own) in [
+            (&su, Reach::All, Reach::All, true, true),
+            (&mgr, Reach::Orgs(vec![5, 6]), Reach::Orgs(vec![5]), true, false),
+            (&view, Reach::Orgs(vec![6]), Reach::Orgs(vec![]), false, false),
+            (&pat, Reach::Orgs(vec![]), Reach::Orgs(vec![]), false, false),
+        ] {
+            assert_eq!(listing_reach(c), listing);
+            assert_eq!(managing_reach(c), managing);
+            assert_eq!(may_add_existing_patients(c), add);
+            assert_eq!(may_change_membership_of(c, c.id()), own);
+            assert!(may_change_membership_of(c, c.id() + 1));
+            assert!(may_read_user(c, c.id()) && may_edit_user(c, c.id()));
+            assert_eq!(may_read_user(c, c.id() + 1), c.is_superuser());
+            assert!(!may_edit_user(c, c.id() + 1), "nobody edits another's account");
+        }
+        assert_eq!((agent_role(&su), agent_role(&pat)), ("superuser".to_string(), "patient".to_string()));
+        assert_eq!(agent_role(&mgr), "manager@5,viewer@6");
+        assert_eq!(patient_self(&pat), Some(40001));
+        assert_eq!(patient_self(&mgr), None);
+    }
+
+    #[test]
+    fn the_grants_an_answer_relies_on_follow_the_consent_rule() {
+        let g = |study, org| StudyGrant { study, org, requested: [7].into(), data_sources: BTreeSet::new() };
+        let enrolled = [g(30001, 5), g(30002, 6), g(30003, 5)];
+        let consents: BTreeMap<(Id, Id), bool> = [((30001, 7), true), ((30002, 7), true), ((30003, 7), false)].into();
+        let mgr = caller(false, &[(5, Role::Viewer)], None);
+        assert_eq!(granting_studies(&mgr, 40001, &enrolled, &consents, 7), vec![30001], "own orgs, consented only");
+        assert_eq!(granting_studies(&mgr, 40001, &enrolled, &consents, 8), Vec::<Id>::new(), "scope not requested");
+        let pat = caller(false, &[], Some(40001));
+        assert_eq!(granting_studies(&pat, 40001, &enrolled, &consents, 7), Vec::<Id>::new(), "own data needs no grant");
+        let su = caller(true, &[], None);
+        assert_eq!(granting_studies(&su, 40001, &enrolled, &consents, 7), Vec::<Id>::new(), "no superuser data access");
+        // It agrees with the read rule.
+        assert!(visible_scopes(&mgr, 40001, &enrolled, &consents, None).allows(7));
     }
 
     #[test]

@@ -397,11 +397,11 @@ pub fn projections(grants: &[Grant]) -> (Vec<Id>, Vec<String>) {
 /// organizations they manage (`access::may_read_audit_of`) and the studies of the organizations
 /// they hold a role in; a patient their own trail, through the studies they are enrolled in.
 pub async fn reader(repo: &crate::repo::Repo, c: &super::Caller) -> crate::error::Result<AuditReader> {
-    if c.is_superuser() {
+    if crate::access::reads_every_audit_record(c) {
         return Ok(AuditReader { all: true, network: true, ..Default::default() });
     }
     let mut r = AuditReader::default();
-    if let Some(me) = c.patient_id().filter(|_| !c.is_practitioner()) {
+    if let Some(me) = crate::access::patient_self(c) {
         r.patients.insert(me);
         for s in repo.studies(&repo.patient_study_ids(me).await?).await? {
             r.orgs.insert(s.organization_id);
@@ -409,9 +409,9 @@ pub async fn reader(repo: &crate::repo::Repo, c: &super::Caller) -> crate::error
         return Ok(r);
     }
     r.network = true;
-    r.orgs = c.roles.keys().copied().collect();
-    for (o, _) in c.roles.iter().filter(|(o, _)| crate::access::may_read_audit_in(c, **o)) {
-        r.patients.extend(repo.org_patient_ids(*o).await?);
+    r.orgs = crate::access::searched_orgs(c).into_iter().collect();
+    for o in crate::access::searched_orgs(c).into_iter().filter(|o| crate::access::may_read_audit_in(c, *o)) {
+        r.patients.extend(repo.org_patient_ids(o).await?);
     }
     Ok(r)
 }
@@ -457,7 +457,7 @@ pub async fn search(
     q: &AuditSearch,
 ) -> crate::error::Result<(Vec<AuditRecord>, Option<String>)> {
     use crate::error::Error;
-    if !c.is_practitioner() {
+    if !crate::access::may_search_audit(c) {
         return Err(Error::Forbidden("Patients see who accessed their data at /api/v1/patients/{id}/audit.".into()));
     }
     let reader = reader(repo, c).await?;

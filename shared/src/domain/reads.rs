@@ -43,28 +43,28 @@ async fn candidate_patients(
     };
     if let Some(s) = study {
         let st = repo.study(s).await?.ok_or_else(|| denied(format!("Group/{s}")))?;
-        if c.role_in(st.organization_id).is_none() {
+        if !access::may_search_in(c, st.organization_id) {
             return Err(denied(format!("Group/{s}")));
         }
         narrow(repo.study_patient_ids(s).await?);
     }
     if let Some(o) = org {
-        if c.role_in(o).is_none() {
+        if !access::may_search_in(c, o) {
             return Err(denied(format!("Organization/{o}")));
         }
         narrow(repo.org_patient_ids(o).await?);
     }
     if let Some(p) = patient {
         let orgs = repo.patient_org_ids(p).await?;
-        if !orgs.iter().any(|o| c.role_in(*o).is_some()) {
+        if !orgs.iter().any(|o| access::may_search_in(c, *o)) {
             return Err(denied(format!("Patient/{p}")));
         }
         narrow(vec![p]);
     }
     if set.is_none() {
         let mut all = BTreeSet::new();
-        for o in c.roles.keys() {
-            all.extend(repo.org_patient_ids(*o).await?);
+        for o in access::searched_orgs(c) {
+            all.extend(repo.org_patient_ids(o).await?);
         }
         set = Some(all);
     }
@@ -94,8 +94,8 @@ async fn readable(
                 .collect(),
         )
     };
-    let patients = match c.patient_id() {
-        Some(me) if !c.is_practitioner() => {
+    let patients = match access::patient_self(c) {
+        Some(me) => {
             if q.patient.is_some_and(|p| p != me) {
                 return Err(Error::Forbidden(format!(
                     "You do not have access to Patient/{}.",
@@ -531,7 +531,7 @@ pub async fn admin_observations(
     page: usize,
     page_size: usize,
 ) -> Result<(Vec<Value>, usize)> {
-    if !c.is_practitioner() {
+    if !access::may_list_observations(c) {
         return Err(Error::not_found());
     }
     let codes = repo.list_codes().await?;
@@ -624,8 +624,8 @@ pub async fn search_other(repo: &Repo, c: &Caller, resource: &str, common: &Comm
     if !common.foreign_source {
         match resource {
             "Patient" => {
-                let ids: Vec<Id> = match c.patient_id() {
-                    Some(me) if !c.is_practitioner() => vec![me],
+                let ids: Vec<Id> = match access::patient_self(c) {
+                    Some(me) => vec![me],
                     _ => candidate_patients(repo, c, None, q.study, q.organization).await?,
                 };
                 for id in ids {
@@ -668,20 +668,20 @@ pub async fn search_other(repo: &Repo, c: &Caller, resource: &str, common: &Comm
                 }
             }
             "Group" => {
-                if !c.is_practitioner() {
+                if let Some(me) = access::patient_self(c) {
                     // A patient sees the studies they are enrolled in.
-                    for s in repo.patient_study_ids(c.patient_id().unwrap_or(-1)).await? {
+                    for s in repo.patient_study_ids(me).await? {
                         if let Some(st) = repo.study(s).await? {
                             items.push((s, fhir::group(&st, None)));
                         }
                     }
                 } else {
                     let orgs: Vec<Id> = match q.organization {
-                        Some(o) if c.role_in(o).is_some() => vec![o],
+                        Some(o) if access::may_search_in(c, o) => vec![o],
                         Some(o) => {
                             return Err(Error::Forbidden(format!("You do not have access to Organization/{o}.")));
                         }
-                        None => c.roles.keys().copied().collect(),
+                        None => access::searched_orgs(c),
                     };
                     for o in orgs {
                         for s in repo.studies(&repo.org_study_ids(o).await?).await? {
@@ -701,10 +701,10 @@ pub async fn search_other(repo: &Repo, c: &Caller, resource: &str, common: &Comm
                 }
             }
             "Practitioner" => {
-                if c.is_practitioner() {
+                if access::patient_self(c).is_none() {
                     let mut seen = BTreeSet::new();
-                    for o in c.roles.keys() {
-                        for (u, _) in repo.org_members(*o).await? {
+                    for o in access::searched_orgs(c) {
+                        for (u, _) in repo.org_members(o).await? {
                             seen.insert(u);
                         }
                     }
@@ -781,13 +781,8 @@ async fn grants_with(
         }
         let Some(code_id) = codes.get(code) else { continue };
         let Some(pf) = facts.patient(repo, *p).await? else { continue };
-        for g in &pf.enrolled {
-            if c.role_in(g.org).is_some()
-                && g.requested.contains(code_id)
-                && pf.consents.get(&(g.study, *code_id)) == Some(&true)
-            {
-                grants.insert((*p, g.study, code.clone()));
-            }
+        for study in access::granting_studies(c, *p, &pf.enrolled, &pf.consents, *code_id) {
+            grants.insert((*p, study, code.clone()));
         }
     }
     Ok(grants)

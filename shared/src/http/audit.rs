@@ -28,13 +28,7 @@ impl AuditSlot {
     }
     /// Records who the caller is.
     pub fn caller(&self, c: &Caller) {
-        let role = if c.is_superuser() {
-            "superuser".to_string()
-        } else if !c.is_practitioner() && c.patient_id().is_some() {
-            "patient".to_string()
-        } else {
-            c.roles.iter().map(|(o, r)| format!("{}@{o}", r.as_str())).collect::<Vec<_>>().join(",")
-        };
+        let role = crate::access::agent_role(c);
         let agent =
             Agent { user_id: Some(c.id()), role: Some(role), client_id: Some(c.client_id.clone()), attempted: None };
         self.with(|n| n.agent = Some(agent));

@@ -317,8 +317,11 @@ async fn audit_read(s: &AppState, c: &Caller, id: &str) -> FhirResult {
         count: 1000,
         ..Default::default()
     };
-    let found =
-        if c.is_superuser() { crate::domain::audit::search(&s.repo, &*s.audit, c, &q).await?.0 } else { Vec::new() };
+    let found = if crate::access::may_read_audit_event_by_id(c) {
+        crate::domain::audit::search(&s.repo, &*s.audit, c, &q).await?.0
+    } else {
+        Vec::new()
+    };
     match found.into_iter().find(|r| r.id == id) {
         Some(r) => Ok(fhir_response(StatusCode::OK, r.to_fhir())),
         None => Err(FhirError(Error::NotFound(format!("AuditEvent/{id} not found.")))),

@@ -513,13 +513,9 @@ pub(super) async fn server_settings(State(s): State<AppState>) -> Response {
         crate::domain::model::ORGANIZATION_TYPES.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     let ds_types: serde_json::Map<String, serde_json::Value> =
         crate::domain::model::DATA_SOURCE_TYPES.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-    let perms = json!({
-        "super_user": ["organization.manage_for_practitioners", "organization.create_top_level", "patient.manage_for_organization",
-                       "study.manage_for_organization", "client.manage", "data_source.manage"],
-        "manager": ["organization.manage_for_practitioners", "patient.manage_for_organization", "study.manage_for_organization"],
-        "member": ["patient.manage_for_organization", "study.manage_for_organization"],
-        "viewer": [],
-    });
+    let perms = serde_json::Value::Object(
+        crate::access::UI_PERMISSIONS.iter().map(|(role, p)| (role.to_string(), json!(p))).collect(),
+    );
     let (authority, client_id, seed) = match pool(&s) {
         // Cognito's discovery document has no end_session_endpoint: the web UI gets its /logout.
         Some(c) => (

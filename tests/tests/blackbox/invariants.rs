@@ -51,3 +51,29 @@ fn access_rules_do_no_io() {
         assert!(!text.contains(word), "access.rs must stay pure: found {word}");
     }
 }
+
+/// Who may see or do what is decided in `access.rs` alone: nowhere else does the code look at a
+/// caller's superuser flag, type or roles (`Caller`'s own accessors live in `domain/mod.rs`).
+/// Callers are named `c` throughout; the check also catches other receivers of the role map.
+#[test]
+fn access_decisions_are_made_in_access_rs_only() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let allowed = [src.join("access.rs"), src.join("domain/mod.rs")];
+    let patterns =
+        ["c.is_superuser()", "c.is_practitioner()", "c.role_in(", "c.roles", ".roles.keys()", ".roles.iter()"];
+    let mut bad = Vec::new();
+    for f in files.iter().filter(|f| !allowed.contains(f)) {
+        let text = std::fs::read_to_string(f).expect("read");
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            if patterns.iter().any(|p| line.contains(p)) {
+                bad.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "access decided outside access.rs:\n{}", bad.join("\n"));
+}

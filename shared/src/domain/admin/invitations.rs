@@ -75,12 +75,11 @@ pub async fn create(repo: &Repo, c: &Caller, body: &Body, settings: &Settings) -
 pub async fn list(repo: &Repo, c: &Caller) -> Result<Vec<Value>> {
     super::practitioner_only(c)?;
     let mut patients = std::collections::BTreeSet::new();
-    if c.is_superuser() {
-        patients.extend(repo.list_all_patients().await?.iter().map(|p| p.id));
-    } else {
-        for o in c.roles.keys() {
-            if access::may_manage_patients_and_studies(c, *o) {
-                patients.extend(repo.org_patient_ids(*o).await?);
+    match access::managing_reach(c) {
+        access::Reach::All => patients.extend(repo.list_all_patients().await?.iter().map(|p| p.id)),
+        access::Reach::Orgs(orgs) => {
+            for o in orgs {
+                patients.extend(repo.org_patient_ids(o).await?);
             }
         }
     }

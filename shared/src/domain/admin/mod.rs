@@ -101,9 +101,9 @@ pub async fn visible_study(repo: &Repo, c: &Caller, id: Id) -> Result<Study> {
 
 /// Refuses callers who are not practitioners (patients acting as themselves).
 pub fn practitioner_only(c: &Caller) -> Result<()> {
-    if c.is_practitioner() { Ok(()) } else { Err(Error::forbidden()) }
+    if access::is_practitioner(c) { Ok(()) } else { Err(Error::forbidden()) }
 }
 
 pub fn superuser_only(c: &Caller) -> Result<()> {
-    if c.is_superuser() { Ok(()) } else { Err(Error::forbidden()) }
+    if access::is_administrator(c) { Ok(()) } else { Err(Error::forbidden()) }
 }

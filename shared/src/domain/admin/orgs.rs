@@ -52,9 +52,9 @@ pub async fn create(repo: &Repo, c: &Caller, body: &Body) -> Result<Value> {
     }
     let o = Organization { id: repo.next_id("organization", 20001).await?, name, org_type, part_of: Some(part_of) };
     // The creator of a sub-organization becomes its manager (a superuser needs no membership).
-    let manager = if c.is_superuser() { None } else { Some(c.id()) };
+    let manager = access::manages_what_they_create(c).then(|| c.id());
     repo.create_org(&o, manager).await?;
-    let role = if c.is_superuser() { Some("super_user") } else { Some("manager") };
+    let role = if manager.is_some() { Some("manager") } else { access::role_label(c, o.id) };
     Ok(to_value(&OrgView::new(&o, role)))
 }
 
@@ -132,7 +132,7 @@ pub async fn add_user(repo: &Repo, c: &Caller, id: Id, body: &Body) -> Result<(V
         return Err(Error::forbidden());
     }
     let user_id = body.opt_id("jhe_user_id")?.ok_or_else(|| Error::bad("jheUserId is required."))?;
-    if user_id == c.id() && !c.is_superuser() {
+    if !access::may_change_membership_of(c, user_id) {
         return Err(Error::Forbidden("You cannot change your own role.".into()));
     }
     let role_s = match body.opt_str("organization_partitioner_role")? {
@@ -173,7 +173,7 @@ pub async fn remove_user(repo: &Repo, c: &Caller, id: Id, body: &Body) -> Result
         return Err(Error::forbidden());
     }
     let user_id = body.opt_id("jhe_user_id")?.ok_or_else(|| Error::bad("jheUserId is required."))?;
-    if user_id == c.id() && !c.is_superuser() {
+    if !access::may_change_membership_of(c, user_id) {
         return Err(Error::Forbidden("You cannot remove yourself from an organization.".into()));
     }
     if !repo.remove_role(id, user_id).await? {

@@ -71,9 +71,9 @@ fn birth_date(body: &Body) -> Result<Option<String>> {
 
 /// `GET /patients`: patients sharing an organization with the caller, narrowed by filters.
 pub async fn list(repo: &Repo, c: &Caller, q: &Params) -> Result<Vec<Value>> {
-    if !c.is_practitioner() {
+    if !access::is_practitioner(c) {
         // A patient sees only themself.
-        return match c.patient_id() {
+        return match access::patient_self(c) {
             Some(p) => match repo.patient(p).await? {
                 Some(p) => Ok(vec![to_value(&patient_view(repo, &p).await?)]),
                 None => Ok(vec![]),
@@ -92,11 +92,14 @@ pub async fn list(repo: &Repo, c: &Caller, q: &Params) -> Result<Vec<Value>> {
             return Err(Error::Forbidden(format!("You do not have access to Organization/{o}.")));
         }
         ids.extend(repo.org_patient_ids(o).await?);
-    } else if c.is_superuser() {
-        ids.extend(repo.list_all_patients().await?.iter().map(|p| p.id));
     } else {
-        for o in c.roles.keys() {
-            ids.extend(repo.org_patient_ids(*o).await?);
+        match access::listing_reach(c) {
+            access::Reach::All => ids.extend(repo.list_all_patients().await?.iter().map(|p| p.id)),
+            access::Reach::Orgs(orgs) => {
+                for o in orgs {
+                    ids.extend(repo.org_patient_ids(o).await?);
+                }
+            }
         }
     }
     if let Some(s) = study {
@@ -201,7 +204,7 @@ pub async fn delete(repo: &Repo, c: &Caller, id: Id, q: &Params) -> Result<Vec<G
 /// `GET /patients/global_lookup?email=`: find an existing patient to add to one's organization.
 pub async fn global_lookup(repo: &Repo, c: &Caller, email: Option<&str>) -> Result<Vec<Value>> {
     practitioner_only(c)?;
-    if !c.is_superuser() && !c.roles.keys().any(|o| access::may_manage_patients_and_studies(c, *o)) {
+    if !access::may_add_existing_patients(c) {
         return Err(Error::forbidden());
     }
     let email = email.map(str::trim).filter(|e| !e.is_empty()).ok_or_else(|| Error::bad("email is required."))?;

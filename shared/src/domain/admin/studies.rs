@@ -23,8 +23,10 @@ pub async fn list(repo: &Repo, c: &Caller, org: Option<Id>) -> Result<Vec<Value>
             }
             vec![o]
         }
-        None if c.is_superuser() => repo.list_orgs().await?.iter().map(|o| o.id).collect(),
-        None => c.roles.keys().copied().collect(),
+        None => match access::listing_reach(c) {
+            access::Reach::All => repo.list_orgs().await?.iter().map(|o| o.id).collect(),
+            access::Reach::Orgs(orgs) => orgs,
+        },
     };
     let mut ids = BTreeSet::new();
     for o in orgs {

@@ -60,7 +60,7 @@ pub async fn list(repo: &Repo, c: &Caller, email: Option<&str>) -> Result<Vec<Va
 
 /// `GET /users/{id}`: oneself, or any user for a superuser.
 pub async fn get(repo: &Repo, c: &Caller, id: Id) -> Result<Value> {
-    if id != c.id() && !c.is_superuser() {
+    if !access::may_read_user(c, id) {
         return Err(Error::forbidden());
     }
     let u = repo.user(id).await?.ok_or_else(Error::not_found)?;
@@ -69,7 +69,7 @@ pub async fn get(repo: &Repo, c: &Caller, id: Id) -> Result<Value> {
 
 /// `PATCH/PUT /users/{id}`: one's own names only. Email, type and privileges are never writable here.
 pub async fn update(repo: &Repo, c: &Caller, id: Id, body: &Body) -> Result<Value> {
-    if id != c.id() {
+    if !access::may_edit_user(c, id) {
         return Err(Error::forbidden());
     }
     body.only(&["first_name", "last_name", "id"])?;
@@ -90,8 +90,8 @@ pub async fn update(repo: &Repo, c: &Caller, id: Id, body: &Body) -> Result<Valu
 /// `GET /users/organizations`: the organizations where the caller holds a role, with that role.
 pub async fn organizations(repo: &Repo, c: &Caller) -> Result<Vec<Value>> {
     let mut out = Vec::new();
-    for org in c.roles.keys() {
-        if let Some(o) = repo.org(*org).await? {
+    for org in access::searched_orgs(c) {
+        if let Some(o) = repo.org(org).await? {
             out.push(to_value(&OrgView::new(&o, access::role_label(c, o.id))));
         }
     }
