@@ -10,7 +10,7 @@ export const BASE = process.env.JHE_BASE_URL;
 export const PASSWORD = process.env.JHE_DEMO_PASSWORD ?? "Jhe1234!";
 const SHOTS = process.env.SCREENSHOT_DIR ?? "test-output/screenshots";
 
-if (!BASE) throw new Error("Set JHE_BASE_URL to the URL of a running `jhe serve` (scripts/spa-e2e.sh does).");
+if (!BASE) throw new Error("Set JHE_BASE_URL to the URL of a running `jhe serve` (tests/harness/spa-e2e.sh does).");
 
 const ARGS = [
   "--headless",

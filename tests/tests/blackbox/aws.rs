@@ -3,7 +3,7 @@
 //! (throttling, outages, failed conditions) reach the port and the HTTP layer as they must.
 //!
 //! These tests start nothing: they read the server's URL from `JHE_TEST_MOTO_URL`
-//! (`bash scripts/moto.sh start` writes it to `test-output/moto.url`). Without it they fail,
+//! (`bash tests/harness/moto.sh start` writes it to `test-output/moto.url`). Without it they fail,
 //! unless `JHE_SKIP_AWS_TESTS=1` says to skip them. Each test works in its own table and bucket.
 //! Faults are injected under the real SDK clients (`jhe::adapters::aws::faults`), so the SDK's
 //! retries, its error types and the adapters' mapping of them are the real ones.
@@ -31,7 +31,7 @@ pub(crate) fn moto() -> Option<String> {
         }
         _ => panic!(
             "JHE_TEST_MOTO_URL is not set, so the AWS adapter tests cannot run. Start moto with \
-             `bash scripts/moto.sh start` and run with JHE_TEST_MOTO_URL=$(cat test-output/moto.url), \
+             `bash tests/harness/moto.sh start` and run with JHE_TEST_MOTO_URL=$(cat test-output/moto.url), \
              or set JHE_SKIP_AWS_TESTS=1 to skip them."
         ),
     }

@@ -6,7 +6,7 @@
 //! patient's app signs in, consents and uploads, researchers read, studies and organizations are
 //! set up and torn down, API keys are made and used, accounts are deleted. Every call a function
 //! makes (DynamoDB, S3, Cognito: the raw request, keys included) lands in
-//! `<JHE_IAM_CALLS_DIR>/<group>.jsonl`. `scripts/iam_check.py` (run by the test command) then
+//! `<JHE_IAM_CALLS_DIR>/<group>.jsonl`. `tests/harness/iam_check.py` (run by the test command) then
 //! evaluates each call against that function's IAM policy in `infra/template.yaml`: moto does not
 //! evaluate IAM, so this is where a call the deployed policy would refuse is caught.
 

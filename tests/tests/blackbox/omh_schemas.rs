@@ -2,7 +2,7 @@
 //! `fixtures/omh/`, upstream's own example data points, the examples JHE builds, and mutations of
 //! each: a field removed, a value of another type, a value outside its set) gets the same accept or
 //! refuse from `jhe::omh::validate_data_point` as from upstream's validator, Python `jsonschema`
-//! run as upstream runs it (`scripts/omh_verdicts.py`, in the test command's `.venv`). And the
+//! run as upstream runs it (`tests/harness/omh_verdicts.py`, in the test command's `.venv`). And the
 //! schemas the product ships are the official ones.
 //!
 //! The fixtures' folders say what a format-checking validator says: a `valid/` one is accepted
@@ -227,18 +227,18 @@ fn upstream_verdicts(cases: &[Case]) -> Vec<Value> {
     let python = manifest().join("../.venv/bin/python");
     assert!(
         python.exists(),
-        "{} is missing: the test command (scripts/test.sh) creates it with upstream's validator",
+        "{} is missing: the test command (tests/run.sh) creates it with upstream's validator",
         python.display()
     );
     let input: Vec<Value> = cases.iter().map(|c| json!({"code": c.code, "data_point": c.data_point})).collect();
     let mut child = Command::new(python)
-        .arg(manifest().join("../scripts/omh_verdicts.py"))
+        .arg(manifest().join("harness/omh_verdicts.py"))
         .arg(shipped())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run scripts/omh_verdicts.py");
+        .expect("run tests/harness/omh_verdicts.py");
     child.stdin.take().expect("stdin").write_all(Value::Array(input).to_string().as_bytes()).expect("write cases");
     let out = child.wait_with_output().expect("omh_verdicts.py");
     assert!(out.status.success(), "omh_verdicts.py failed: {}", String::from_utf8_lossy(&out.stderr));

@@ -1,7 +1,7 @@
 """Validate FHIR R5 JSON documents written by the test suites.
 
 Usage:
-    python scripts/fhir_validate.py [--structure-only] [-v] DIR [DIR ...]
+    python tests/harness/fhir_validate.py [--structure-only] [-v] DIR [DIR ...]
 
 Every ``*.json`` file under each DIR (recursively; a plain file argument is taken as is) must be
 one FHIR resource. Each file is checked in three layers:

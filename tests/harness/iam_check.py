@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks every AWS call each Lambda function made against its role's IAM policy in the template.
 
-    python scripts/iam_check.py --template infra/template.yaml --calls DIR [--strict-unused]
+    python tests/harness/iam_check.py --template infra/template.yaml --calls DIR [--strict-unused]
 
 DIR holds one file per function group, DIR/<group>.jsonl. Its first line is a header
 ``{"env": {"JHE_TABLE": ..., "JHE_BUNDLE_BUCKET": ..., "JHE_AUDIT_BUCKET": ...,

@@ -2,8 +2,8 @@
 """Groups the samples of a `perf record -g` profile of `jhe serve` into buckets (see BENCHMARKS.md).
 
     perf script -i perf.data -F comm,tid,ip,sym > stacks.txt
-    python3 bench/perf-buckets.py stacks.txt                       # kernel vs user, user by nearest jhe:: frame
-    python3 bench/perf-buckets.py stacks.txt --callers 'EmbeddedTable as jhe::ports::Table>::get'
+    python3 tests/bench/perf-buckets.py stacks.txt                       # kernel vs user, user by nearest jhe:: frame
+    python3 tests/bench/perf-buckets.py stacks.txt --callers 'EmbeddedTable as jhe::ports::Table>::get'
 
 Stacks come from frame pointers (build with RUSTFLAGS="-C force-frame-pointers=yes"); glibc's
 malloc/free have none, so their samples show no caller and get a bucket of their own.

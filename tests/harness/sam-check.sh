@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# Checks the SAM template offline: `sam validate --lint`, `cfn-lint`, scripts/template_check.py
+# Checks the SAM template offline: `sam validate --lint`, `cfn-lint`, tests/harness/template_check.py
 # (the template against the route table of target/debug/jhe, the events and the function crates),
 # then checkov (framework cloudformation) with the accepted findings of infra/checkov-skips.yaml.
 #
-#   bash scripts/sam-check.sh [template_check.py options]
+#   bash tests/harness/sam-check.sh [template_check.py options]
 #
 # Creates two venvs on first use, each reinstalled when its pinned requirements change: .venv-sam
-# at the repository root (scripts/requirements-sam.txt: the SAM CLI, cfn-lint) and .venv-sam/checkov
+# at the repository root (tests/harness/requirements-sam.txt: the SAM CLI, cfn-lint) and .venv-sam/checkov
 # (infra/requirements-checkov.txt: checkov pins a boto3 that the SAM CLI cannot share).
 # Needs no AWS account, credentials or network beyond PyPI. Arguments go to template_check.py.
 # Prints `checkov: N passed, M failed` for checkov, and ends with `template: N passed, M failed`
 # (one per stage); exits non-zero if a stage failed.
 set -uo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root" || exit 2
 venv="$root/.venv-sam"
 # Inside .venv-sam, so that it is ignored and removed with it.
@@ -38,7 +38,7 @@ ensure_venv() {  # ensure_venv DIR REQUIREMENTS
   echo "$want" > "$stamp"
 }
 
-if ! ensure_venv "$venv" scripts/requirements-sam.txt || ! ensure_venv "$ckv_venv" infra/requirements-checkov.txt; then
+if ! ensure_venv "$venv" tests/harness/requirements-sam.txt || ! ensure_venv "$ckv_venv" infra/requirements-checkov.txt; then
   echo "template: 0 passed, 1 failed"
   exit 2
 fi
@@ -127,7 +127,7 @@ PY
 
 stage "sam validate --lint" "$venv/bin/sam" validate --lint --template-file "$template"
 stage "cfn-lint" "$venv/bin/cfn-lint" "$template"
-stage "template_check" "$venv/bin/python" scripts/template_check.py "$@"
+stage "template_check" "$venv/bin/python" tests/harness/template_check.py "$@"
 stage "checkov" checkov_stage
 
 echo "template: $passed passed, $failed failed"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Creates (if missing) the Python virtualenv for the test tooling at <repo>/.venv and installs
-# scripts/requirements-test.txt into it. Idempotent: pip runs only when the requirements (or the
+# tests/harness/requirements-test.txt into it. Idempotent: pip runs only when the requirements (or the
 # venv's Python) changed since the last successful install, recorded in a stamp file.
 #
-# Usage:  PY=$(bash scripts/pyenv.sh)      # progress goes to stderr, the venv's python to stdout
-#         "$PY" scripts/fhir_validate.py DIR
+# Usage:  PY=$(bash tests/harness/pyenv.sh)      # progress goes to stderr, the venv's python to stdout
+#         "$PY" tests/harness/fhir_validate.py DIR
 #
 # Needs Python >= 3.11 (the pinned pandas/numpy require it): $PYTHON if set, else the first of
 # python3.13, python3.12, python3.11, python3 that is new enough. $JHE_VENV overrides the venv
@@ -12,9 +12,9 @@
 # python3-venv) it falls back to a pip-less venv filled by the system pip (`pip --python`).
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${JHE_VENV:-$REPO/.venv}"
-REQ="$REPO/scripts/requirements-test.txt"
+REQ="$REPO/tests/harness/requirements-test.txt"
 STAMP="$VENV/.requirements-test.stamp"
 
 log() { printf 'pyenv: %s\n' "$*" >&2; }

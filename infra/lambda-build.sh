@@ -2,9 +2,9 @@
 # Builds the release Lambda functions for arm64 (Graviton, provided.al2023) with cargo-lambda, as
 # `sam build` does, zips each bootstrap as Lambda takes it, and prints each zip's size.
 #
-#   bash scripts/lambda-build.sh [--x86-64]
+#   bash infra/lambda-build.sh [--x86-64]
 #
-# Installs cargo-lambda from PyPI into .venv-lambda on first use (scripts/requirements-lambda.txt;
+# Installs cargo-lambda from PyPI into .venv-lambda on first use (infra/requirements-lambda.txt;
 # it brings zig for cross-compiling) and the Rust std for the target with rustup. Output:
 # target/lambda/jhe-<group>/bootstrap and bootstrap.zip (what jhe-bench --lambda-dir reads).
 set -euo pipefail
@@ -12,7 +12,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 venv="$root/.venv-lambda"
-req="scripts/requirements-lambda.txt"
+req="infra/requirements-lambda.txt"
 stamp="$venv/.requirements.sha256"
 want="$(sha256sum "$req" | cut -d' ' -f1)"
 if [[ ! -x "$venv/bin/cargo-lambda" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then

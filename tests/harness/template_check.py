@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks infra/template.yaml against the app's route table and the repository.
 
-    python scripts/template_check.py [--jhe target/debug/jhe] [--routes-json FILE]
+    python tests/harness/template_check.py [--jhe target/debug/jhe] [--routes-json FILE]
                                      [--template infra/template.yaml]
 
 The route table comes from `jhe routes` (JSON: [{"group", "method", "path"}], axum `{param}`
@@ -39,7 +39,7 @@ try:
 except ModuleNotFoundError:  # Python < 3.11
     tomllib = None
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 # What each group may write to the table (None: anything but audit deletes). Keys are DynamoDB
 # leading-key patterns a PutItem/DeleteItem Allow must be conditioned on.

@@ -1,7 +1,7 @@
 """Upstream's verdict on Open mHealth data points, for the differential test of JHE's validator.
 
 Usage:
-    python scripts/omh_verdicts.py SCHEMAS_DIR < cases.json > verdicts.json
+    python tests/harness/omh_verdicts.py SCHEMAS_DIR < cases.json > verdicts.json
 
 Reads a JSON list of cases ``{"code": "omh:heart-rate:2.0", "data_point": {...}}`` and writes a
 JSON list of the same length: ``true`` (accepted) or a string (why refused). It validates as

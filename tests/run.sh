@@ -30,7 +30,7 @@ step "toolchain components"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 step "python test environment (.venv)"
-PY="$(bash scripts/pyenv.sh | tail -n 1)"
+PY="$(bash tests/harness/pyenv.sh | tail -n 1)"
 "$PY" --version
 
 step "cargo fmt --check"
@@ -40,8 +40,8 @@ step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "moto server (DynamoDB, S3, Cognito on loopback) for the AWS adapter tests"
-export JHE_TEST_MOTO_URL="$(bash scripts/moto.sh start | tail -n 1)"
-trap 'bash scripts/moto.sh stop >/dev/null 2>&1 || true' EXIT
+export JHE_TEST_MOTO_URL="$(bash tests/harness/moto.sh start | tail -n 1)"
+trap 'bash tests/harness/moto.sh stop >/dev/null 2>&1 || true' EXIT
 echo "moto at $JHE_TEST_MOTO_URL"
 
 step "cargo build (every target at once: one feature set, so nothing is compiled twice)"
@@ -55,9 +55,9 @@ cargo test --workspace --all-features 2>&1 | tee "$OUT/cargo-test.log"
 tally "$OUT/cargo-test.log"
 
 step "IAM: every AWS call each Lambda function made, against its policy in infra/template.yaml"
-"$PY" scripts/iam_check_selftest.py | tail -n 1 | tee "$OUT/iam-selftest.log"
+"$PY" tests/harness/iam_check_selftest.py | tail -n 1 | tee "$OUT/iam-selftest.log"
 tally "$OUT/iam-selftest.log"
-"$PY" scripts/iam_check.py --template infra/template.yaml --calls "$JHE_IAM_CALLS_DIR" | tee "$OUT/iam-check.log"
+"$PY" tests/harness/iam_check.py --template infra/template.yaml --calls "$JHE_IAM_CALLS_DIR" | tee "$OUT/iam-check.log"
 tally <(tail -n 1 "$OUT/iam-check.log")
 
 step "the black-box suite again, on DynamoDB and S3 (moto)"
@@ -78,7 +78,7 @@ JHE_TEST_BACKEND=aws cargo test -p jhe-tests --all-features -- \
 tally "$OUT/cargo-test-aws.log"
 
 step "FHIR R5 validation (fhir.resources) of every resource the tests saw"
-"$PY" scripts/fhir_validate.py "$OUT/fhir" | tee "$OUT/fhir-validate.log"
+"$PY" tests/harness/fhir_validate.py "$OUT/fhir" | tee "$OUT/fhir-validate.log"
 tally <(tail -n 1 "$OUT/fhir-validate.log")
 
 step "jupyterhealth-client against a fresh local server"
@@ -86,7 +86,7 @@ PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); pr
 DATA="$(mktemp -d)"
 ./target/debug/jhe serve --addr "127.0.0.1:$PORT" --data-dir "$DATA" >"$OUT/jhe-serve.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"; bash scripts/moto.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"; bash tests/harness/moto.sh stop >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
     sleep 0.1
@@ -98,9 +98,9 @@ else
     echo "malloc arenas limited (MALLOC_ARENA_MAX=4 not in the server's environment): 0 passed, 1 failed" | tee "$OUT/arenas.log"
 fi
 tally "$OUT/arenas.log"
-"$PY" scripts/compat_client.py --url "http://127.0.0.1:$PORT" --save-fhir "$OUT/fhir-compat" | tee "$OUT/compat.log"
+"$PY" tests/harness/compat_client.py --url "http://127.0.0.1:$PORT" --save-fhir "$OUT/fhir-compat" | tee "$OUT/compat.log"
 tally <(tail -n 1 "$OUT/compat.log")
-"$PY" scripts/fhir_validate.py "$OUT/fhir-compat" | tail -n 1 | tee "$OUT/fhir-compat-validate.log"
+"$PY" tests/harness/fhir_validate.py "$OUT/fhir-compat" | tail -n 1 | tee "$OUT/fhir-compat-validate.log"
 tally "$OUT/fhir-compat-validate.log"
 kill $SERVER 2>/dev/null || true
 wait $SERVER 2>/dev/null || true
@@ -116,7 +116,7 @@ for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$PORT3/health" >/dev/null && break
     sleep 0.1
 done
-"$PY" scripts/api_fuzz.py --url "http://127.0.0.1:$PORT3" --seed "${JHE_FUZZ_SEED:-1}" --report-dir "$OUT/api-fuzz" \
+"$PY" tests/harness/api_fuzz.py --url "http://127.0.0.1:$PORT3" --seed "${JHE_FUZZ_SEED:-1}" --report-dir "$OUT/api-fuzz" \
     | tee "$OUT/api-fuzz.log"
 tally <(tail -n 1 "$OUT/api-fuzz.log")
 kill $SERVER 2>/dev/null || true
@@ -134,18 +134,18 @@ for _ in $(seq 1 300); do
     curl -sf "http://127.0.0.1:$PORT2/health" >/dev/null && break
     sleep 0.1
 done
-"$PY" scripts/compat_client.py --url "http://127.0.0.1:$PORT2" | tee "$OUT/compat-aws.log"
+"$PY" tests/harness/compat_client.py --url "http://127.0.0.1:$PORT2" | tee "$OUT/compat-aws.log"
 tally <(tail -n 1 "$OUT/compat-aws.log")
 kill $SERVER 2>/dev/null || true
 wait $SERVER 2>/dev/null || true
 rm -rf "$DATA2"
 
 step "the web UI in headless Chromium"
-TEST_OUTPUT="$OUT" bash scripts/spa-e2e.sh | tee "$OUT/browser.log"
+TEST_OUTPUT="$OUT" bash tests/harness/spa-e2e.sh | tee "$OUT/browser.log"
 tally <(tail -n 1 "$OUT/browser.log")
 
 step "SAM template: sam validate --lint, cfn-lint, route table vs template"
-bash scripts/sam-check.sh | tee "$OUT/template.log"
+bash tests/harness/sam-check.sh | tee "$OUT/template.log"
 tally <(tail -n 1 "$OUT/template.log")
 
 step "summary"

@@ -2,27 +2,27 @@
 # Starts or stops a moto server (local mocks of DynamoDB, S3 and Cognito) on a free loopback port,
 # for the AWS adapter tests (tests/tests/blackbox/aws.rs) and for `jhe` runs against local "AWS".
 #
-# Usage:  bash scripts/moto.sh start    # prints the URL; also writes test-output/moto.{url,pid,log}
+# Usage:  bash tests/harness/moto.sh start    # prints the URL; also writes test-output/moto.{url,pid,log}
 #         JHE_TEST_MOTO_URL=$(cat test-output/moto.url) cargo test -p jhe-tests aws
-#         bash scripts/moto.sh stop
+#         bash tests/harness/moto.sh stop
 #
 # `start` is idempotent: when the recorded server still answers it only prints its URL.
 # $MOTO_PORT picks the port (default: a free one).
 #
 # moto lives in its own virtualenv (.venv/moto, ignored by git with the rest of .venv), not in the
-# test venv of scripts/pyenv.sh: moto and botocore require python-dateutil < 3, which conflicts
-# with the python-dateutil==4.0.0 pin of scripts/requirements-test.txt (pip: ResolutionImpossible).
+# test venv of tests/harness/pyenv.sh: moto and botocore require python-dateutil < 3, which conflicts
+# with the python-dateutil==4.0.0 pin of tests/harness/requirements-test.txt (pip: ResolutionImpossible).
 # $JHE_MOTO_VENV overrides the folder. Needs Python >= 3.9 and curl.
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="$REPO/test-output"
 VENV="${JHE_MOTO_VENV:-$REPO/.venv/moto}"
 MOTO_REQ='moto[server]==5.2.5'
 URL_FILE="$OUT/moto.url"
 PID_FILE="$OUT/moto.pid"
 LOG_FILE="$OUT/moto.log"
-# A private copy of url and pid beside the venv: test-output/ is wiped by scripts/test.sh, and a
+# A private copy of url and pid beside the venv: test-output/ is wiped by tests/run.sh, and a
 # server whose pid file was wiped would otherwise be orphaned (and a second one started).
 STATE="$VENV/.server"
 

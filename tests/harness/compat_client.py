@@ -1,7 +1,7 @@
 """End-to-end compatibility check of the ``jupyterhealth-client`` package against a running server.
 
 Usage:
-    python scripts/compat_client.py --url http://127.0.0.1:8000 [--save-fhir DIR]
+    python tests/harness/compat_client.py --url http://127.0.0.1:8000 [--save-fhir DIR]
 
 Drives a seeded JupyterHealth Exchange (the demo data of ``jhe serve``, docs:
 shared/spec/compat-contract.md) the way a researcher does from a notebook:
@@ -21,7 +21,7 @@ from a failed check fails with "not run". The last line is exactly
 ``jupyterhealth-client: N passed, M failed``; the exit status is 1 on any failure.
 
 With ``--save-fhir DIR`` every FHIR document fetched (CapabilityStatement, searchset Bundles,
-Observations, OperationOutcomes) is also written to DIR for ``scripts/fhir_validate.py DIR``.
+Observations, OperationOutcomes) is also written to DIR for ``tests/harness/fhir_validate.py DIR``.
 The only writes to the server are the API key and, when no patient visible to the practitioner
 has an external identifier, one temporary patient; both are deleted at the end.
 """
@@ -446,7 +446,7 @@ def same_user(ctx: dict[str, Any]) -> str:
 @check("client: JupyterHealthClient(url, token=...) and $JHE_TOKEN", ("token",))
 def make_client(ctx: dict[str, Any]) -> str:
     expect(
-        jupyterhealth_client is not None, "jupyterhealth_client is not installed (scripts/pyenv.sh)"
+        jupyterhealth_client is not None, "jupyterhealth_client is not installed (tests/harness/pyenv.sh)"
     )
     client = JupyterHealthClient(ctx["url"], token=ctx["token"])
     expect(
@@ -1141,7 +1141,7 @@ def fhir_bad_token(ctx: dict[str, Any]) -> None:
     "FHIR R5: every fetched FHIR document validates (fhir_validate.py rules)", ("fhir_documents",)
 )
 def fhir_documents_valid(ctx: dict[str, Any]) -> str:
-    expect(fhir_validate is not None, "fhir.resources is not installed (scripts/pyenv.sh)")
+    expect(fhir_validate is not None, "fhir.resources is not installed (tests/harness/pyenv.sh)")
     problems = [
         f"{name}: {problem}"
         for name, document in ctx["fhir_documents"].items()

@@ -5,7 +5,7 @@
 # ${TEST_OUTPUT:-test-output}/screenshots and ends with one line: "browser: N passed, M failed".
 # Needs target/debug/jhe (cargo build -p jhe-local).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT="$(pwd)"
 OUT="${TEST_OUTPUT:-test-output}"
 mkdir -p "$OUT"
@@ -55,7 +55,7 @@ if diff -r "$FRESH/vendor" "$SITE/vendor" >"$OUT/vendor-diff.log" && diff "$FRES
     echo "vendored files match package-lock.json and templates/: 1 passed, 0 failed"
     VENDOR_OK=1
 else
-    echo "vendored files differ from what package-lock.json and templates/ make (run node scripts/vendor.mjs; see $OUT/vendor-diff.log): 0 passed, 1 failed"
+    echo "vendored files differ from what package-lock.json and templates/ make (run node tests/harness/vendor.mjs; see $OUT/vendor-diff.log): 0 passed, 1 failed"
     VENDOR_OK=0
 fi
 rm -rf "$FRESH"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Self-test of scripts/iam_check.py: no fixtures in the repository.
+"""Self-test of tests/harness/iam_check.py: no fixtures in the repository.
 
 Usage:
-    python scripts/iam_check_selftest.py
+    python tests/harness/iam_check_selftest.py
 
 Builds, in a temporary folder, tiny SAM templates (short-form tags: !GetAtt, !Sub, !Ref) and
 recorded-call files, runs the checker on them and asserts its verdicts:

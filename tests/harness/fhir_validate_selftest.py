@@ -1,7 +1,7 @@
-"""Self-test of scripts/fhir_validate.py: no fixtures in the repository.
+"""Self-test of tests/harness/fhir_validate.py: no fixtures in the repository.
 
 Usage:
-    python scripts/fhir_validate_selftest.py
+    python tests/harness/fhir_validate_selftest.py
 
 Builds, in a temporary folder, the FHIR R5 documents a JupyterHealth Exchange server returns (an
 Open mHealth Observation with base64 ``valueAttachment``, a searchset Bundle, a batch-response

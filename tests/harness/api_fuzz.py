@@ -12,7 +12,7 @@
 Ends with the line ``api fuzz: N passed, M failed`` (one per run and fuzz family). Reports go to
 ``--report-dir``. Usage (the test command does this on a fresh server):
 
-    python scripts/api_fuzz.py --url http://127.0.0.1:8000 --seed 1 --max-examples 20
+    python tests/harness/api_fuzz.py --url http://127.0.0.1:8000 --seed 1 --max-examples 20
 """
 
 from __future__ import annotations
