@@ -93,7 +93,8 @@ WORKLOAD = {
 # Sizes measured from test-output/iam-calls (2026-12-04); `--measure` re-derives them.
 SIZES = {
     # DynamoDB item sizes as DynamoDB counts them (attribute names + values).
-    "obs_item": 1349,          # OBS#{patient}: fields, base64 OMH data point, FHIR head (~fhir2)
+    "obs_item": 826,           # OBS#{patient}: fields under short names, the OMH data point's text (dp)
+    "obs_item_before": 1349,   # the same before (measured 2026-12-04): base64, long names, FHIR head
     "obsid_item": 92,          # OBSID#{id}
     "obskey_item": 88,         # OBSKEY#{system}|{value} (one identifier per observation)
     "obsuuid_item": 93,        # OBSUUID#{patient}#{time}#{uuid}
@@ -167,9 +168,10 @@ def wcu(size, transactional):
 
 
 def obs_write_units(opts=None):
-    """Write units per observation indexed, by item, for the options of COSTS.md.
+    """Write units per observation indexed, by item, for the variants of COSTS.md.
 
-    opts: a = item under 1 KB, b = gsi2 KEYS_ONLY, c = pointers written outside the transaction.
+    opts: before = the item as stored before (1,349 B), b = gsi2 KEYS_ONLY,
+    c = pointers written outside the transaction.
     """
     opts = opts or set()
     s = SIZES
@@ -188,19 +190,8 @@ def obs_write_units(opts=None):
 
 
 def opts_obs_size(opts):
-    """The observation item's size: measured, or as option (a) would make it (COSTS.md)."""
-    if "a" in opts:
-        return SIZES["obs_item"] - OPTION_A_SAVINGS["total"]
-    return SIZES["obs_item"]
-
-
-# Option (a): what the measured item would lose (bytes, measured on the item; `--measure`).
-OPTION_A_SAVINGS = {
-    "pre-rendered FHIR head (~fhir2, ~fhir2at)": 362,
-    "data point as JSON, not base64": 124,
-    "short field names": 92,
-}
-OPTION_A_SAVINGS["total"] = sum(OPTION_A_SAVINGS.values())
+    """The observation item's size: as measured now, or as it was before."""
+    return SIZES["obs_item_before"] if "before" in opts else SIZES["obs_item"]
 
 
 def fold_wru_per_bundle(days_held):
@@ -495,12 +486,11 @@ def unit_costs():
 # Options (COSTS.md "Where the write units go").
 
 OPTIONS = [
-    ("current (measured)", set()),
-    ("(a) item under 1 KB", {"a"}),
+    ("before (1,349 B item)", {"before"}),
+    ("now (measured)", set()),
     ("(b) gsi2 KEYS_ONLY", {"b"}),
     ("(c) pointers outside the transaction", {"c"}),
-    ("(a) + (b)", {"a", "b"}),
-    ("(a) + (b) + (c)", {"a", "b", "c"}),
+    ("(b) + (c)", {"b", "c"}),
 ]
 
 
@@ -611,18 +601,18 @@ def report():
         st12 = sum(x[3] for x in b12 if (x[0] == "DynamoDB" and not x[1].startswith(("writes", "reads"))) or x[1].startswith("DynamoDB: daily"))
         rows.append([label, f"{sum(obs_write_units(opts).values()):.2f}", money(w1), money(st12),
                      money(total(b1)), money(total(b12)), money(total(b12) - total(base12))])
-    out.append(md_table(["", "WRU/obs", "DynamoDB writes (all), a month", "DynamoDB storage + PITR + backups, month 12", "total month 1", "total month 12", "month 12 vs current"], rows))
+    out.append(md_table(["", "WRU/obs", "DynamoDB writes (all), a month", "DynamoDB storage + PITR + backups, month 12", "total month 1", "total month 12", "month 12 vs now"], rows))
 
     out.append("\n### Reads sorted by _lastUpdated (gsi2), per page of 1,000\n")
     rows = []
-    for label, opts in [("gsi2 ALL (current)", set()), ("gsi2 ALL, item under 1 KB", {"a"}), ("gsi2 KEYS_ONLY + BatchGetItem", {"b"}), ("KEYS_ONLY + item under 1 KB", {"a", "b"})]:
+    for label, opts in [("gsi2 ALL, before (1,349 B item)", {"before"}), ("gsi2 ALL (now)", set()), ("gsi2 KEYS_ONLY + BatchGetItem", {"b"})]:
         rru = lastupdated_page_rru(opts)
         rows.append([label, f"{rru:,.0f}", *micro(rru * price("ddb_rru"))])
     out.append(md_table(["", "RRU", "USD each", "USD per 1,000 pages"], rows))
     out.append("\n### Backup settings (template changes, no application code)\n")
     rows = []
     base = total(bill(12))
-    for label, changes in [("current: table daily, kept 35 days; both buckets", {}),
+    for label, changes in [("now: table daily, kept 35 days; both buckets", {}),
                            ("table weekly, kept 35 days", {"backup_every_days": 7}),
                            ("table daily, kept 7 days (the vault lock's minimum)", {"backup_retention_days": 7}),
                            ("audit bucket left out of AWS Backup", {"backup_audit_bucket": False}),
@@ -633,7 +623,7 @@ def report():
         FIXED.update(saved)
         backup = sum(x[3] for x in b if x[0] == "AWS Backup")
         rows.append([label, money(backup), money(total(b)), money(total(b) - base)])
-    out.append(md_table(["", "AWS Backup, month 12", "total month 12", "vs current"], rows))
+    out.append(md_table(["", "AWS Backup, month 12", "total month 12", "vs now"], rows))
 
     saving_b = total(bill(12)) - total(bill(12, {"b"}))
     extra = (lastupdated_page_rru({"b"}) - lastupdated_page_rru(set())) * price("ddb_rru")
@@ -697,19 +687,11 @@ def measure(folder):
                     continue
                 prefix = item["pk"]["S"].split("#")[0]
                 sizes.setdefault(prefix, []).append(item_size(item))
-                if prefix == "OBS" and "head" not in sizes:
-                    doc = json.loads(item["d"]["S"])
-                    plain = lambda d: len(json.dumps(d, separators=(",", ":"), ensure_ascii=False).encode())
-                    no_head = {k: x for k, x in doc.items() if k not in ("~fhir2", "~fhir2at")}
-                    as_json = dict(no_head, data=json.loads(base64.b64decode(doc["data"])))
-                    short = {f"{i:x}": x for i, x in enumerate(as_json.values())}
-                    sizes["head"] = [plain(doc) - plain(no_head)]
-                    sizes["base64"] = [plain(no_head) - plain(as_json)]
-                    sizes["names"] = [plain(as_json) - plain(short)]
+                if prefix == "OBS":
+                    sizes.setdefault("OBS d", []).append(len(item["d"]["S"].encode()))
     for k, v in sorted(sizes.items()):
         v.sort()
         print(f"{k:10} n={len(v):3}  min {v[0]:5}  median {v[len(v) // 2]:5}  max {v[-1]:5}")
-    print("(head/base64/names: bytes option (a) would remove from the first observation item)")
     return 0
 
 

@@ -1,28 +1,38 @@
 //! Observations as stored: an Open mHealth data point uploaded as a FHIR Observation, kept with
 //! the uploaded base64 verbatim, plus what reads are keyed and filtered by.
+//!
+//! Stored field names are short, so that an observation's item stays under DynamoDB's 1 KB write
+//! unit (docs/adr/0003-observation-item.md); documents written before under the long names (the
+//! Rust ones) are still read:
+//!
+//! | field | stored as |
+//! |---|---|
+//! | `id`, `uuid` | the same |
+//! | `data` (the uploaded base64) | `dp`: the data point's JSON text it decodes to, which encodes back to the same base64 (else `data`, as uploaded) |
+//! | `patient_id`, `code_id`, `data_source_id` | `pt`, `cd`, `ds` (absent when none) |
+//! | `status`, `identifiers`, `archive` | `st`, `ids`, `ar` |
+//! | `effective_start`, `effective_end`, `last_updated` | `t0`, `t1` (absent when none), `lu` |
 
 use std::borrow::Cow;
 
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::model::Id;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredFields", into = "StoredFields")]
 pub struct Observation {
     pub id: Id,
     pub patient_id: Id,
     pub code_id: Id,
-    #[serde(default)]
     pub data_source_id: Option<Id>,
     pub status: String,
     /// (system, value) pairs as uploaded.
-    #[serde(default)]
     pub identifiers: Vec<(String, String)>,
     /// Effective time (ms since the epoch): an instant, or a period when `effective_end` is set.
-    #[serde(default)]
     pub effective_start: Option<i64>,
-    #[serde(default)]
     pub effective_end: Option<i64>,
     /// When it was stored (ms since the epoch).
     pub last_updated: i64,
@@ -31,8 +41,90 @@ pub struct Observation {
     /// The data point's `header.uuid` (its natural key, with the identifiers).
     pub uuid: String,
     /// The archived upload it came from.
-    #[serde(default)]
     pub archive: String,
+}
+
+/// An observation's document as stored (the table in the module's documentation).
+#[derive(Serialize, Deserialize)]
+struct StoredFields {
+    id: Id,
+    #[serde(rename = "pt", alias = "patient_id")]
+    patient_id: Id,
+    #[serde(rename = "cd", alias = "code_id")]
+    code_id: Id,
+    #[serde(rename = "ds", alias = "data_source_id", default, skip_serializing_if = "Option::is_none")]
+    data_source_id: Option<Id>,
+    #[serde(rename = "st", alias = "status")]
+    status: String,
+    #[serde(rename = "ids", alias = "identifiers", default)]
+    identifiers: Vec<(String, String)>,
+    #[serde(rename = "t0", alias = "effective_start", default, skip_serializing_if = "Option::is_none")]
+    effective_start: Option<i64>,
+    #[serde(rename = "t1", alias = "effective_end", default, skip_serializing_if = "Option::is_none")]
+    effective_end: Option<i64>,
+    #[serde(rename = "lu", alias = "last_updated")]
+    last_updated: i64,
+    /// The base64 as uploaded, when `point` cannot stand for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data: Option<String>,
+    #[serde(rename = "dp", default, skip_serializing_if = "Option::is_none")]
+    point: Option<String>,
+    uuid: String,
+    #[serde(rename = "ar", alias = "archive", default)]
+    archive: String,
+}
+
+/// The JSON text a base64 payload decodes to, when encoding that text gives the same base64.
+fn point_of(data: &str) -> Option<String> {
+    let bytes = B64.decode(data).ok().filter(|b| !b.is_empty())?;
+    let text = String::from_utf8(bytes).ok()?;
+    (B64.encode(&text) == data).then_some(text)
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+impl From<Observation> for StoredFields {
+    fn from(o: Observation) -> Self {
+        let point = point_of(&o.data);
+        StoredFields {
+            id: o.id,
+            patient_id: o.patient_id,
+            code_id: o.code_id,
+            data_source_id: o.data_source_id,
+            status: o.status,
+            identifiers: o.identifiers,
+            effective_start: o.effective_start,
+            effective_end: o.effective_end,
+            last_updated: o.last_updated,
+            data: point.is_none().then_some(o.data),
+            point,
+            uuid: o.uuid,
+            archive: o.archive,
+        }
+    }
+}
+
+impl From<StoredFields> for Observation {
+    fn from(f: StoredFields) -> Self {
+        let data = match (f.point, f.data) {
+            (Some(p), _) => B64.encode(p),
+            (None, d) => d.unwrap_or_default(),
+        };
+        Observation {
+            id: f.id,
+            patient_id: f.patient_id,
+            code_id: f.code_id,
+            data_source_id: f.data_source_id,
+            status: f.status,
+            identifiers: f.identifiers,
+            effective_start: f.effective_start,
+            effective_end: f.effective_end,
+            last_updated: f.last_updated,
+            data,
+            uuid: f.uuid,
+            archive: f.archive,
+        }
+    }
 }
 
 impl Observation {
@@ -126,19 +218,21 @@ impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
     }
 }
 
-/// The uploaded base64 (`valueAttachment.data`): as its JSON string literal in a stored document,
-/// written out unchanged (no escaping pass over the largest field), or as a plain string.
+/// The uploaded base64 (`valueAttachment.data`): as its JSON string literal in a stored document
+/// (written out unchanged), as a plain string, or as the data point's text it encodes (`Point`,
+/// encoded as it is written out).
 #[derive(Debug, Clone, Copy)]
 pub enum Payload<'a> {
     Literal(&'a RawValue),
     Text(&'a str),
+    Point(&'a str),
 }
 
 impl Payload<'_> {
     pub fn is_empty(&self) -> bool {
         match self {
             Payload::Literal(r) => r.get() == "\"\"",
-            Payload::Text(t) => t.is_empty(),
+            Payload::Text(t) | Payload::Point(t) => t.is_empty(),
         }
     }
 }
@@ -154,6 +248,7 @@ impl Serialize for Payload<'_> {
         match self {
             Payload::Literal(r) => r.serialize(s),
             Payload::Text(t) => s.serialize_str(t),
+            Payload::Point(t) => s.collect_str(&base64::display::Base64Display::new(t.as_bytes(), &B64)),
         }
     }
 }
@@ -163,21 +258,36 @@ impl Serialize for Payload<'_> {
 #[derive(Debug, Deserialize)]
 pub struct ObservationRef<'a> {
     pub id: Id,
+    #[serde(rename = "pt", alias = "patient_id")]
     pub patient_id: Id,
+    #[serde(rename = "cd", alias = "code_id")]
     pub code_id: Id,
-    #[serde(default)]
+    #[serde(rename = "ds", alias = "data_source_id", default)]
     pub data_source_id: Option<Id>,
-    #[serde(borrow)]
+    #[serde(rename = "st", alias = "status", borrow)]
     pub status: JsonStr<'a>,
-    #[serde(default, borrow)]
+    #[serde(rename = "ids", alias = "identifiers", default, borrow)]
     pub identifiers: Vec<(JsonStr<'a>, JsonStr<'a>)>,
-    #[serde(default)]
+    #[serde(rename = "t0", alias = "effective_start", default)]
     pub effective_start: Option<i64>,
-    #[serde(default)]
+    #[serde(rename = "t1", alias = "effective_end", default)]
     pub effective_end: Option<i64>,
+    #[serde(rename = "lu", alias = "last_updated")]
     pub last_updated: i64,
-    #[serde(borrow)]
-    pub data: Payload<'a>,
+    #[serde(default, borrow)]
+    data: Option<Payload<'a>>,
+    #[serde(rename = "dp", default, borrow)]
+    point: Option<JsonStr<'a>>,
+}
+
+impl ObservationRef<'_> {
+    /// `valueAttachment.data`.
+    pub fn payload(&self) -> Payload<'_> {
+        match (&self.point, self.data) {
+            (Some(p), _) => Payload::Point(p),
+            (None, d) => d.unwrap_or(Payload::Text("")),
+        }
+    }
 }
 
 impl<'a> From<&'a Observation> for ObservationRef<'a> {
@@ -193,7 +303,8 @@ impl<'a> From<&'a Observation> for ObservationRef<'a> {
             effective_start: o.effective_start,
             effective_end: o.effective_end,
             last_updated: o.last_updated,
-            data: Payload::Text(&o.data),
+            data: Some(Payload::Text(&o.data)),
+            point: None,
         }
     }
 }

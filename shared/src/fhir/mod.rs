@@ -378,13 +378,13 @@ impl Serialize for ObservationView<'_> {
         }
         head_entries(&mut m, o)?;
         m.serialize_entry("subject", &Subject(o.patient_id, self.user_id))?;
-        m.serialize_entry("valueAttachment", &Attachment(o.data))?;
+        m.serialize_entry("valueAttachment", &Attachment(o.payload()))?;
         m.end()
     }
 }
 
-/// The entries of an Observation's rendering that depend on the observation alone, from
-/// `device` to `status` (the keys between `code` and `subject`).
+/// The entries of an Observation's rendering between `code` and `subject` (`device` to
+/// `status`), in byte order as the rest.
 fn head_entries<M: SerializeMap>(m: &mut M, o: &ObservationRef<'_>) -> Result<(), M::Error> {
     if let Some(d) = o.data_source_id {
         m.serialize_entry("device", &Reference("Device", d))?;
@@ -415,21 +415,6 @@ fn head_entries<M: SerializeMap>(m: &mut M, o: &ObservationRef<'_>) -> Result<()
         m.serialize_entry("status", &*o.status)?;
     }
     Ok(())
-}
-
-/// The part of an Observation's rendering that depends on the observation alone (`device` to
-/// `status`), as a JSON object: stored with the observation (`repo::observations`) so that a page
-/// copies it instead of rendering it, adding the code, the subject and the payload.
-/// Whatever changes what it writes must also change the name it is stored under
-/// (`repo::observations::RENDERED`), so that heads stored before are rendered afresh.
-pub struct ObservationHead<'a>(pub &'a ObservationRef<'a>);
-
-impl Serialize for ObservationHead<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        head_entries(&mut m, self.0)?;
-        m.end()
-    }
 }
 
 struct Reference(&'static str, Id);
@@ -506,25 +491,15 @@ impl Serialize for Attachment<'_> {
     }
 }
 
-/// What an entry of a page is written from.
-pub enum ObservationEntry<'a> {
-    /// The observation's fields, rendered one by one.
-    Fields(ObservationRef<'a>),
-    /// Its stored head (`ObservationHead`, the bytes of a JSON object) and payload (the bytes of
-    /// its JSON string literal), copied: only the code, the subject and the entry around them are
-    /// written.
-    Stored { id: Id, patient_id: Id, code_id: Id, head: &'a [u8], data: &'a [u8] },
-}
-
 /// Something an Observation can be rendered from: an `Observation`, or a stored document read
 /// for a page (decoded only while its entry is written).
 pub trait ObservationSource {
-    fn entry(&self) -> Result<ObservationEntry<'_>, String>;
+    fn borrowed(&self) -> Result<ObservationRef<'_>, String>;
 }
 
 impl ObservationSource for Observation {
-    fn entry(&self) -> Result<ObservationEntry<'_>, String> {
-        Ok(ObservationEntry::Fields(self.into()))
+    fn borrowed(&self) -> Result<ObservationRef<'_>, String> {
+        Ok(self.into())
     }
 }
 
@@ -564,9 +539,6 @@ pub struct EntryWriter<'a, F> {
     out: Vec<u8>,
     /// `{"fullUrl":"{base}/Observation/`, escaped once: each entry adds its id.
     full_url: Vec<u8>,
-    /// The code and subject of the last (patient, code) written: a page is mostly one patient's
-    /// one code.
-    around: Option<Around>,
     lookup: F,
     entries: usize,
     _codes: std::marker::PhantomData<&'a Code>,
@@ -584,41 +556,19 @@ where
         full_url.pop();
         let mut out = Vec::with_capacity(512 + 1280 * expected);
         out.push(b'{');
-        Ok(Self { out, full_url, around: None, lookup, entries: 0, _codes: std::marker::PhantomData })
+        Ok(Self { out, full_url, lookup, entries: 0, _codes: std::marker::PhantomData })
     }
 
     /// Appends one entry.
     pub fn push(&mut self, e: &impl ObservationSource) -> Result<(), String> {
         let out = &mut self.out;
         out.extend_from_slice(if self.entries == 0 { b"\"entry\":[" } else { b"," });
-        let entry = e.entry()?;
-        let id = match &entry {
-            ObservationEntry::Fields(o) => o.id,
-            ObservationEntry::Stored { id, .. } => *id,
-        };
+        let o = e.borrowed()?;
         out.extend_from_slice(&self.full_url);
-        push_decimal(out, id);
+        push_decimal(out, o.id);
         out.extend_from_slice(b"\",\"resource\":");
-        match entry {
-            ObservationEntry::Fields(o) => {
-                let (code, user_id) = (self.lookup)(o.patient_id, o.code_id);
-                put(out, &ObservationView { obs: &o, code, user_id })?;
-            }
-            ObservationEntry::Stored { patient_id, code_id, head, data, .. } => {
-                let inner = head
-                    .trim_ascii()
-                    .strip_prefix(b"{")
-                    .and_then(|h| h.strip_suffix(b"}"))
-                    .filter(|h| !h.trim_ascii().is_empty())
-                    .ok_or_else(|| format!("corrupt observation {id}: its stored rendering is not an object"))?;
-                let a = match self.around.take() {
-                    Some(a) if a.pair == (patient_id, code_id) => a,
-                    _ => Around::new(patient_id, code_id, &self.lookup)?,
-                };
-                a.write(out, inner, data)?;
-                self.around = Some(a);
-            }
-        }
+        let (code, user_id) = (self.lookup)(o.patient_id, o.code_id);
+        put(out, &ObservationView { obs: &o, code, user_id })?;
         out.extend_from_slice(b",\"search\":{\"mode\":\"match\"}}");
         self.entries += 1;
         Ok(())
@@ -683,46 +633,6 @@ fn push_decimal(out: &mut Vec<u8>, n: i64) {
     out.extend_from_slice(&digits[at..]);
 }
 
-/// What a stored entry's resource adds around its head and payload: the code and subject of one
-/// (patient, code), as JSON.
-struct Around {
-    pair: (Id, Id),
-    /// Empty when the code renders to nothing (no `code` key then).
-    code: Vec<u8>,
-    subject: Vec<u8>,
-}
-
-impl Around {
-    fn new<'a>(patient: Id, code: Id, lookup: &impl Fn(Id, Id) -> (&'a Code, Option<Id>)) -> Result<Self, String> {
-        let (c, user_id) = lookup(patient, code);
-        let c = CodeView(c);
-        let code_json = if c.is_empty() { Vec::new() } else { serde_json::to_vec(&c).map_err(|e| e.to_string())? };
-        let subject = serde_json::to_vec(&Subject(patient, user_id)).map_err(|e| e.to_string())?;
-        Ok(Self { pair: (patient, code), code: code_json, subject })
-    }
-
-    /// The resource: `code`, the head's entries (`device` to `status`), `subject`, `valueAttachment`.
-    fn write(&self, out: &mut Vec<u8>, head_entries: &[u8], data: &[u8]) -> Result<(), String> {
-        out.push(b'{');
-        if !self.code.is_empty() {
-            out.extend_from_slice(b"\"code\":");
-            out.extend_from_slice(&self.code);
-            out.push(b',');
-        }
-        out.extend_from_slice(head_entries);
-        out.extend_from_slice(b",\"subject\":");
-        out.extend_from_slice(&self.subject);
-        // As `Attachment` writes it.
-        out.extend_from_slice(b",\"valueAttachment\":{\"contentType\":\"application/json\"");
-        if data != b"\"\"" {
-            out.extend_from_slice(b",\"data\":");
-            out.extend_from_slice(data);
-        }
-        out.extend_from_slice(b"}}");
-        Ok(())
-    }
-}
-
 /// Two named strings as a JSON object, leaving out the empty ones (an identifier, a link).
 struct Pair<'a>([(&'static str, &'a str); 2]);
 
@@ -755,7 +665,7 @@ impl Serialize for Links<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::observations::{RENDERED, RENDERED_AT, StoredObs, observation_item};
+    use crate::repo::observations::{StoredObs, observation_item};
 
     /// The `Value`-tree rendering the typed one replaced: the reference it must match. `valueAttachment.data` is the uploaded base64, verbatim.
     fn observation_tree(o: &Observation, code: &Code, user_id: Option<Id>) -> Value {
@@ -819,14 +729,22 @@ mod tests {
         String::from_utf8(b.to_bytes()?).map_err(|e| e.to_string())
     }
 
-    /// A stored document as written before heads were stored (its fields only).
-    fn stored_fields(o: &Observation) -> StoredObs {
-        StoredObs::from_item(&crate::repo::item("OBS#x", o.id.to_string(), o).expect("item")).expect("doc")
+    /// A stored document as written now.
+    fn stored(o: &Observation) -> StoredObs {
+        StoredObs::from_item(&observation_item(o).expect("item")).expect("doc")
     }
 
-    /// A stored document as written now (fields and rendered head).
-    fn stored_head(o: &Observation) -> StoredObs {
-        StoredObs::from_item(&observation_item(o).expect("item")).expect("doc")
+    /// A stored document as earlier builds wrote it: long field names, `null`s, and a
+    /// pre-rendered head (here a wrong one, which must not be sent).
+    fn stored_before(o: &Observation) -> StoredObs {
+        let doc = json!({
+            "id": o.id, "patient_id": o.patient_id, "code_id": o.code_id, "data_source_id": o.data_source_id,
+            "status": o.status, "identifiers": o.identifiers, "effective_start": o.effective_start,
+            "effective_end": o.effective_end, "last_updated": o.last_updated, "data": o.data, "uuid": o.uuid,
+            "archive": o.archive, "~fhir2": {"id": "1", "status": "amended"}, "~fhir2at": [30, 2],
+            "fhir1": {"status": "amended"},
+        });
+        StoredObs::from_item(&crate::repo::item("OBS#x", o.id.to_string(), &doc).expect("item")).expect("doc")
     }
 
     #[test]
@@ -836,29 +754,18 @@ mod tests {
         let partial = json!({"id": 2, "patient_id": 40_000, "code_id": 50_000, "last_updated": 0});
         let bad = StoredObs::from_item(&crate::repo::item("OBS#x", "2", &partial).expect("item")).expect("doc");
         assert!(bad.view().is_err() && bad.decode().is_err());
-        // A head that is not an object, and a head without the payload beside it.
-        let mut not_object = observation_item(&obs(3)).expect("item");
-        not_object.data[RENDERED] = json!("device");
-        let mut no_payload = partial.clone();
-        no_payload[RENDERED] = json!({"id": "4"});
-        for bad in [
-            bad,
-            StoredObs::from_item(&not_object).expect("doc"),
-            StoredObs::from_item(&crate::repo::item("OBS#x", "4", &no_payload).expect("item")).expect("doc"),
-        ] {
-            for good in [stored_fields(&obs(1)), stored_head(&obs(1))] {
-                let page = [good, bad.clone()];
-                let bundle = ObservationSearchset {
-                    base: "http://h/FHIR/R5",
-                    total: Some(2),
-                    links: &[],
-                    entries: &page[..],
-                    lookup: |_, _| (&code, None),
-                };
-                let err = written(&bundle).expect_err("an error, not a half page");
-                assert!(err.contains("corrupt observation"), "{err}");
-                assert!(written(&ObservationSearchset { entries: &page[..1], ..bundle }).is_ok(), "the good one alone");
-            }
+        for good in [stored(&obs(1)), stored_before(&obs(1))] {
+            let page = [good, bad.clone()];
+            let bundle = ObservationSearchset {
+                base: "http://h/FHIR/R5",
+                total: Some(2),
+                links: &[],
+                entries: &page[..],
+                lookup: |_, _| (&code, None),
+            };
+            let err = written(&bundle).expect_err("an error, not a half page");
+            assert!(err.contains("corrupt observation"), "{err}");
+            assert!(written(&ObservationSearchset { entries: &page[..1], ..bundle }).is_ok(), "the good one alone");
         }
     }
 
@@ -872,35 +779,25 @@ mod tests {
     }
 
     #[test]
-    fn a_page_copies_the_stored_head() {
-        // What is stored is what is sent (the head is not rendered again from the fields).
-        let code = code(OMH_SYSTEM, "omh:blood-glucose:4.0", "Blood glucose");
-        let mut it = observation_item(&obs(1)).expect("item");
-        assert_eq!(it.data[RENDERED]["id"], "60001");
-        it.data[RENDERED]["status"] = json!("amended");
-        // With the lengths that say where it is, as a head written so would have.
-        let len = |v: &Value| serde_json::to_vec(v).expect("json").len();
-        it.data[RENDERED_AT] = json!([len(&it.data[RENDERED]), len(&it.data["data"])]);
-        let page = [StoredObs::from_item(&it).expect("doc")];
-        let b = ObservationSearchset {
-            base: "b",
-            total: None,
-            links: &[],
-            entries: &page[..],
-            lookup: |_, _| (&code, None),
-        };
-        let v: Value = serde_json::from_str(&written(&b).expect("page")).expect("json");
-        assert_eq!(v["entry"][0]["resource"]["status"], "amended");
-        // A head under another name (an older rendering) is not used.
-        let mut old = observation_item(&obs(1)).expect("item");
-        if let Value::Object(m) = &mut old.data {
-            let head = m.remove(RENDERED).expect("head");
-            m.insert("fhir0".into(), json!({"status": "amended", "id": head["id"]}));
+    fn an_observation_item_is_stored_under_short_names_without_nulls() {
+        let o = obs(1);
+        let it = observation_item(&o).expect("item");
+        let names: Vec<&str> = it.data.as_object().expect("object").keys().map(String::as_str).collect();
+        assert_eq!(names, ["ar", "cd", "dp", "id", "ids", "lu", "pt", "st", "t0", "uuid"], "obs(1): no device");
+        let undated = Observation { effective_start: None, data_source_id: None, ..obs(3) };
+        let it = observation_item(&undated).expect("item");
+        assert!(it.data.get("t0").is_none() && it.data.get("t1").is_none() && it.data.get("ds").is_none());
+        assert_eq!(stored(&undated).decode().expect("decode"), undated);
+        // The payload is kept as the data point's text when that encodes back to the same
+        // base64, and as uploaded otherwise.
+        assert_eq!(it.data["dp"], "{\"a\":7}", "eyJhIjo3fQ== decoded");
+        for data in ["eyJhIjoxMH0", "eyJhIjoxMH0=\n", "not base64", "/w==", ""] {
+            let odd = Observation { data: data.into(), ..obs(3) };
+            let it = observation_item(&odd).expect("item");
+            assert!(it.data.get("dp").is_none(), "{data:?}");
+            assert_eq!(stored(&odd).decode().expect("decode"), odd);
+            assert_eq!(stored(&odd).view().expect("view").payload().is_empty(), data.is_empty());
         }
-        let page = [StoredObs::from_item(&old).expect("doc")];
-        let v: Value = serde_json::from_str(&written(&ObservationSearchset { entries: &page[..], ..b }).expect("page"))
-            .expect("json");
-        assert_eq!(v["entry"][0]["resource"]["status"], "final");
     }
 
     #[test]
@@ -911,14 +808,14 @@ mod tests {
             code("", "", ""),
         ];
         let page: Vec<Observation> = (0..24).map(obs).collect();
-        // Stored documents as a page reads them: with their heads, without (stored before), and
-        // both in one page.
-        let with_head: Vec<StoredObs> = page.iter().map(stored_head).collect();
-        let fields_only: Vec<StoredObs> = page.iter().map(stored_fields).collect();
+        // Stored documents as a page reads them: written now, written by earlier builds (long
+        // names, a stored head that must not be sent), and both in one page.
+        let now: Vec<StoredObs> = page.iter().map(stored).collect();
+        let before: Vec<StoredObs> = page.iter().map(stored_before).collect();
         let mixed: Vec<StoredObs> =
-            page.iter().enumerate().map(|(i, o)| if i % 3 == 1 { stored_fields(o) } else { stored_head(o) }).collect();
+            page.iter().enumerate().map(|(i, o)| if i % 3 == 1 { stored_before(o) } else { stored(o) }).collect();
         let lookup = |p: Id, c: Id| (&codes[(c - 50_000) as usize], (p % 2 == 1).then_some(10_000 + p));
-        for (o, st) in page.iter().zip(&fields_only) {
+        for (o, st) in page.iter().cycle().zip(now.iter().chain(&before)) {
             let (c, u) = lookup(o.patient_id, o.code_id);
             let typed = serde_json::to_vec(&ObservationView { obs: &o.into(), code: c, user_id: u }).expect("typed");
             let tree = serde_json::to_vec(&observation_tree(o, c, u)).expect("tree");
@@ -927,10 +824,6 @@ mod tests {
             let from_doc = serde_json::to_vec(&ObservationView { obs: &st.view().expect("view"), code: c, user_id: u });
             assert_eq!(String::from_utf8_lossy(&from_doc.expect("doc")), String::from_utf8_lossy(&tree));
             assert_eq!(&st.decode().expect("decode"), o);
-        }
-        for (o, st) in page.iter().zip(&with_head) {
-            assert!(matches!(st.entry(), Ok(ObservationEntry::Stored { .. })), "observation {}", o.id);
-            assert_eq!(&st.decode().expect("decode"), o, "the head does not change the decoded observation");
         }
         let base = "http://127.0.0.1:8000/FHIR/R5";
         let links = [("self", format!("{base}/Observation?a=1")), ("next", format!("{base}/Observation?_cursor=x"))];
@@ -947,7 +840,7 @@ mod tests {
             let tree = serde_json::to_string(&searchset(base, values, total, links)).expect("tree");
             let typed = written(&ObservationSearchset { base, total, links, entries: &page[..n], lookup });
             assert_eq!(typed.expect("typed"), tree);
-            for stored in [&with_head, &fields_only, &mixed] {
+            for stored in [&now, &before, &mixed] {
                 let from_docs = written(&ObservationSearchset { base, total, links, entries: &stored[..n], lookup });
                 assert_eq!(from_docs.expect("docs"), tree);
             }

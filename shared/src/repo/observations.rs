@@ -17,11 +17,9 @@
 //! of what ingest wrote). Stores written before keyed it `OBSKEY#urn:omh:header.uuid|{uuid}`:
 //! that form is still checked, never written.
 //!
-//! An observation's item holds its fields and, under `RENDERED`, the part of its FHIR rendering
-//! that depends on it alone (`fhir::ObservationHead`), then the lengths that locate it and the
-//! payload in the stored bytes (`RENDERED_AT`): a page copies both, adding the code and subject,
-//! instead of rendering each entry from its fields. Items stored without it (before it existed)
-//! are rendered from their fields.
+//! An observation's item holds its fields only (short names: `domain::observation`), under 1 KB
+//! for a typical data point; a page renders each from them (docs/adr/0003-observation-item.md).
+//! Items written by earlier builds also hold a pre-rendered head (`~fhir2`, `fhir1`): ignored.
 //!
 //! A count record holds how many observations an upload chunk added and how many on each UTC day
 //! of their date key (`d`), so a date window's total adds up whole days and walks only the keys of
@@ -34,7 +32,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use serde_json::value::RawValue;
 
 use super::keys::{A, pad};
 use super::{Repo, Tx, item, parse};
@@ -42,7 +39,6 @@ use crate::domain::model::Id;
 use crate::domain::observation::{NaturalKey, Observation, ObservationRef};
 use crate::error::{Error, Result};
 use crate::fhir::search::TimeRange;
-use crate::fhir::{ObservationEntry, ObservationHead};
 use crate::ports::{Cond, Index, Item, Key, Query, SkRange, StoreError, Write};
 
 /// Shifts times before 1970 (down to year -1200) into non-negative key space.
@@ -142,49 +138,9 @@ fn count_query(patient: Id, code: Id) -> Query {
     Query { range: SkRange::Prefix(pad(code)), ..Query::partition(count_key(patient)) }
 }
 
-/// The field of a stored observation that holds its rendered head (`fhir::ObservationHead`).
-/// A new name whenever that rendering changes: heads stored under another name are not used.
-/// It sorts after every field name, so that it is the document's last value but one.
-pub const RENDERED: &str = "~fhir2";
-/// The field after it, last: the byte lengths of the head and of the payload's JSON literal, so
-/// that a page finds both in the stored bytes without parsing (`stored_parts`).
-pub const RENDERED_AT: &str = "~fhir2at";
-/// Where stores written before kept the same head (with no lengths): still used, found by parsing.
-pub const LEGACY_RENDERED: &str = "fhir1";
-
-/// An observation's item as stored: its fields, its rendered head under `RENDERED` and the
-/// lengths under `RENDERED_AT`.
+/// An observation's item as stored: its fields, keyed by date, and by last update in gsi2.
 pub fn observation_item(o: &Observation) -> Result<Item> {
-    let internal = |e: serde_json::Error| Error::Internal(e.to_string());
-    let mut it = item(obs_pk(o.patient_id), obs_sk(o), o)?.with_gsi2(lu_pk(o.patient_id, o.code_id), lu_sk(o));
-    let head = serde_json::to_value(ObservationHead(&o.into())).map_err(internal)?;
-    // The lengths as the document will hold them: a `Value` serialises the same wherever it is.
-    let lengths = [json_len(&head).map_err(internal)?, json_len(&o.data).map_err(internal)?];
-    match &mut it.data {
-        serde_json::Value::Object(m) => {
-            m.insert(RENDERED.into(), head);
-            m.insert(RENDERED_AT.into(), json!(lengths));
-        }
-        _ => return Err(Error::Internal("an observation serialised to something other than an object".into())),
-    }
-    Ok(it)
-}
-
-/// How many bytes `serde_json` writes for `v` (counted, not kept).
-fn json_len(v: &impl Serialize) -> serde_json::Result<usize> {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut n = Count(0);
-    serde_json::to_writer(&mut n, v)?;
-    Ok(n.0)
+    Ok(item(obs_pk(o.patient_id), obs_sk(o), o)?.with_gsi2(lu_pk(o.patient_id, o.code_id), lu_sk(o)))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -241,8 +197,9 @@ fn corrupt(e: impl std::fmt::Display) -> Error {
 /// The times of a stored document.
 #[derive(Deserialize)]
 struct Times {
-    #[serde(default)]
+    #[serde(rename = "t0", alias = "effective_start", default)]
     effective_start: Option<i64>,
+    #[serde(rename = "lu", alias = "last_updated")]
     last_updated: i64,
 }
 
@@ -298,7 +255,9 @@ impl StoredObs {
         #[derive(Deserialize)]
         struct Meta {
             id: Id,
+            #[serde(rename = "pt", alias = "patient_id")]
             patient_id: Id,
+            #[serde(rename = "cd", alias = "code_id")]
             code_id: Id,
             #[serde(flatten)]
             times: Times,
@@ -343,68 +302,9 @@ impl StoredObs {
     }
 }
 
-/// The stored head (the JSON object) and payload (its JSON string literal) of an observation's
-/// document, found by their bytes: a page reads them out of 1000 documents of about 2 kB, and
-/// parsing each was a sixth of a page's cost. An `Item` is written with `data` last and, in it,
-/// `RENDERED` and `RENDERED_AT` last (they sort after every other name), so the document ends
-/// `,"~fhir2":{head},"~fhir2at":[H,P]}}`, H and P the byte lengths of the head and of the payload
-/// literal. The payload is the value of the first `,"data":"` (a quote in a JSON string is
-/// escaped, so those bytes are a key `data` holding a string; the item's own `data` holds an
-/// object, the head has no such key). `None` (the caller parses) unless every part is where the
-/// lengths put it: a document written otherwise (before, or by another writer) is parsed.
-fn stored_parts(doc: &[u8]) -> Option<(&[u8], &[u8])> {
-    let tail = doc.strip_suffix(b"]}}")?;
-    let open = memchr::memrchr(b'[', tail)?;
-    let lengths = &tail[open + 1..];
-    let comma = memchr::memchr(b',', lengths)?;
-    let length = |b: &[u8]| decimal(b).and_then(|n| usize::try_from(n).ok());
-    let (h, p) = (length(&lengths[..comma])?, length(&lengths[comma + 1..])?);
-    let head_end = open.checked_sub(AT_KEY.len() - 1).filter(|e| tail[*e..=open] == *AT_KEY.as_bytes())?;
-    let head_start = head_end.checked_sub(h)?;
-    let head = &doc[head_start..head_end];
-    if h < 2 || head[0] != b'{' || head[h - 1] != b'}' || !doc[..head_start].ends_with(HEAD_KEY.as_bytes()) {
-        return None;
-    }
-    let data = PAYLOAD_KEY.find(&doc[..head_start])? + PAYLOAD_KEY.needle().len() - 1;
-    let payload = doc.get(data..data + p).filter(|l| p >= 2 && l[p - 1] == b'"')?;
-    Some((head, payload))
-}
-
-/// What precedes each part: `RENDERED`'s key, `RENDERED_AT`'s key, the payload's key.
-static HEAD_KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!(",\"{RENDERED}\":"));
-static AT_KEY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!(",\"{RENDERED_AT}\":["));
-static PAYLOAD_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b",\"data\":\"").into_owned());
-
 impl crate::fhir::ObservationSource for StoredObs {
-    fn entry(&self) -> std::result::Result<ObservationEntry<'_>, String> {
-        entry_of(self.id, self.patient_id, self.code_id, &self.doc)
-    }
-}
-
-/// An observation's page entry from its stored document: its stored head and payload when the
-/// document has them (found by their bytes, else by parsing; a head stored before under
-/// `LEGACY_RENDERED` too), else its fields (a document stored before heads were, or under an
-/// older head's name).
-fn entry_of(id: Id, patient_id: Id, code_id: Id, doc: &[u8]) -> std::result::Result<ObservationEntry<'_>, String> {
-    if let Some((head, data)) = stored_parts(doc) {
-        return Ok(ObservationEntry::Stored { id, patient_id, code_id, head, data });
-    }
-    #[derive(Deserialize)]
-    struct Doc<'a> {
-        #[serde(borrow)]
-        data: BTreeMap<&'a str, &'a RawValue>,
-    }
-    let fields = serde_json::from_slice::<Doc>(doc).map_err(|e| corrupt(e).detail())?.data;
-    match (fields.get(RENDERED).or_else(|| fields.get(LEGACY_RENDERED)), fields.get("data")) {
-        (Some(head), Some(data)) => Ok(ObservationEntry::Stored {
-            id,
-            patient_id,
-            code_id,
-            head: head.get().as_bytes(),
-            data: data.get().as_bytes(),
-        }),
-        _ => Ok(ObservationEntry::Fields(view_of(doc).map_err(Error::detail)?)),
+    fn borrowed(&self) -> std::result::Result<ObservationRef<'_>, String> {
+        view_of(&self.doc).map_err(Error::detail)
     }
 }
 
@@ -431,8 +331,8 @@ pub struct ScannedObs<'a> {
 }
 
 impl crate::fhir::ObservationSource for ScannedObs<'_> {
-    fn entry(&self) -> std::result::Result<ObservationEntry<'_>, String> {
-        entry_of(self.id, self.patient_id, self.code_id, self.doc)
+    fn borrowed(&self) -> std::result::Result<ObservationRef<'_>, String> {
+        view_of(self.doc).map_err(Error::detail)
     }
 }
 
@@ -802,7 +702,6 @@ impl Repo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fhir::ObservationSource;
     use crate::ports::Table;
 
     fn obs(identifiers: &[(&str, &str)]) -> Observation {
@@ -820,13 +719,6 @@ mod tests {
             uuid: "u-1".into(),
             archive: "a/b.json".into(),
         }
-    }
-
-    /// The stored document as a page reads it, and its head and payload as a full parse finds them.
-    fn doc_and_parts(o: &Observation) -> (Vec<u8>, String, String) {
-        let item = observation_item(o).expect("item");
-        let doc = serde_json::to_vec(&item).expect("doc");
-        (doc, item.data[RENDERED].to_string(), item.data["data"].to_string())
     }
 
     /// An identifier is keyed by itself; a uuid by patient, time and uuid (so an upload's keys sort
@@ -861,25 +753,6 @@ mod tests {
             1,
             "a uuid that is not a UUID guards nothing (upstream guards nothing by it)"
         );
-    }
-
-    /// Identifiers and payloads holding the very bytes the search looks for (escaped by JSON
-    /// inside strings), and an empty payload.
-    fn tricky() -> Vec<Observation> {
-        let mut out = vec![
-            obs(&[]),
-            obs(&[("s", "v")]),
-            obs(&[
-                ("x\",\"data\":\"evil", "{\"~fhir2\":{\"id\":\"1\"}}]}}"),
-                (",\"data\":\"", "\\\",\"~fhir2at\":[1,2]}}"),
-            ]),
-        ];
-        let mut quoted = obs(&[("s", ",\"data\":\"x")]);
-        quoted.data = "a\"b\\c]}}".into();
-        let mut empty = obs(&[]);
-        empty.data = String::new();
-        out.extend([quoted, empty]);
-        out
     }
 
     /// A window's count from the counts by day (whole days) and key walks (part days) is what a
@@ -1027,90 +900,40 @@ mod tests {
         }
     }
 
-    #[test]
-    fn stored_parts_are_what_a_parse_finds() {
-        for o in tricky() {
-            let (doc, head, data) = doc_and_parts(&o);
-            let (h, d) = stored_parts(&doc).unwrap_or_else(|| panic!("found by bytes: {:?}", o.identifiers));
-            assert_eq!((h, d), (head.as_bytes(), data.as_bytes()), "{:?}", o.identifiers);
-            // DynamoDB keeps `data` as JSON text; read back and serialised, the same bytes.
-            let item = observation_item(&o).expect("item");
-            let text = serde_json::to_string(&item.data).expect("text");
-            let back = Item { data: serde_json::from_str(&text).expect("json"), ..item };
-            assert_eq!(serde_json::to_vec(&back).expect("doc"), doc);
-        }
+    /// DynamoDB's size of an item as the cloud adapter writes it: attribute names and values
+    /// (`pk`, `sk`, `gsi2pk`, `gsi2sk`, `v`, the document `d`; a number of n digits takes
+    /// n/2 + 1 bytes).
+    fn dynamo_size(it: &Item) -> usize {
+        let keys = [("pk", &it.pk), ("sk", &it.sk)]
+            .into_iter()
+            .chain(it.gsi2.iter().flat_map(|g| [("gsi2pk", &g.pk), ("gsi2sk", &g.sk)]));
+        let doc = serde_json::to_string(&it.data).expect("json");
+        keys.map(|(n, v)| n.len() + v.len()).sum::<usize>()
+            + "v".len()
+            + it.version.to_string().len().div_ceil(2)
+            + 1
+            + "d".len()
+            + doc.len()
     }
 
+    /// An observation's item is under DynamoDB's 1 KB write unit for every example data type, as
+    /// an app uploads it (a header with a uuid, an identifier of the app, a device, an instant or
+    /// an interval), so a transactional put costs 2 write units and its gsi2 entry 1, not 4 and 2.
     #[test]
-    fn stored_parts_decline_what_the_lengths_do_not_hold() {
-        let o = obs(&[("s", "v")]);
-        let (doc, _, _) = doc_and_parts(&o);
-        let text = String::from_utf8(doc.clone()).expect("utf-8");
-        let at = text.rfind('[').expect("lengths");
-        let (h, p) = text[at + 1..text.len() - 3].split_once(',').expect("two");
-        let (h, p): (usize, usize) = (h.parse().expect("h"), p.parse().expect("p"));
-        let with = |lengths: &str| format!("{}{lengths}]}}}}", &text[..at + 1]).into_bytes();
-        assert!(stored_parts(&with(&format!("{h},{p}"))).is_some(), "the document as written");
-        for wrong in [
-            format!("{},{p}", h + 1),
-            format!("{},{p}", h - 1),
-            format!("{h},{}", p + 1),
-            format!("{h},{}", p - 1),
-            format!("{h},{p},0"),
-            format!("{h}, {p}"),
-            format!("-{h},{p}"),
-            format!("{h}"),
-            "1,2".into(),
-        ] {
-            assert_eq!(stored_parts(&with(&wrong)), None, "{wrong}");
-        }
-        // Written otherwise: with spaces, a key after the lengths, cut short, the head before.
-        let pretty = serde_json::to_vec_pretty(&observation_item(&o).expect("item")).expect("doc");
-        assert_eq!(stored_parts(&pretty), None);
-        let after = format!("{}],\"~z\":[1]}}}}", &text[..text.len() - 3]).into_bytes();
-        assert_eq!(stored_parts(&after), None);
-        assert_eq!(stored_parts(&doc[..doc.len() - 1]), None);
-        let mut legacy = observation_item(&o).expect("item");
-        if let serde_json::Value::Object(m) = &mut legacy.data {
-            let head = m.remove(RENDERED).expect("head");
-            m.remove(RENDERED_AT);
-            m.insert(LEGACY_RENDERED.into(), head);
-        }
-        assert_eq!(stored_parts(&serde_json::to_vec(&legacy).expect("doc")), None);
-    }
-
-    #[test]
-    fn a_page_entry_is_the_same_found_by_bytes_or_by_parsing() {
-        let stored = |doc: Vec<u8>| StoredObs {
-            id: 60_001,
-            patient_id: 40_001,
-            code_id: 50_001,
-            date: None,
-            last_updated: None,
-            doc: doc.into(),
-        };
-        let parts = |s: &StoredObs| match s.entry().expect("entry") {
-            ObservationEntry::Stored { head, data, .. } => {
-                let v = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).expect("json");
-                (v(head), v(data))
-            }
-            _ => panic!("rendered from its fields"),
-        };
-        for o in tricky() {
-            let (doc, head, data) = doc_and_parts(&o);
-            let want = (serde_json::from_str(&head).expect("head"), serde_json::from_str(&data).expect("data"));
-            assert_eq!(parts(&stored(doc)), want);
-            // A document the bytes do not settle (spaces) is parsed, to the same parts.
-            let item = observation_item(&o).expect("item");
-            assert_eq!(parts(&stored(serde_json::to_vec_pretty(&item).expect("doc"))), want);
-            // So is one written before, its head under the earlier name and no lengths.
-            let mut legacy = item.clone();
-            if let serde_json::Value::Object(m) = &mut legacy.data {
-                let head = m.remove(RENDERED).expect("head");
-                m.remove(RENDERED_AT);
-                m.insert(LEGACY_RENDERED.into(), head);
-            }
-            assert_eq!(parts(&stored(serde_json::to_vec(&legacy).expect("doc"))), want);
+    fn an_observation_item_is_under_one_write_unit() {
+        use base64::Engine;
+        for code in crate::omh::example_codes() {
+            let uuid = "0b7e4c1e-6c2a-4c1b-9a3e-6f1d2c3b4a59";
+            let dp = crate::omh::example(code, uuid, "2026-12-04T08:15:00.123-08:00").expect("example");
+            let mut o = obs(&[("https://example.org/app", uuid)]);
+            o.id = 1_234_567_890;
+            o.patient_id = 40_123;
+            o.data = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&dp).expect("json"));
+            o.uuid = uuid.into();
+            o.effective_end = Some(1_764_900_000_000);
+            o.archive = "bundles/2026/12/04/1764864900123-1234567800-a1b2c3.json".into();
+            let size = dynamo_size(&observation_item(&o).expect("item"));
+            assert!(size < 1024, "{code}: {size} bytes");
         }
     }
 }

@@ -194,23 +194,12 @@ fn fhir(c: &mut Criterion) {
     g.bench_function("prune of a 1000-entry Bundle", |b| {
         b.iter_batched(|| bundle.clone(), jhe::fhir::prune, criterion::BatchSize::LargeInput)
     });
-    // What the server does: the page's stored documents, each with its rendered head (stored
-    // since `RENDERED`), copied around the code and subject.
+    // What the server does: the page's stored documents, each decoded borrowed while it is
+    // written.
     let stored_page: Vec<StoredObs> =
         page.iter().map(|o| StoredObs::from_item(&observation_item(o).expect("item")).expect("doc")).collect();
     g.bench_function("searchset page of 1000: from the stored documents (as served)", |b| {
         b.iter(|| typed_page(black_box(&stored_page), &links, &code))
-    });
-    // Documents stored before heads were: each decoded borrowed while it is written.
-    let fields_page: Vec<StoredObs> = page
-        .iter()
-        .map(|o| {
-            let item = jhe::ports::Item::new("OBS#x", o.id.to_string(), serde_json::to_value(o).expect("value"));
-            StoredObs::from_item(&item).expect("doc")
-        })
-        .collect();
-    g.bench_function("searchset page of 1000: from stored documents without heads", |b| {
-        b.iter(|| typed_page(black_box(&fields_page), &links, &code))
     });
     let docs: Vec<String> = page.iter().map(|o| serde_json::to_string(o).expect("json")).collect();
     g.bench_function("decode 1000 stored Observations", |b| {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -631,11 +632,11 @@ async fn last_updated_order_and_filters_page_with_the_other_time_filtered() {
     assert_eq!(totals, vec![10; 4]);
 }
 
-/// A store written before observations kept their rendered head, or kept it under the earlier
-/// name (`fhir1`, no lengths), or with a head under another name, serves the same search pages as
-/// one written now: mixed in one page, each entry is rendered from what its document holds.
+/// A store written by earlier builds (long field names, the payload as base64, a pre-rendered
+/// head beside the fields) serves the same search pages as one written now: mixed in one page,
+/// each entry is rendered from its fields.
 #[tokio::test]
-async fn observations_stored_without_a_head_read_back_the_same() {
+async fn observations_stored_by_earlier_builds_read_back_the_same() {
     let app = spawn_app().await;
     let mark = app.access("manager_mark@example.com").await;
     let resources = (0..7).map(|i| observation(40005, BG, 70002, &format!("2031-03-04T0{i}:00:00Z"))).collect();
@@ -654,39 +655,34 @@ async fn observations_stored_without_a_head_read_back_the_same() {
     let now = summary().await;
     assert_eq!(now.len(), 3, "7 observations in pages of 3");
 
-    // Rewrite the stored documents: odd ones without a head, one with it under a name not used,
-    // one under the earlier name.
+    // Rewrite the odd ones as earlier builds stored them: long field names, the payload as
+    // base64, a pre-rendered head (a wrong one here: it must not be sent).
     let q = jhe::ports::Query {
         range: jhe::ports::SkRange::Prefix("0000050001#".into()),
         limit: 10_000,
         ..jhe::ports::Query::partition("OBS#0000040005")
     };
     let items = app.state.repo.table.query(&q).await.expect("query").items;
-    let mine: Vec<_> = items
-        .into_iter()
-        .filter(|i| i.data["effective_start"].as_i64().is_some_and(|t| t >= 1_930_000_000_000))
-        .collect();
+    let mine: Vec<_> =
+        items.into_iter().filter(|i| i.data["t0"].as_i64().is_some_and(|t| t >= 1_930_000_000_000)).collect();
     assert_eq!(mine.len(), 7);
-    for (n, mut it) in mine.into_iter().enumerate() {
+    let long = [("pt", "patient_id"), ("cd", "code_id"), ("ds", "data_source_id"), ("st", "status")];
+    let long = long.into_iter().chain([("ids", "identifiers"), ("t0", "effective_start"), ("lu", "last_updated")]);
+    let long: Vec<_> = long.chain([("ar", "archive")]).collect();
+    for mut it in mine.into_iter().skip(1).step_by(2) {
         let m = it.data.as_object_mut().expect("object");
-        let head = m.remove(jhe::repo::observations::RENDERED).expect("stored with a head");
-        let lengths = m.remove(jhe::repo::observations::RENDERED_AT).expect("and its lengths");
-        match n {
-            1 => {
-                m.insert("fhir0".into(), json!({"id": "not-this-one"}));
-            }
-            n if n % 2 == 1 => {}
-            2 => {
-                m.insert(jhe::repo::observations::LEGACY_RENDERED.into(), head);
-            }
-            _ => {
-                m.insert(jhe::repo::observations::RENDERED.into(), head);
-                m.insert(jhe::repo::observations::RENDERED_AT.into(), lengths);
-            }
+        for (short, name) in &long {
+            let v = m.remove(*short).unwrap_or_else(|| panic!("stored under {short}"));
+            m.insert(name.to_string(), v);
         }
+        let point = m.remove("dp").expect("stored as the data point's text");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(point.as_str().expect("text"));
+        m.insert("data".into(), json!(b64));
+        m.insert("~fhir2".into(), json!({"id": "not-this-one", "status": "amended"}));
+        m.insert("~fhir2at".into(), json!([40, b64.len() + 2]));
         app.state.repo.table.put(it, jhe::ports::Cond::None).await.expect("put");
     }
-    assert_eq!(summary().await, now, "the same pages from documents with and without heads");
+    assert_eq!(summary().await, now, "the same pages from documents written now and by earlier builds");
 }
 
 /// The Open mHealth uuid guard: a data point uploaded again (same patient, time and uuid) is
