@@ -11,6 +11,10 @@ pub struct Settings {
     pub invitation_redemption_window_hours: i64,
     /// Largest accepted request body in bytes (`JHE_MAX_BODY_BYTES`, default 10 MiB).
     pub max_body_bytes: usize,
+    /// Longest Observation search page in bytes (`JHE_MAX_PAGE_BYTES`, default 4,000,000, under
+    /// Lambda's 6 MB response limit once escaped into its envelope): a page that would be longer
+    /// ends early, with a `next` link to the rest.
+    pub max_page_bytes: usize,
     /// The OAuth client id of the web UI (`JHE_ADMIN_CLIENT_ID`).
     pub admin_client_id: String,
     /// Access token lifetime in seconds (`JHE_ACCESS_TOKEN_TTL`, default 1 hour).
@@ -93,6 +97,7 @@ impl Settings {
             invitation_expiration_days: env_i64("JHE_INVITATION_EXPIRATION_DAYS", 7),
             invitation_redemption_window_hours: env_i64("JHE_INVITATION_REDEMPTION_WINDOW_HOURS", 12),
             max_body_bytes: env_i64("JHE_MAX_BODY_BYTES", 10 * 1024 * 1024) as usize,
+            max_page_bytes: env_i64("JHE_MAX_PAGE_BYTES", 4_000_000).max(1) as usize,
             admin_client_id: std::env::var("JHE_ADMIN_CLIENT_ID").unwrap_or_else(|_| "jhe-admin-ui".into()),
             access_token_ttl: env_i64("JHE_ACCESS_TOKEN_TTL", 3600),
             cognito: None,

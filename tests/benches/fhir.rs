@@ -60,6 +60,7 @@ async fn main() {
         invitation_expiration_days: 7,
         invitation_redemption_window_hours: 12,
         max_body_bytes: 10 << 20,
+        max_page_bytes: 4_000_000,
         admin_client_id: "jhe-admin-ui".into(),
         access_token_ttl: 36_000,
         cognito: None,

@@ -206,8 +206,9 @@ async fn main() {
         let q = jhe::fhir::search::parse_observation_query(&params).expect("query");
         let before = remote.calls.load(Ordering::SeqCst);
         let t = Instant::now();
-        let mut page =
-            jhe::domain::reads::observation_bundle(&counted, &mary, &q, "http://x/FHIR/R5").await.expect("page");
+        let mut page = jhe::domain::reads::observation_bundle(&counted, &mary, &q, "http://x/FHIR/R5", 4_000_000)
+            .await
+            .expect("page");
         // What the handler does next: the grants behind the page, for its audit record.
         let shown = page.shown();
         page.grants(&counted, &mary, &shown).await.expect("grants");

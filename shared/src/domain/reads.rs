@@ -332,15 +332,13 @@ async fn search_in(
 /// observations or, for a page written as its store queries read it, from the entries already
 /// written.
 pub struct ObservationPage {
-    obs: Vec<StoredObs>,
-    /// The entries written while the store was read (`written_page`) and how many.
-    written: Option<(Vec<u8>, usize)>,
+    /// The entries written and how many.
+    written: (Vec<u8>, usize),
     /// The (patient, code id) pairs shown.
     pairs: BTreeSet<(Id, Id)>,
     pub total: usize,
     pub next: Option<String>,
     codes: Renderer,
-    users: BTreeMap<Id, Option<Id>>,
     /// The consent facts the search loaded and the catalogue as listed, for `grants`.
     facts: Facts,
     catalogue: Vec<Code>,
@@ -349,26 +347,16 @@ pub struct ObservationPage {
 impl ObservationPage {
     /// How many entries the page holds.
     pub fn len(&self) -> usize {
-        self.written.as_ref().map_or(self.obs.len(), |(_, n)| *n)
+        self.written.1
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// The Bundle of this page as JSON bytes; `base` is the FHIR base URL.
-    pub fn into_bytes(self, base: &str, links: &[(&str, String)]) -> Result<Vec<u8>> {
-        let total = Some(self.total);
-        match self.written {
-            Some((mut out, n)) => fhir::finish_searchset(&mut out, n, links, total).map(|()| out),
-            None => fhir::ObservationSearchset {
-                base,
-                total,
-                links,
-                entries: &self.obs,
-                lookup: |patient, code| lookup(&self.codes, &self.users, patient, code),
-            }
-            .to_bytes(),
-        }
-        .map_err(Error::Internal)
+    /// The Bundle of this page as JSON bytes, with its links.
+    pub fn into_bytes(self, links: &[(&str, String)]) -> Result<Vec<u8>> {
+        let (mut out, n) = self.written;
+        fhir::finish_searchset(&mut out, n, links, Some(self.total)).map_err(Error::Internal)?;
+        Ok(out)
     }
     /// The (patient, code) pairs shown, for the audit record.
     pub fn shown(&self) -> BTreeSet<(Id, String)> {
@@ -385,33 +373,51 @@ fn lookup<'a>(codes: &'a Renderer, users: &BTreeMap<Id, Option<Id>>, patient: Id
     (codes.code(code), users.get(&patient).copied().flatten())
 }
 
-/// A page of an Observation search; `base` is the FHIR base URL its entries name.
-pub async fn observation_bundle(repo: &Repo, c: &Caller, q: &ObservationQuery, base: &str) -> Result<ObservationPage> {
+/// A page of an Observation search; `base` is the FHIR base URL its entries name. A page ends
+/// before `max_bytes` (`fhir::EntryWriter::push_within`), its `next` link resuming after the last
+/// entry it holds.
+pub async fn observation_bundle(
+    repo: &Repo,
+    c: &Caller,
+    q: &ObservationQuery,
+    base: &str,
+    max_bytes: usize,
+) -> Result<ObservationPage> {
     let codes = repo.list_codes().await?;
     let mut facts = Facts::default();
     let readable = readable(repo, c, q, &mut facts, &codes).await?;
     if one_scan_each(q, &readable) {
-        return written_page(repo, q, readable, codes, facts, base).await;
+        return written_page(repo, q, readable, codes, facts, base, max_bytes).await;
     }
-    let (obs, total, next) = search_in(repo, q, &readable).await?;
+    let (obs, total, mut next) = search_in(repo, q, &readable).await?;
     let mut users: BTreeMap<Id, Option<Id>> = BTreeMap::new();
     for o in &obs {
         if let std::collections::btree_map::Entry::Vacant(e) = users.entry(o.patient_id) {
             e.insert(facts.patient(repo, o.patient_id).await?.and_then(|f| f.user_id));
         }
     }
-    let pairs = obs.iter().map(|o| (o.patient_id, o.code_id)).collect();
-    Ok(ObservationPage {
-        obs,
-        written: None,
-        pairs,
-        total,
-        next,
-        codes: Renderer::new(&codes),
-        users,
-        facts,
-        catalogue: codes,
-    })
+    let renderer = Renderer::new(&codes);
+    let mut w = fhir::EntryWriter::new(base, |p, code| lookup(&renderer, &users, p, code), obs.len())
+        .map_err(Error::Internal)?;
+    let (mut pairs, mut last) = (BTreeSet::new(), None);
+    for o in &obs {
+        // A search by `_id` has no cursor to go on with: its page holds every match.
+        let kept = if q.common.ids.is_some() { w.push(o).map(|()| true) } else { w.push_within(o, max_bytes) };
+        match (kept.map_err(Error::Internal)?, last) {
+            (true, _) => {
+                pairs.insert((o.patient_id, o.code_id));
+                last = Some(o);
+            }
+            (false, Some(l)) => {
+                let at = l.time(order(q.sort))?;
+                next = Some(Cursor { patient: l.patient_id, at, id: l.id, total: Some(total) }.encode());
+                break;
+            }
+            (false, None) => break,
+        }
+    }
+    let written = w.into_parts();
+    Ok(ObservationPage { written, pairs, total, next, codes: renderer, facts, catalogue: codes })
 }
 
 /// Whether each patient's observations are one scan read in the page's order with nothing
@@ -433,6 +439,7 @@ async fn written_page(
     catalogue: Vec<Code>,
     mut facts: Facts,
     base: &str,
+    max_bytes: usize,
 ) -> Result<ObservationPage> {
     let total = match q.common.cursor.and_then(|c| c.total) {
         Some(n) => n,
@@ -449,20 +456,19 @@ async fn written_page(
         .map_err(Error::Internal)?;
     let (mut last, mut more, mut pairs) = (None, false, BTreeSet::new());
     walk(repo, q, &scans, limit + 1, &mut |o| {
-        if w.entries() == limit {
-            // One more than the page holds: there is a next page.
+        // One more than the page holds, or than its bytes allow: there is a next page.
+        if more || w.entries() == limit || !w.push_within(&o, max_bytes).map_err(Error::Internal)? {
             more = true;
             return Ok(());
         }
-        w.push(&o).map_err(Error::Internal)?;
         last = Some((o.patient_id, o.at, o.id));
         pairs.insert((o.patient_id, o.code_id));
         Ok(())
     })
     .await?;
     let next = last.filter(|_| more).map(|(patient, at, id)| Cursor { patient, at, id, total: Some(total) }.encode());
-    let written = Some(w.into_parts());
-    Ok(ObservationPage { obs: vec![], written, pairs, total, next, codes, users, facts, catalogue })
+    let written = w.into_parts();
+    Ok(ObservationPage { written, pairs, total, next, codes, facts, catalogue })
 }
 
 /// The (patient, scope) of each scan of a search `one_scan_each` let through, from its cursor's

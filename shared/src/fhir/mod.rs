@@ -574,6 +574,19 @@ where
         Ok(())
     }
 
+    /// Appends one entry unless the page would then be longer than `max_bytes` with room for
+    /// its end (links and total); a page always takes its first entry. Whether it was appended.
+    pub fn push_within(&mut self, e: &impl ObservationSource, max_bytes: usize) -> Result<bool, String> {
+        let (len, entries) = (self.out.len(), self.entries);
+        self.push(e)?;
+        if entries > 0 && self.out.len() + PAGE_END_BYTES > max_bytes {
+            self.out.truncate(len);
+            self.entries = entries;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     /// How many entries are written.
     pub fn entries(&self) -> usize {
         self.entries
@@ -584,6 +597,9 @@ where
         (self.out, self.entries)
     }
 }
+
+/// Room kept for what `finish_searchset` adds after the entries (the links echo the query).
+pub const PAGE_END_BYTES: usize = 16 * 1024;
 
 fn put(out: &mut Vec<u8>, v: &impl Serialize) -> Result<(), String> {
     serde_json::to_writer(out, v).map_err(|e| e.to_string())

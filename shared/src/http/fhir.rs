@@ -173,7 +173,7 @@ async fn run_search(
         // Whose data was asked for is recorded even when the answer is a refusal.
         note(slot, |n| n.patients.extend(q.patient));
         let base = format!("{}/FHIR/R5", url.origin);
-        let mut page = reads::observation_bundle(&s.repo, c, &q, &base).await?;
+        let mut page = reads::observation_bundle(&s.repo, c, &q, &base, s.settings.max_page_bytes).await?;
         let pairs = page.shown();
         let grants = page.grants(&s.repo, c, &pairs).await?;
         note(slot, |n| {
@@ -183,7 +183,7 @@ async fn run_search(
             n.grants.extend(grants);
         });
         let links = links(&page.next);
-        let body = page.into_bytes(&base, &links)?;
+        let body = page.into_bytes(&links)?;
         return Ok(fhir_bytes(StatusCode::OK, body));
     }
     let (common, q) = parse_other_query(rtype, &params).map_err(bad)?;

@@ -23,6 +23,7 @@ pub fn settings(site: &str) -> Settings {
         invitation_expiration_days: 7,
         invitation_redemption_window_hours: 12,
         max_body_bytes: 1024 * 1024,
+        max_page_bytes: 4_000_000,
         admin_client_id: ADMIN_CLIENT.into(),
         access_token_ttl: 3600,
         cognito: None,
