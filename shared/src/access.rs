@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::Caller;
-use crate::domain::model::{Id, ROOT_ORG_ID, Role};
+use crate::model::{Id, ROOT_ORG_ID, Role};
 
 /// The role string upstream reports for a caller in an organization.
 pub fn role_label(c: &Caller, org: Id) -> Option<&'static str> {
@@ -374,7 +374,7 @@ pub fn upload_consent(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::User;
+    use crate::model::User;
     use std::collections::BTreeMap;
 
     fn caller(su: bool, roles: &[(Id, Role)], patient: Option<Id>) -> Caller {

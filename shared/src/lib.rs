@@ -16,6 +16,7 @@ pub mod error;
 pub mod fhir;
 pub mod http;
 pub mod local;
+pub mod model;
 pub mod omh;
 pub mod ports;
 pub mod repo;

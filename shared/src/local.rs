@@ -105,7 +105,7 @@ fn on_stores(
 
 /// Loads the demo data if the store is empty (no root organization yet); `true` if it did.
 async fn seed_if_empty(repo: &Repo, settings: &Settings, blobs: &dyn crate::ports::BlobStore) -> Result<bool> {
-    if repo.org(crate::domain::model::ROOT_ORG_ID).await?.is_some() {
+    if repo.org(crate::model::ROOT_ORG_ID).await?.is_some() {
         return Ok(false);
     }
     crate::seed::seed(repo, settings, blobs).await?;

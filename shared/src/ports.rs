@@ -446,26 +446,26 @@ pub enum SignInFor<'a> {
 #[async_trait]
 pub trait Accounts: Send + Sync + 'static {
     /// Makes a user created through the admin API known to the provider (idempotent).
-    async fn provision(&self, user: &crate::domain::model::User) -> Result<(), String>;
+    async fn provision(&self, user: &crate::model::User) -> Result<(), String>;
     /// Tokens for `user`, whose grant JHE has checked.
     async fn sign_in(
         &self,
-        user: &crate::domain::model::User,
+        user: &crate::model::User,
         purpose: SignInFor<'_>,
-    ) -> Result<crate::auth::issuer::TokenResponse, String>;
+    ) -> Result<crate::model::TokenResponse, String>;
     /// A refresh-token grant; `Ok(None)` when the provider does not know the token.
-    async fn refresh(&self, refresh_token: &str) -> Result<Option<crate::auth::issuer::TokenResponse>, String>;
+    async fn refresh(&self, refresh_token: &str) -> Result<Option<crate::model::TokenResponse>, String>;
     /// Removes an account JHE has deleted (idempotent: one the provider does not hold is fine).
-    async fn remove(&self, account: &crate::domain::model::GoneAccount) -> Result<(), String>;
+    async fn remove(&self, account: &crate::model::GoneAccount) -> Result<(), String>;
 }
 
 /// The audit port: append-only. There is deliberately no update or delete.
 #[async_trait]
 pub trait AuditLog: Send + Sync + 'static {
     /// Stores a record durably, or fails (and then the request it records fails too).
-    async fn append(&self, record: &crate::domain::audit::AuditRecord) -> Result<(), String>;
+    async fn append(&self, record: &crate::model::AuditRecord) -> Result<(), String>;
     /// Records newest first, within `[lo, hi)` ms, resuming after the record id `after`.
-    async fn query(&self, q: &AuditQuery) -> Result<(Vec<crate::domain::audit::AuditRecord>, Option<String>), String>;
+    async fn query(&self, q: &AuditQuery) -> Result<(Vec<crate::model::AuditRecord>, Option<String>), String>;
 }
 
 /// Which records to read: by patient, by agent (user id), or all (by day).

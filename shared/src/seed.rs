@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 use crate::auth::crypto::random_alnum;
 use crate::auth::password;
 use crate::config::Settings;
-use crate::domain::model::*;
 use crate::error::Result;
+use crate::model::*;
 use crate::repo::{Repo, Tx, keys};
 
 pub const DEMO_PASSWORD: &str = "Jhe1234!";

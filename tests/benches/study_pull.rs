@@ -118,7 +118,7 @@ async fn main() {
     let codes = repo.list_codes().await.expect("codes");
     let hr = codes.iter().find(|c| c.coding_code == HR).expect("heart rate code").id;
     let sid = repo.next_id("study", 30_001).await.expect("id");
-    let study = jhe::domain::model::Study {
+    let study = jhe::model::Study {
         id: sid,
         name: "Bench study".into(),
         description: String::new(),
@@ -151,9 +151,9 @@ async fn main() {
     }
     let now = time::OffsetDateTime::now_utc();
     for chunk in ids.chunks(100) {
-        let consents: Vec<jhe::domain::model::Consent> = chunk
+        let consents: Vec<jhe::model::Consent> = chunk
             .iter()
-            .map(|p| jhe::domain::model::Consent {
+            .map(|p| jhe::model::Consent {
                 patient_id: *p,
                 study_id: sid,
                 code_id: hr,

@@ -23,7 +23,7 @@ use crate::auth::crypto::random_alnum;
 use crate::auth::issuer::TokenResponse;
 use crate::auth::jwt::{PoolVerifier, token_kid};
 use crate::config::CognitoSettings;
-use crate::domain::model::{GoneAccount, User, UserType};
+use crate::model::{GoneAccount, User, UserType};
 use crate::ports::{Accounts, Identity, SignInFor, VerifiedToken};
 
 /// Pool usernames of API keys start with this.

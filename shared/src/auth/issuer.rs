@@ -4,14 +4,13 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
 use super::crypto::{Signer, b64url, ct_eq, random_alnum, sha256_b64url};
 use super::jwt::{AccessClaims, SigningKey, Verifier};
-use crate::domain::model::{GoneAccount, Id, User};
 use crate::error::{Error, Result};
+use crate::model::{GoneAccount, Id, User};
 use crate::ports::{Accounts, SignInFor};
 use crate::repo::{AuthCode, ClientRef, RefreshToken, Repo};
 
@@ -101,20 +100,7 @@ impl OAuthError {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
-    pub scope: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
-    /// The user the tokens are for, when the grant says (not sent: for the audit record).
-    #[serde(skip)]
-    pub user_id: Option<Id>,
-}
+pub use crate::model::TokenResponse;
 
 /// A `POST /o/token/` request, already parsed from its form and Basic credentials.
 #[derive(Debug, Clone, Default)]

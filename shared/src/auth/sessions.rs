@@ -28,7 +28,7 @@ fn now() -> i64 {
 }
 
 /// Opens a session for `user` until `expires` (s since the epoch); gives the cookie's value.
-pub async fn open(repo: &Repo, signer: &Signer, user: crate::domain::model::Id, expires: i64) -> Result<String> {
+pub async fn open(repo: &Repo, signer: &Signer, user: crate::model::Id, expires: i64) -> Result<String> {
     let sid = random_alnum(32);
     repo.put_session(&sha256_b64url(sid.as_bytes()), &Session { user_id: user, expires }).await?;
     Ok(signer.sign(&format!("sid:{sid}")))
@@ -40,7 +40,7 @@ fn sid<'a>(signer: &Signer, cookie: &'a str) -> Option<&'a str> {
 }
 
 /// The user of a live session.
-pub async fn user(repo: &Repo, signer: &Signer, cookie: &str) -> Result<Option<crate::domain::model::Id>> {
+pub async fn user(repo: &Repo, signer: &Signer, cookie: &str) -> Result<Option<crate::model::Id>> {
     let Some(sid) = sid(signer, cookie) else { return Ok(None) };
     Ok(repo.session(&sha256_b64url(sid.as_bytes())).await?.filter(|s| s.expires >= now()).map(|s| s.user_id))
 }

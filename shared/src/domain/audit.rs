@@ -6,74 +6,12 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::model::Id;
 use crate::fhir::{USER_ID_SYSTEM, prune, ts_ms};
+use crate::model::Id;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Agent {
-    #[serde(default)]
-    pub user_id: Option<Id>,
-    /// `superuser`, `patient`, or the practitioner's roles as `role@organization`.
-    #[serde(default)]
-    pub role: Option<String>,
-    #[serde(default)]
-    pub client_id: Option<String>,
-    /// For failed logins: the name that was tried.
-    #[serde(default)]
-    pub attempted: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    /// Time-ordered id: `{ms:013}{random}`.
-    pub id: String,
-    pub recorded: i64,
-    /// What was done, e.g. `observation.search`, `consent.write`, `token`.
-    pub action: String,
-    /// FHIR AuditEvent action: C, R, U, D or E.
-    pub fhir_action: String,
-    pub allowed: bool,
-    pub status: u16,
-    #[serde(default)]
-    pub reason: Option<String>,
-    pub agent: Agent,
-    pub method: String,
-    pub path: String,
-    /// The search parameters (never values of data).
-    #[serde(default)]
-    pub query: Option<String>,
-    #[serde(default)]
-    pub resource_type: Option<String>,
-    #[serde(default)]
-    pub ids: Vec<String>,
-    #[serde(default)]
-    pub count: Option<usize>,
-    #[serde(default)]
-    pub patients: Vec<Id>,
-    #[serde(default)]
-    pub studies: Vec<Id>,
-    /// The consents that allowed it, as `study/scope-code`.
-    #[serde(default)]
-    pub consents: Vec<String>,
-    #[serde(default)]
-    pub source_address: Option<String>,
-    #[serde(default)]
-    pub user_agent: Option<String>,
-    /// Which patient each consent is of: (patient, study, `scope-code`). `studies` and `consents`
-    /// are their projections (records stored before this field have only those).
-    #[serde(default)]
-    pub grants: Vec<Grant>,
-    /// Some field or list was cut to its bound (`AuditRecord::bounded`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub truncated: bool,
-}
-
-/// A consent that allowed (or was written by) a request: (patient, study, `scope-code` or
-/// `scope-code=true|false` for a consent write).
-pub type Grant = (Id, Id, String);
+pub use crate::model::{Agent, AuditRecord, Grant};
 
 /// What a handler adds to the record of its request.
 #[derive(Debug, Clone, Default)]

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::access::StudyGrant;
-use crate::domain::model::Id;
 use crate::error::Result;
+use crate::model::Id;
 use crate::repo::{PatientLinks, Repo, keys};
 
 #[derive(Debug, Clone, Default)]

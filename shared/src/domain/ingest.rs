@@ -19,11 +19,11 @@ use time::OffsetDateTime;
 
 use super::Caller;
 use super::facts::{Facts, PatientFacts};
-use super::model::{Code, Id, check_identifier};
 use super::observation::{NaturalKey, Observation};
 use crate::access::{self, UploadRefusal};
 use crate::error::{Error, Result};
 use crate::fhir::{self, MAX_BUNDLE_ENTRIES, OMH_SYSTEM};
+use crate::model::{Code, Id, check_identifier};
 use crate::ports::BlobStore;
 use crate::repo::Repo;
 use crate::repo::observations::Indexed;

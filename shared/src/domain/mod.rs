@@ -6,7 +6,6 @@ pub mod admin;
 pub mod audit;
 pub mod facts;
 pub mod ingest;
-pub mod model;
 pub mod observation;
 pub mod reads;
 
@@ -14,7 +13,7 @@ pub mod views;
 
 use std::collections::BTreeMap;
 
-use model::{Id, Role, User};
+use crate::model::{Id, Role, User};
 
 /// Who is making a request, resolved from a verified token.
 #[derive(Debug, Clone)]

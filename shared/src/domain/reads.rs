@@ -8,12 +8,12 @@ use serde_json::{Value, json};
 use super::Caller;
 use super::audit::Grant;
 use super::facts::Facts;
-use super::model::{Code, Id};
 use super::observation::Observation;
 use crate::access;
 use crate::error::{Error, Result};
 use crate::fhir::search::{Common, Cursor, ObservationQuery, OtherQuery, SortBy, TimeRange};
 use crate::fhir::{self};
+use crate::model::{Code, Id};
 use crate::repo::Repo;
 use crate::repo::observations::{ObsOrder, ObsScan, ScannedObs, StoredObs};
 
@@ -590,7 +590,7 @@ pub async fn admin_observations(
     let r = Renderer::new(&codes);
     let mut out = Vec::new();
     // A page holds few patients: read each once.
-    let mut patients: BTreeMap<Id, Option<super::model::Patient>> = BTreeMap::new();
+    let mut patients: BTreeMap<Id, Option<crate::model::Patient>> = BTreeMap::new();
     for o in rows {
         let o = o.decode()?;
         if let std::collections::btree_map::Entry::Vacant(e) = patients.entry(o.patient_id) {

@@ -8,8 +8,8 @@ pub mod search;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::domain::model::*;
 use crate::domain::observation::{JsonStr, Observation, ObservationRef, Payload};
+use crate::model::*;
 
 pub const FHIR_VERSION: &str = "5.0.0";
 pub const JHE_SOURCE: &str = "https://jupyterhealth.org/jhe";

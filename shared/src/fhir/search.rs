@@ -4,7 +4,7 @@
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use super::{DEFAULT_COUNT, JHE_SOURCE, MAX_COUNT};
-use crate::domain::model::Id;
+use crate::model::Id;
 
 /// A half-open time window in milliseconds since the epoch: `lo <= t < hi`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

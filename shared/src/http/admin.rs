@@ -14,8 +14,8 @@ use super::wire::page;
 use crate::domain::Caller;
 use crate::domain::admin::consents::ConsentWrite;
 use crate::domain::admin::{catalog, consents, invitations, orgs, patients, studies, users};
-use crate::domain::model::GoneAccount;
 use crate::error::Error;
+use crate::model::GoneAccount;
 
 type J = ApiResult<Json<Value>>;
 use super::audit::{Slot, note};
@@ -187,7 +187,7 @@ pub(super) async fn forget(s: &AppState, slot: &Slot, gone: &[GoneAccount]) {
 /// Makes a user created here known to the identity provider (a Cognito user pool in the cloud).
 /// Stored first, provisioned second: if the provider fails, the request fails, and the account is
 /// provisioned again when the user is next signed in through JHE (provisioning is idempotent).
-pub(super) async fn provision(s: &AppState, user_id: crate::domain::model::Id) -> ApiResult<()> {
+pub(super) async fn provision(s: &AppState, user_id: crate::model::Id) -> ApiResult<()> {
     if s.issuer.is_delegating()
         && let Some(u) = s.repo.user(user_id).await?
     {

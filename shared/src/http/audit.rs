@@ -14,7 +14,7 @@ use serde_json::json;
 use super::AppState;
 use crate::domain::Caller;
 use crate::domain::audit::{Agent, AuditNote, AuditRecord};
-use crate::domain::model::Id;
+use crate::model::Id;
 
 /// Where handlers and extractors add to the record of the current request.
 #[derive(Clone, Default)]

@@ -464,7 +464,7 @@ pub(super) async fn create(
             .ok_or_else(|| FhirError(Error::bad("If-None-Exist supports only identifier=system|value.")))?;
         let sys = percent_encoding::percent_decode_str(ident.0).decode_utf8_lossy().into_owned();
         let val = percent_encoding::percent_decode_str(ident.1).decode_utf8_lossy().into_owned();
-        crate::domain::model::check_identifier(&sys, &val).map_err(|m| FhirError(Error::BadRequest(m)))?;
+        crate::model::check_identifier(&sys, &val).map_err(|m| FhirError(Error::BadRequest(m)))?;
         if let Some(id) = s.repo.observation_by_key(&sys, &val).await? {
             return match reads::read_observation(&s.repo, &c, id).await {
                 Ok(v) => Ok(fhir_response(StatusCode::OK, v)),

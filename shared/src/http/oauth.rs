@@ -15,7 +15,7 @@ use super::extract::{ClientAddr, ReqUrl, parse_query, read_body, resolve_caller}
 use crate::auth::crypto::random_alnum;
 use crate::auth::issuer::{OAuthError, TokenRequest};
 use crate::auth::password;
-use crate::domain::model::Id;
+use crate::model::Id;
 
 const SESSION_COOKIE: &str = "jhe_session";
 const CSRF_COOKIE: &str = "csrftoken";
@@ -510,9 +510,9 @@ pub(super) async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Res
 /// The web UI's settings, as upstream's `client_settings.js` (`window.OIDCSettings.client_id`).
 pub(super) async fn server_settings(State(s): State<AppState>) -> Response {
     let types: serde_json::Map<String, serde_json::Value> =
-        crate::domain::model::ORGANIZATION_TYPES.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        crate::model::ORGANIZATION_TYPES.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     let ds_types: serde_json::Map<String, serde_json::Value> =
-        crate::domain::model::DATA_SOURCE_TYPES.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        crate::model::DATA_SOURCE_TYPES.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     let perms = serde_json::Value::Object(
         crate::access::UI_PERMISSIONS.iter().map(|(role, p)| (role.to_string(), json!(p))).collect(),
     );

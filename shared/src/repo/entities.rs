@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 
 use super::keys::{self, A, link};
 use super::{Repo, del, item, parse, put};
-use crate::domain::model::*;
 use crate::error::{Error, Result};
+use crate::model::*;
 use crate::ports::{Cond, Index, Item, Query, Write};
 
 /// How long after the app stops honouring an item the store may delete it: a day, so that no

@@ -35,10 +35,10 @@ use serde_json::json;
 
 use super::keys::{A, pad};
 use super::{Repo, Tx, item, parse};
-use crate::domain::model::Id;
 use crate::domain::observation::{NaturalKey, Observation, ObservationRef};
 use crate::error::{Error, Result};
 use crate::fhir::search::TimeRange;
+use crate::model::Id;
 use crate::ports::{Cond, Index, Item, Key, Query, SkRange, StoreError, Write};
 
 /// Shifts times before 1970 (down to year -1200) into non-negative key space.

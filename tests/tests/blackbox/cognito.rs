@@ -101,7 +101,7 @@ impl PoolApp {
 
     /// A patient created through the admin API in organization 20001 by `token`: the answer, and
     /// the patient's user.
-    async fn new_patient(&self, token: &str, email: &str) -> (Value, jhe::domain::model::User) {
+    async fn new_patient(&self, token: &str, email: &str) -> (Value, jhe::model::User) {
         let body = json!({"organization_id": 20001, "telecom_email": email, "name_family": "New",
                           "name_given": "Pat", "birth_date": "1990-01-01"});
         let (s, pat) = self.app.post("/api/v1/patients", token, body).await;
@@ -463,7 +463,7 @@ struct FlakyPool {
 
 #[async_trait::async_trait]
 impl Accounts for FlakyPool {
-    async fn provision(&self, user: &jhe::domain::model::User) -> Result<(), String> {
+    async fn provision(&self, user: &jhe::model::User) -> Result<(), String> {
         if self.down.swap(false, std::sync::atomic::Ordering::SeqCst) {
             return Err("the pool is down".into());
         }
@@ -471,7 +471,7 @@ impl Accounts for FlakyPool {
     }
     async fn sign_in(
         &self,
-        user: &jhe::domain::model::User,
+        user: &jhe::model::User,
         purpose: SignInFor<'_>,
     ) -> Result<jhe::auth::issuer::TokenResponse, String> {
         self.inner.sign_in(user, purpose).await
@@ -479,7 +479,7 @@ impl Accounts for FlakyPool {
     async fn refresh(&self, t: &str) -> Result<Option<jhe::auth::issuer::TokenResponse>, String> {
         self.inner.refresh(t).await
     }
-    async fn remove(&self, account: &jhe::domain::model::GoneAccount) -> Result<(), String> {
+    async fn remove(&self, account: &jhe::model::GoneAccount) -> Result<(), String> {
         if self.down.swap(false, std::sync::atomic::Ordering::SeqCst) {
             return Err("the pool is down".into());
         }

@@ -80,7 +80,7 @@ async fn the_first_start_seeds_and_writes_the_key_and_later_starts_keep_both() {
     let settings = || crate::common::settings("http://127.0.0.1:8000");
     let (first, seeded) = jhe::local::open_and_seed(dir.path(), settings(), true).await.expect("first start");
     assert!(seeded, "a fresh folder is seeded");
-    let org = first.state.repo.org(jhe::domain::model::ROOT_ORG_ID).await.expect("read");
+    let org = first.state.repo.org(jhe::model::ROOT_ORG_ID).await.expect("read");
     assert!(org.is_some(), "the demo data is there");
     let key = kid(&first).await;
     assert!(dir.path().join(jhe::local::KEY_FILE).exists(), "and gets its signing key, written before it is used");
@@ -94,5 +94,5 @@ async fn the_first_start_seeds_and_writes_the_key_and_later_starts_keep_both() {
     let (s, seeded) = jhe::local::open_and_seed(bare.path(), settings(), false).await.expect("no seed");
     assert!(!seeded);
     assert!(!kid(&s).await.is_empty() && bare.path().join(jhe::local::KEY_FILE).exists());
-    assert!(s.state.repo.org(jhe::domain::model::ROOT_ORG_ID).await.expect("read").is_none());
+    assert!(s.state.repo.org(jhe::model::ROOT_ORG_ID).await.expect("read").is_none());
 }

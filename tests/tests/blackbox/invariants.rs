@@ -20,7 +20,7 @@ fn the_domain_never_imports_the_web_framework_sdks_or_engines() {
     for part in ["domain", "repo", "auth"] {
         rust_files(&src.join(part), &mut files);
     }
-    for f in ["access.rs", "ports.rs", "error.rs", "seed.rs", "config.rs"] {
+    for f in ["access.rs", "ports.rs", "model.rs", "error.rs", "seed.rs", "config.rs"] {
         files.push(src.join(f));
     }
     assert!(files.len() > 15, "found the domain sources");
@@ -41,6 +41,17 @@ fn the_domain_never_imports_the_web_framework_sdks_or_engines() {
         }
     }
     assert!(bad.is_empty(), "domain code imports infrastructure:\n{}", bad.join("\n"));
+}
+
+/// The ports speak the vocabulary below them (`model.rs`): nothing from the domain or identity
+/// code that uses them.
+#[test]
+fn the_ports_take_nothing_from_the_domain_or_auth() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/src/ports.rs");
+    let text = std::fs::read_to_string(src).expect("read");
+    for word in ["domain::", "auth::", "repo::", "http::"] {
+        assert!(!text.contains(word), "ports.rs names {word}");
+    }
 }
 
 #[test]

@@ -9,9 +9,9 @@ use super::input::{Body, text};
 use super::{data_source_view, practitioner_only, superuser_only};
 use crate::auth::crypto::{random_alnum, sha256_b64url};
 use crate::domain::Caller;
-use crate::domain::model::*;
 use crate::domain::views::*;
 use crate::error::{Error, Result};
+use crate::model::*;
 use crate::repo::{Repo, keys};
 
 pub async fn all_scopes(repo: &Repo) -> Result<Vec<Value>> {

@@ -16,9 +16,9 @@ use super::input::{Body, id_of};
 use super::{data_source_view, patient_view, visible_patient};
 use crate::access;
 use crate::domain::Caller;
-use crate::domain::model::*;
 use crate::domain::views::*;
 use crate::error::{Error, Result};
+use crate::model::*;
 use crate::repo::{Repo, keys};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::domain::model::Id;
 use crate::error::{Error, Result};
+use crate::model::Id;
 
 /// A JSON object body.
 #[derive(Debug, Clone, Default)]

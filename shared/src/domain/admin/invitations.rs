@@ -11,9 +11,9 @@ use crate::auth::crypto::{random_alnum, sha256_b64url};
 use crate::auth::issuer::Issuer;
 use crate::config::Settings;
 use crate::domain::Caller;
-use crate::domain::model::*;
 use crate::domain::views::*;
 use crate::error::{Error, Result};
+use crate::model::*;
 use crate::repo::Repo;
 
 /// `host[:port]` of the site URL, as the invitation code carries it.

@@ -14,9 +14,9 @@ pub mod users;
 
 use crate::access;
 use crate::domain::Caller;
-use crate::domain::model::*;
 use crate::domain::views::*;
 use crate::error::{Error, Result};
+use crate::model::*;
 use crate::repo::Repo;
 
 pub async fn load_org(repo: &Repo, id: Id) -> Result<Organization> {

@@ -6,9 +6,9 @@ use super::input::{Body, text};
 use super::{load_org, org_view, practitioner_only};
 use crate::access;
 use crate::domain::Caller;
-use crate::domain::model::*;
 use crate::domain::views::*;
 use crate::error::{Error, Result};
+use crate::model::*;
 use crate::repo::Repo;
 
 pub async fn list(repo: &Repo, c: &Caller, part_of: Option<Id>) -> Result<Vec<Value>> {

@@ -8,9 +8,9 @@ use super::input::{Body, Params, camel, param_id, valid_date, valid_email};
 use super::{load_org, patient_view, practitioner_only, visible_patient, visible_study};
 use crate::access;
 use crate::domain::Caller;
-use crate::domain::model::*;
 use crate::domain::views::*;
 use crate::error::{Error, Result};
+use crate::model::*;
 use crate::repo::{NewPatient, Repo};
 
 /// The longest name and phone number a patient record keeps, in characters.
@@ -45,7 +45,7 @@ fn identifiers(body: &Body) -> Result<Option<Vec<(String, String)>>> {
                     return Err(Error::bad("Each identifier needs a non-blank system and value."));
                 }
                 // What a store key can hold, as for observation identifiers.
-                crate::domain::model::check_identifier(s, val).map_err(Error::BadRequest)?;
+                crate::model::check_identifier(s, val).map_err(Error::BadRequest)?;
                 if !out.iter().any(|(a, b)| a == s && b == val) {
                     out.push((s.to_string(), val.to_string()));
                 }

@@ -8,9 +8,9 @@ use super::input::{Body, id_of, text};
 use super::{data_source_view, load_org, patient_view, practitioner_only, study_view, visible_study};
 use crate::access;
 use crate::domain::Caller;
-use crate::domain::model::*;
 use crate::domain::views::*;
 use crate::error::{Error, Result};
+use crate::model::*;
 use crate::repo::{Repo, keys};
 
 pub async fn list(repo: &Repo, c: &Caller, org: Option<Id>) -> Result<Vec<Value>> {

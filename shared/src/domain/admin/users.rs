@@ -7,9 +7,9 @@ use super::input::{Body, text, valid_email};
 use super::{load_org, patient_view, practitioner_only, superuser_only};
 use crate::access;
 use crate::domain::Caller;
-use crate::domain::model::*;
 use crate::domain::views::*;
 use crate::error::{Error, Result};
+use crate::model::*;
 use crate::repo::Repo;
 
 fn user_type_label(u: &User) -> Option<&'static str> {

@@ -1,4 +1,6 @@
-//! The entities of the exchange, as stored (snake_case JSON inside the table's items).
+//! The entities of the exchange, as stored (snake_case JSON inside the table's items), and the
+//! records the ports carry (audit records, token responses). It sits below the ports and the
+//! domain, and imports neither.
 //!
 //! Must not depend on: the web framework, SDKs, storage engines.
 
@@ -304,4 +306,87 @@ pub enum GoneAccount {
     User(Id),
     /// A practitioner API key (by its client id).
     ApiKey(String),
+}
+
+// ----------------------------------------------------------------- audit records
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    #[serde(default)]
+    pub user_id: Option<Id>,
+    /// `superuser`, `patient`, or the practitioner's roles as `role@organization`.
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// For failed logins: the name that was tried.
+    #[serde(default)]
+    pub attempted: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Time-ordered id: `{ms:013}{random}`.
+    pub id: String,
+    pub recorded: i64,
+    /// What was done, e.g. `observation.search`, `consent.write`, `token`.
+    pub action: String,
+    /// FHIR AuditEvent action: C, R, U, D or E.
+    pub fhir_action: String,
+    pub allowed: bool,
+    pub status: u16,
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub agent: Agent,
+    pub method: String,
+    pub path: String,
+    /// The search parameters (never values of data).
+    #[serde(default)]
+    pub query: Option<String>,
+    #[serde(default)]
+    pub resource_type: Option<String>,
+    #[serde(default)]
+    pub ids: Vec<String>,
+    #[serde(default)]
+    pub count: Option<usize>,
+    #[serde(default)]
+    pub patients: Vec<Id>,
+    #[serde(default)]
+    pub studies: Vec<Id>,
+    /// The consents that allowed it, as `study/scope-code`.
+    #[serde(default)]
+    pub consents: Vec<String>,
+    #[serde(default)]
+    pub source_address: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// Which patient each consent is of: (patient, study, `scope-code`). `studies` and `consents`
+    /// are their projections (records stored before this field have only those).
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+    /// Some field or list was cut to its bound (`AuditRecord::bounded`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// A consent that allowed (or was written by) a request: (patient, study, `scope-code` or
+/// `scope-code=true|false` for a consent write).
+pub type Grant = (Id, Id, String);
+
+// ----------------------------------------------------------------- token responses
+
+/// What `POST /o/token/` answers (the built-in issuer's or the user pool's tokens).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// The user the tokens are for, when the grant says (not sent: for the audit record).
+    #[serde(skip)]
+    pub user_id: Option<Id>,
 }
