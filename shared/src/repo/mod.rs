@@ -37,9 +37,14 @@
 //! Must not depend on: SDKs, the web framework.
 
 pub mod audit;
+mod catalog;
 mod entities;
+mod grants;
 pub mod keys;
 pub mod observations;
+mod patients;
+mod people;
+mod studies;
 
 use std::sync::Arc;
 

@@ -26,20 +26,24 @@
 //! the part days at its ends. (Stores written before hold one running count per code, at
 //! `{code}`, and records without `d`: the prefix query reads them all; without `d`, windows walk.)
 
+mod counts;
+mod stored;
+
 use std::collections::BTreeMap;
-use std::ops::Range;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::keys::{A, pad};
 use super::{Repo, Tx, item, parse};
-use crate::domain::observation::{NaturalKey, Observation, ObservationRef};
+use crate::domain::observation::{NaturalKey, Observation};
 use crate::error::{Error, Result};
 use crate::fhir::search::TimeRange;
 use crate::model::Id;
-use crate::ports::{Cond, Index, Item, Key, Query, SkRange, StoreError, Write};
+use crate::ports::{Cond, Index, Item, Key, Query, SkRange, StoreError};
+use counts::{ByDay, count_data, count_key, count_sk, day_of};
+use stored::{Bytes, time_and_id};
+pub use stored::{ScannedObs, StoredObs};
 
 /// Shifts times before 1970 (down to year -1200) into non-negative key space.
 pub const T_OFFSET: i64 = 100_000_000_000_000;
@@ -48,26 +52,26 @@ const OBS_ID_BLOCK: usize = 1000;
 /// Writes one observation takes at most (item, id pointer, 3 identifiers, uuid) plus its counter.
 const WRITES_PER_OBSERVATION: usize = 7;
 
-fn t(ms: i64) -> String {
+fn time_key(ms: i64) -> String {
     format!("{:016}", (ms + T_OFFSET).clamp(0, 9_999_999_999_999_999))
 }
-fn id12(id: Id) -> String {
+fn padded_id(id: Id) -> String {
     format!("{:012}", id.max(0))
 }
 pub fn obs_pk(p: Id) -> String {
     format!("OBS#{}", pad(p))
 }
 pub fn obs_sk(o: &Observation) -> String {
-    format!("{}#{}#{}", pad(o.code_id), t(o.date_key()), id12(o.id))
+    format!("{}#{}#{}", pad(o.code_id), time_key(o.date_key()), padded_id(o.id))
 }
-fn lu_pk(p: Id, code: Id) -> String {
+fn updated_pk(p: Id, code: Id) -> String {
     format!("OBSU#{}#{}", pad(p), pad(code))
 }
-fn lu_sk(o: &Observation) -> String {
-    format!("{}#{}", t(o.last_updated), id12(o.id))
+fn updated_sk(o: &Observation) -> String {
+    format!("{}#{}", time_key(o.last_updated), padded_id(o.id))
 }
 fn id_key(id: Id) -> String {
-    format!("OBSID#{}", id12(id))
+    format!("OBSID#{}", padded_id(id))
 }
 fn nat_key(system: &str, value: &str) -> String {
     format!("OBSKEY#{system}|{value}")
@@ -76,7 +80,7 @@ fn nat_key(system: &str, value: &str) -> String {
 fn nat_keys(k: &NaturalKey) -> (String, Option<String>) {
     match k.within {
         Some((patient, at)) => {
-            (format!("OBSUUID#{}#{}#{}", pad(patient), t(at), k.value), Some(nat_key(&k.system, &k.value)))
+            (format!("OBSUUID#{}#{}#{}", pad(patient), time_key(at), k.value), Some(nat_key(&k.system, &k.value)))
         }
         None => (nat_key(&k.system, &k.value), None),
     }
@@ -100,47 +104,10 @@ fn owners(forms: &[(String, Option<String>)], mut found: impl Iterator<Item = Op
         })
         .collect()
 }
-fn count_key(p: Id) -> String {
-    format!("OBSCOUNT#{}", pad(p))
-}
-/// One indexed chunk's count of a code, named by the chunk's first observation id of that code.
-/// (Stores written before these records hold one running count per code, at `pad(code)`; the
-/// prefix query in `observations_count` reads both.)
-fn count_sk(code: Id, first: Id) -> String {
-    format!("{}#{}", pad(code), id12(first))
-}
-fn count_of(record: &Item) -> u64 {
-    record.data["n"].as_u64().unwrap_or(0)
-}
-/// Milliseconds in a day: the counts by day are of UTC days of the date key.
-const DAY_MS: i64 = 86_400_000;
-fn day_of(date_key: i64) -> i64 {
-    date_key.div_euclid(DAY_MS)
-}
-/// Observations by day (`day_of` their date key).
-type ByDay = BTreeMap<i64, u64>;
-/// A count record's counts by day of the date key (`d`: `[[day, n], ...]`), or `None` for a
-/// record written without them (stores written before): then only a key walk can count a window.
-fn days_of(record: &Item) -> Option<ByDay> {
-    record.data.get("d")?.as_array()?.iter().map(|p| Some((p.get(0)?.as_i64()?, p.get(1)?.as_u64()?))).collect()
-}
-/// A count record's data: how many, and how many on each day.
-fn count_data(n: u64, days: Option<&ByDay>) -> serde_json::Value {
-    match days {
-        Some(d) => json!({ "n": n, "d": d.iter().collect::<Vec<_>>() }),
-        None => json!({ "n": n }),
-    }
-}
-/// How many count records of one patient and code an upload lets gather before it folds them.
-const COUNT_FOLD_AT: usize = 32;
-/// The count records of one patient and code.
-fn count_query(patient: Id, code: Id) -> Query {
-    Query { range: SkRange::Prefix(pad(code)), ..Query::partition(count_key(patient)) }
-}
 
 /// An observation's item as stored: its fields, keyed by date, and by last update in gsi2.
 pub fn observation_item(o: &Observation) -> Result<Item> {
-    Ok(item(obs_pk(o.patient_id), obs_sk(o), o)?.with_gsi2(lu_pk(o.patient_id, o.code_id), lu_sk(o)))
+    Ok(item(obs_pk(o.patient_id), obs_sk(o), o)?.with_gsi2(updated_pk(o.patient_id, o.code_id), updated_sk(o)))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -152,188 +119,6 @@ struct IdPointer {
 #[derive(Serialize, Deserialize)]
 struct KeyPointer {
     id: Id,
-}
-
-/// A stored observation as a search reads it: its stored JSON document (the `Item`, as
-/// `Table::query_raw` gives it) and what the search orders and pages by, taken from the index
-/// key it was found under, so that a page decodes nothing before it is written out. The rest is
-/// decoded when needed: a time the key does not hold (`time`), the fields borrowed for rendering
-/// (`view`), or the whole observation (`decode`).
-#[derive(Debug, Clone)]
-pub struct StoredObs {
-    pub id: Id,
-    pub patient_id: Id,
-    pub code_id: Id,
-    /// `date_key()` and `last_updated`, when known without decoding the document.
-    date: Option<i64>,
-    last_updated: Option<i64>,
-    doc: Bytes,
-}
-
-/// A stored document's bytes: its own, or its part of a page's shared buffer.
-#[derive(Debug, Clone)]
-struct Bytes {
-    buf: Arc<Vec<u8>>,
-    at: Range<usize>,
-}
-
-impl From<Vec<u8>> for Bytes {
-    fn from(v: Vec<u8>) -> Self {
-        Self { at: 0..v.len(), buf: Arc::new(v) }
-    }
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.buf[self.at.clone()]
-    }
-}
-
-fn corrupt(e: impl std::fmt::Display) -> Error {
-    Error::Internal(format!("corrupt observation: {e}"))
-}
-
-/// The times of a stored document.
-#[derive(Deserialize)]
-struct Times {
-    #[serde(rename = "t0", alias = "effective_start", default)]
-    effective_start: Option<i64>,
-    #[serde(rename = "lu", alias = "last_updated")]
-    last_updated: i64,
-}
-
-impl Times {
-    /// The time an order reads by (the date key as `Observation::date_key` has it).
-    fn at(&self, order: ObsOrder) -> i64 {
-        match order {
-            ObsOrder::Date => self.effective_start.unwrap_or(0),
-            ObsOrder::LastUpdated => self.last_updated,
-        }
-    }
-}
-
-/// Decimal digits, possibly zero-padded, as a number (what `str::parse` takes for a
-/// non-negative number without a sign, without its UTF-8 check); `None` for anything else.
-fn decimal(b: &[u8]) -> Option<i64> {
-    if b.is_empty() {
-        return None;
-    }
-    b.iter().try_fold(0i64, |n, d| {
-        d.is_ascii_digit().then_some(())?;
-        n.checked_mul(10)?.checked_add(i64::from(d - b'0'))
-    })
-}
-
-/// The time and id at the end of an observation's sort key (`...{time}#{id}`).
-fn time_and_id(sk: &[u8]) -> Result<(i64, Id)> {
-    let mut parts = sk.rsplitn(3, |b| *b == b'#');
-    let id = parts.next().and_then(decimal);
-    let at = parts.next().and_then(decimal);
-    match (at, id) {
-        (Some(at), Some(id)) => Ok((at - T_OFFSET, id)),
-        _ => Err(corrupt(format!("sort key {}", String::from_utf8_lossy(sk)))),
-    }
-}
-
-impl StoredObs {
-    /// A document found by a scan of one patient and code, under sort key `sk` in the scan's index.
-    fn scanned(patient: Id, code: Id, order: ObsOrder, sk: &[u8], doc: Bytes) -> Result<Self> {
-        let (at, id) = time_and_id(sk)?;
-        let (date, last_updated) = match order {
-            ObsOrder::Date => (Some(at), None),
-            ObsOrder::LastUpdated => (None, Some(at)),
-        };
-        Ok(Self { id, patient_id: patient, code_id: code, date, last_updated, doc })
-    }
-    /// From an observation's item as the table holds it (a read by id; benchmarks).
-    pub fn from_item(item: &Item) -> Result<Self> {
-        #[derive(Deserialize)]
-        struct Doc {
-            data: Meta,
-        }
-        #[derive(Deserialize)]
-        struct Meta {
-            id: Id,
-            #[serde(rename = "pt", alias = "patient_id")]
-            patient_id: Id,
-            #[serde(rename = "cd", alias = "code_id")]
-            code_id: Id,
-            #[serde(flatten)]
-            times: Times,
-        }
-        let doc = serde_json::to_vec(item).map_err(|e| Error::Internal(e.to_string()))?;
-        let m = serde_json::from_slice::<Doc>(&doc).map_err(corrupt)?.data;
-        Ok(Self {
-            id: m.id,
-            patient_id: m.patient_id,
-            code_id: m.code_id,
-            date: Some(m.times.at(ObsOrder::Date)),
-            last_updated: Some(m.times.at(ObsOrder::LastUpdated)),
-            doc: doc.into(),
-        })
-    }
-    /// Its time in this order (the date key, as `Observation::date_key`, or its last update).
-    pub fn time(&self, order: ObsOrder) -> Result<i64> {
-        let known = match order {
-            ObsOrder::Date => self.date,
-            ObsOrder::LastUpdated => self.last_updated,
-        };
-        if let Some(t) = known {
-            return Ok(t);
-        }
-        #[derive(Deserialize)]
-        struct Doc {
-            data: Times,
-        }
-        Ok(serde_json::from_slice::<Doc>(&self.doc).map_err(corrupt)?.data.at(order))
-    }
-    /// The observation borrowed from the stored document.
-    pub fn view(&self) -> Result<ObservationRef<'_>> {
-        view_of(&self.doc)
-    }
-    /// The whole observation.
-    pub fn decode(&self) -> Result<Observation> {
-        #[derive(Deserialize)]
-        struct Doc {
-            data: Observation,
-        }
-        Ok(serde_json::from_slice::<Doc>(&self.doc).map_err(corrupt)?.data)
-    }
-}
-
-impl crate::fhir::ObservationSource for StoredObs {
-    fn borrowed(&self) -> std::result::Result<ObservationRef<'_>, String> {
-        view_of(&self.doc).map_err(Error::detail)
-    }
-}
-
-/// The observation borrowed from a stored document.
-fn view_of(doc: &[u8]) -> Result<ObservationRef<'_>> {
-    #[derive(Deserialize)]
-    struct Doc<'a> {
-        #[serde(borrow)]
-        data: ObservationRef<'a>,
-    }
-    Ok(serde_json::from_slice::<Doc>(doc).map_err(corrupt)?.data)
-}
-
-/// An observation as `Repo::observations_each` hands it over: what `StoredObs` holds, its
-/// document borrowed from the store for the time of the call.
-#[derive(Debug, Clone, Copy)]
-pub struct ScannedObs<'a> {
-    pub id: Id,
-    pub patient_id: Id,
-    pub code_id: Id,
-    /// Its time in the scan's order (from the sort key).
-    pub at: i64,
-    doc: &'a [u8],
-}
-
-impl crate::fhir::ObservationSource for ScannedObs<'_> {
-    fn borrowed(&self) -> std::result::Result<ObservationRef<'_>, String> {
-        view_of(self.doc).map_err(Error::detail)
-    }
 }
 
 /// Which order a scan reads in.
@@ -370,21 +155,21 @@ pub enum Indexed {
 /// strictly after `seek` in the scan direction.
 fn bounds(prefix: &str, range: TimeRange, seek: Option<(i64, Id)>, desc: bool) -> (String, String) {
     let mut lo = match range.lo {
-        Some(l) => format!("{prefix}{}#", t(l)),
+        Some(l) => format!("{prefix}{}#", time_key(l)),
         None => prefix.to_string(),
     };
     let mut hi = match range.hi {
-        Some(h) => format!("{prefix}{}#~", t(h - 1)),
+        Some(h) => format!("{prefix}{}#~", time_key(h - 1)),
         None => format!("{prefix}~"),
     };
     if let Some((at, id)) = seek {
         if desc {
-            let s = format!("{prefix}{}#{}", t(at), id12(id - 1));
+            let s = format!("{prefix}{}#{}", time_key(at), padded_id(id - 1));
             if s < hi {
                 hi = s;
             }
         } else {
-            let s = format!("{prefix}{}#{}", t(at), id12(id + 1));
+            let s = format!("{prefix}{}#{}", time_key(at), padded_id(id + 1));
             if s > lo {
                 lo = s;
             }
@@ -419,7 +204,7 @@ impl Repo {
     fn scan_query(s: &ObsScan, cursor: Option<String>) -> Option<Query> {
         let (index, pk, prefix) = match s.order {
             ObsOrder::Date => (Index::Primary, obs_pk(s.patient), format!("{}#", pad(s.code))),
-            ObsOrder::LastUpdated => (Index::Gsi2, lu_pk(s.patient, s.code), String::new()),
+            ObsOrder::LastUpdated => (Index::Gsi2, updated_pk(s.patient, s.code), String::new()),
         };
         let (lo, hi) = bounds(&prefix, s.range, s.seek, s.descending);
         (lo <= hi).then(|| Query {
@@ -478,51 +263,6 @@ impl Repo {
             (_, Some(e)) => Err(e),
             (r, None) => Ok(r?),
         }
-    }
-
-    /// How many observations of one patient and code lie in the window. By date, the days the
-    /// window holds whole are added up from the count records' counts by day, and only the part
-    /// days at its ends are counted key by key (a 90-day window walked 25,920 keys: a first page
-    /// cost about three others); a store whose records lack them is counted key by key.
-    pub async fn observations_count(&self, patient: Id, code: Id, order: ObsOrder, range: TimeRange) -> Result<usize> {
-        if range.is_all() {
-            let records = self.query_all(count_query(patient, code)).await?;
-            return Ok(records.iter().map(count_of).sum::<u64>() as usize);
-        }
-        // The whole days within the window: [first, end). A window without one (under two days)
-        // is walked: the records would not help.
-        let first = range.lo.map(|l| day_of(l.saturating_add(DAY_MS - 1)));
-        let end = range.hi.map(day_of);
-        if order == ObsOrder::Date && first.zip(end).is_none_or(|(f, e)| f < e) {
-            let whole = |d: i64| first.is_none_or(|f| d >= f) && end.is_none_or(|e| d < e);
-            let records = self.query_all(count_query(patient, code)).await?;
-            if let Some(by_day) = records.iter().map(days_of).collect::<Option<Vec<_>>>() {
-                let mut n: u64 = by_day.iter().flatten().filter(|(d, _)| whole(**d)).map(|(_, n)| n).sum();
-                if let Some(lo) = range.lo.filter(|l| first.is_some_and(|f| *l < f * DAY_MS)) {
-                    let head = TimeRange { lo: Some(lo), hi: first.map(|f| f * DAY_MS) };
-                    n += self.count_keys(patient, code, order, head).await? as u64;
-                }
-                if let Some(hi) = range.hi.filter(|h| end.is_some_and(|e| *h > e * DAY_MS)) {
-                    let tail = TimeRange { lo: end.map(|e| e * DAY_MS), hi: Some(hi) };
-                    n += self.count_keys(patient, code, order, tail).await? as u64;
-                }
-                return Ok(n as usize);
-            }
-        }
-        self.count_keys(patient, code, order, range).await
-    }
-
-    /// `observations_count` by walking the keys in the window.
-    async fn count_keys(&self, patient: Id, code: Id, order: ObsOrder, range: TimeRange) -> Result<usize> {
-        if range.is_empty() {
-            return Ok(0);
-        }
-        let (index, pk, prefix) = match order {
-            ObsOrder::Date => (Index::Primary, obs_pk(patient), format!("{}#", pad(code))),
-            ObsOrder::LastUpdated => (Index::Gsi2, lu_pk(patient, code), String::new()),
-        };
-        let (lo, hi) = bounds(&prefix, range, None, true);
-        Ok(self.table.count(&Query { index, pk, range: SkRange::Between(lo, hi), ..Query::partition("x") }).await?)
     }
 
     /// Reserves `n` consecutive observation ids; returns the first. Ids come from a block this
@@ -613,39 +353,6 @@ impl Repo {
         Ok(owners(&forms, found.into_iter()).into_iter().map(|o| o.is_some()).collect())
     }
 
-    /// When a patient's code has `COUNT_FOLD_AT` count records or more, folds them into the first
-    /// of each group, atomically (the sum is kept, the others deleted, each write conditional on
-    /// the version read): a concurrent fold makes it fail, and a failed fold changes nothing.
-    /// Done by the upload that added a record (which may write them), so that a total reads few.
-    async fn fold_counts(&self, patient: Id, code: Id) -> Result<()> {
-        // Every upload asks; a key-only count answers without reading the records.
-        if self.table.count(&count_query(patient, code)).await? < COUNT_FOLD_AT {
-            return Ok(());
-        }
-        let records = self.query_all(count_query(patient, code)).await?;
-        let per_transaction = self.table.max_transact_items().max(2);
-        for group in records.chunks(per_transaction).filter(|g| g.len() > 1) {
-            let first = &group[0];
-            // Counts by day survive a fold only if every record folded has them.
-            let days = group.iter().map(days_of).try_fold(BTreeMap::new(), |mut all, d| {
-                for (day, n) in d? {
-                    *all.entry(day).or_insert(0) += n;
-                }
-                Some(all)
-            });
-            let n = group.iter().map(count_of).sum::<u64>();
-            let mut folded = Item::new(first.pk.clone(), first.sk.clone(), count_data(n, days.as_ref()));
-            folded.version = first.version + 1;
-            let mut writes = vec![Write::Put { item: folded, cond: Cond::Version(first.version) }];
-            writes.extend(group[1..].iter().map(|i| Write::Delete { key: i.key(), cond: Cond::Version(i.version) }));
-            match self.table.transact(writes).await {
-                Ok(()) | Err(crate::ports::StoreError::ConditionFailed { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-
     async fn index_chunk(&self, chunk: &[Observation]) -> Result<Vec<Indexed>> {
         // Uploads run at once, for the same patient too: every write is a new key under a
         // condition (a race, with another process or a reindex, fails one and it looks again).
@@ -702,6 +409,9 @@ impl Repo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use super::counts::{COUNT_FOLD_AT, DAY_MS, count_query, days_of};
     use crate::ports::Table;
 
     fn obs(identifiers: &[(&str, &str)]) -> Observation {
