@@ -1,7 +1,7 @@
 //! Latency statistics (exact percentiles over every sample), the targets of the issue, and the
 //! printed table.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// Summary of a set of samples (milliseconds).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -119,6 +119,151 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A figure of the run, by its key.
+fn figure(out: &Map<String, Value>, k: &str) -> Option<f64> {
+    out.get(k).and_then(Value::as_f64)
+}
+
+/// The issue's targets, judged on this run's figures.
+pub fn targets(out: &Map<String, Value>) -> Vec<Target> {
+    let lambda_max = out.get("lambda").and_then(Value::as_array).and_then(|bins| {
+        bins.iter()
+            .filter_map(|b| b["zipped_mb"].as_f64())
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+    });
+    let c = out.get("read_page_concurrency").and_then(Value::as_u64).unwrap_or(0);
+    let page = |k: &str| figure(out, k).filter(|_| c == 8);
+    vec![
+        Target::at_least("ingest rate (Bundles of 100)", 10_000.0, "obs/s", figure(out, "ingest_obs_per_s")),
+        Target::below("1000-obs page p50 at c=8", 15.0, "ms", page("read_page_p50_ms")),
+        Target::below("1000-obs page p99 at c=8", 50.0, "ms", page("read_page_p99_ms")),
+        Target::below("page p50 growth, smallest to largest store", 2.0, "x", figure(out, "scale_page_p50_growth")),
+        Target::below("resident memory idle", 100.0, "MB", figure(out, "server_rss_idle_mb")),
+        Target::below("resident memory under load", 300.0, "MB", figure(out, "server_rss_mb")),
+        Target::below("start-up to first answer", 200.0, "ms", figure(out, "startup_ms")),
+        Target::below("largest Lambda binary, zipped", 10.0, "MB", lambda_max),
+    ]
+}
+
+pub fn print_table(out: &Map<String, Value>, targets: &[Target]) {
+    let g = |k: &str| out.get(k).cloned().unwrap_or(Value::Null);
+    let num = |v: &Value, unit: &str| match v.as_f64() {
+        Some(x) => format!("{x:.1} {unit}").trim_end().to_string(),
+        None => "-".into(),
+    };
+    let stats = |v: &Value| {
+        if v.is_null() {
+            "-".to_string()
+        } else {
+            format!("{} / {} / {} ms", num(&v["p50"], ""), num(&v["p95"], ""), num(&v["p99"], ""))
+        }
+    };
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row = |a: &str, b: String, c: String| rows.push(vec![a.to_string(), b, c]);
+    let ing = g("ingest");
+    if !ing.is_null() {
+        row(
+            "ingest",
+            format!("{} obs, {} Bundles", ing["observations_created"], ing["bundles"]),
+            format!(
+                "{} ({} rejected, {} Bundles failed)",
+                num(&ing["obs_per_s"], "obs/s"),
+                ing["entries_rejected"],
+                ing["bundles_failed"]
+            ),
+        );
+        row("ingest", "Bundle latency p50/p95/p99".into(), stats(&ing["bundle_ms"]));
+        row("ingest", "server CPU per observation".into(), num(&ing["server_cpu_us_per_obs"], "us"));
+    }
+    for l in g("read")["levels"].as_array().into_iter().flatten() {
+        row(
+            "read",
+            format!("page of {} obs, c={}", g("args")["page_size"], l["concurrency"]),
+            format!(
+                "{}  ({}, {} pages; CPU per page: server {}, client {})",
+                stats(&l["page_ms"]),
+                num(&l["obs_per_s"], "obs/s"),
+                l["pages"],
+                num(&l["server_cpu_ms_per_page"], "ms"),
+                num(&l["client_cpu_ms_per_page"], "ms")
+            ),
+        );
+    }
+    let sp = g("study_pull");
+    if !sp.is_null() {
+        row(
+            "read",
+            format!("study-wide pull, {} obs", sp["observations"]),
+            format!("{} s ({})", num(&sp["wall_s"], ""), num(&sp["obs_per_s"], "obs/s")),
+        );
+    }
+    for l in g("admin_lists").as_array().into_iter().flatten() {
+        row(
+            "read",
+            format!("admin {}", l["path"].as_str().unwrap_or("")),
+            format!("{} ({} pages)", stats(&l["page_ms"]), l["pages_read"]),
+        );
+    }
+    for s in g("scale").as_array().into_iter().flatten() {
+        for l in s["reads"].as_array().into_iter().flatten() {
+            row(
+                "scale",
+                format!(
+                    "{} patient-years ({} obs), c={}",
+                    s["patient_years"], s["observations_stored"], l["concurrency"]
+                ),
+                stats(&l["page_ms"]),
+            );
+        }
+        if !s["fill"].is_null() {
+            row(
+                "scale",
+                format!("fill to {} patient-years", s["patient_years"]),
+                num(&s["fill"]["obs_per_s"], "obs/s"),
+            );
+        }
+    }
+    for (k, label, unit) in [
+        ("server_rss_idle_mb", "RSS idle", "MB"),
+        ("server_rss_mb", "RSS peak under load", "MB"),
+        ("server_rss_after_load_mb", "RSS after load", "MB"),
+        ("startup_ms", "start-up (fresh store)", "ms"),
+        ("startup_restart_ms", "start-up (loaded store)", "ms"),
+        ("store_bytes_per_obs", "store bytes per observation", "B"),
+        ("server_binary_zipped_mb", "jhe binary, zipped", "MB"),
+    ] {
+        if out.contains_key(k) {
+            row("footprint", label.into(), num(&g(k), unit));
+        }
+    }
+    if let Some(l) = out.get("lambda") {
+        match l.as_array() {
+            Some(bins) => {
+                for b in bins {
+                    row(
+                        "footprint",
+                        format!("Lambda {}", b["function"].as_str().unwrap_or("")),
+                        num(&b["zipped_mb"], "MB zipped"),
+                    );
+                }
+            }
+            None => row("footprint", "Lambda binaries".into(), l.as_str().unwrap_or("").into()),
+        }
+    }
+    println!("\n{}", table(&["phase", "measure", "value"], &rows));
+    let trows: Vec<Vec<String>> = targets
+        .iter()
+        .map(|t| {
+            let v = t.value.map(|v| format!("{v:.1} {}", t.unit)).unwrap_or_else(|| "-".into());
+            vec![t.name.to_string(), t.goal.clone(), v, t.verdict().to_string()]
+        })
+        .collect();
+    println!("{}", table(&["target", "goal", "measured", "verdict"], &trows));
+    if let Some(e) = out.get("error") {
+        println!("run stopped early: {}", e.as_str().unwrap_or(""));
+    }
 }
 
 #[cfg(test)]
