@@ -5,6 +5,7 @@
 //! Must not depend on: the web framework, SDKs.
 
 pub mod crypto;
+pub mod flows;
 pub mod issuer;
 pub mod jwt;
 pub mod password;

@@ -161,30 +161,8 @@ async fn run_search(
 ) -> FhirResult {
     check_type(rtype)?;
     let bad = |m: String| FhirError(Error::BadRequest(m));
-    let links = |next: &Option<String>| {
-        let mut links = vec![("self", url.full())];
-        if let Some(n) = next {
-            links.push(("next", url.with_param("_cursor", n)));
-        }
-        links
-    };
     if rtype == "Observation" {
-        let q = parse_observation_query(&params).map_err(bad)?;
-        // Whose data was asked for is recorded even when the answer is a refusal.
-        note(slot, |n| n.patients.extend(q.patient));
-        let base = format!("{}/FHIR/R5", url.origin);
-        let mut page = reads::observation_bundle(&s.repo, c, &q, &base, s.settings.max_page_bytes).await?;
-        let pairs = page.shown();
-        let grants = page.grants(&s.repo, c, &pairs).await?;
-        note(slot, |n| {
-            n.resource_type = Some(rtype.to_string());
-            n.count = Some(page.total);
-            n.patients.extend(pairs.iter().map(|(p, _)| *p));
-            n.grants.extend(grants);
-        });
-        let links = links(&page.next);
-        let body = page.into_bytes(&links)?;
-        return Ok(fhir_bytes(StatusCode::OK, body));
+        return observation_search(s, c, slot, url, &params).await;
     }
     let (common, q) = parse_other_query(rtype, &params).map_err(bad)?;
     if rtype == "Patient" {
@@ -192,11 +170,46 @@ async fn run_search(
     }
     let found = reads::search_other(&s.repo, c, rtype, &common, &q).await?;
     note_results(s, c, slot, rtype, &found.resources, Some(found.total)).await?;
-    let links = links(&found.next);
+    let links = search_links(url, &found.next);
     Ok(fhir_response(
         StatusCode::OK,
         fhir::searchset(&format!("{}/FHIR/R5", url.origin), found.resources, Some(found.total), &links),
     ))
+}
+
+/// A searchset's links: itself, and the next page when there is one.
+fn search_links<'a>(url: &ReqUrl, next: &Option<String>) -> Vec<(&'a str, String)> {
+    let mut links = vec![("self", url.full())];
+    if let Some(n) = next {
+        links.push(("next", url.with_param("_cursor", n)));
+    }
+    links
+}
+
+/// An Observation search page, written as bytes; its audit note names the patients asked for
+/// (even when refused), those shown and the consents that allowed it.
+async fn observation_search(
+    s: &AppState,
+    c: &Caller,
+    slot: &Slot,
+    url: &ReqUrl,
+    params: &[(String, String)],
+) -> FhirResult {
+    let q = parse_observation_query(params).map_err(|m| FhirError(Error::BadRequest(m)))?;
+    note(slot, |n| n.patients.extend(q.patient));
+    let base = format!("{}/FHIR/R5", url.origin);
+    let mut page = reads::observation_bundle(&s.repo, c, &q, &base, s.settings.max_page_bytes).await?;
+    let pairs = page.shown();
+    let grants = page.grants(&s.repo, c, &pairs).await?;
+    note(slot, |n| {
+        n.resource_type = Some("Observation".to_string());
+        n.count = Some(page.total);
+        n.patients.extend(pairs.iter().map(|(p, _)| *p));
+        n.grants.extend(grants);
+    });
+    let links = search_links(url, &page.next);
+    let body = page.into_bytes(&links)?;
+    Ok(fhir_bytes(StatusCode::OK, body))
 }
 
 pub(super) async fn search(
@@ -265,23 +278,23 @@ pub(super) async fn read(
         n.ids.push(id.to_string());
     });
     let v = if rtype == "Observation" {
-        // Whose data was asked for is recorded even when the answer is a refusal.
-        if let Some(o) = s.repo.observation(id).await? {
-            note(&slot, |n| {
-                n.patients.insert(o.patient_id);
-            });
-        }
-        reads::read_observation(&s.repo, &c, id).await?
+        observation_read(&s, &c, &slot, id).await?
     } else {
-        if rtype == "Patient" {
-            note(&slot, |n| {
-                n.patients.insert(id);
-            });
-        }
+        note(&slot, |n| n.patients.extend(Some(id).filter(|_| rtype == "Patient")));
         reads::read_other(&s.repo, &c, &rtype, id).await?
     };
     note_results(&s, &c, &slot, &rtype, std::slice::from_ref(&v), None).await?;
     Ok(fhir_response(StatusCode::OK, v))
+}
+
+/// An Observation read; whose data was asked for is recorded even when the answer is a refusal.
+async fn observation_read(s: &AppState, c: &Caller, slot: &Slot, id: i64) -> Result<Value, FhirError> {
+    if let Some(o) = s.repo.observation(id).await? {
+        note(slot, |n| {
+            n.patients.insert(o.patient_id);
+        });
+    }
+    Ok(reads::read_observation(&s.repo, c, id).await?)
 }
 
 pub(super) async fn not_allowed(Path((rtype, _)): Path<(String, String)>) -> FhirResult {
@@ -427,6 +440,16 @@ fn note_upload(slot: &Slot, subjects: Vec<i64>, outcomes: &[EntryOutcome]) {
 }
 
 /// The body of an upload, or the OperationOutcome that says why it was not read.
+/// An upload's body, read (one limit and deadline) and parsed: its text and its JSON, or the
+/// answer refusing it (media type, size, time, not JSON).
+async fn upload(s: &AppState, headers: &HeaderMap, body: Body) -> Result<(String, Value), Response> {
+    if let Some(r) = unsupported_content_type(headers) {
+        return Err(r);
+    }
+    let body = upload_body(s, headers, body).await?;
+    ingest::parse_body(&body).map_err(|f| refusal_response(&f))
+}
+
 async fn upload_body(s: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
     read_body(headers, body, &s.settings).await.map_err(|e| {
         let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "too-costly" } else { "incomplete" };
@@ -444,44 +467,29 @@ pub(super) async fn create(
     body: Body,
 ) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
-    if let Some(r) = unsupported_content_type(&headers) {
-        return Ok(r);
-    }
-    let body = match upload_body(&s, &headers, body).await {
-        Ok(b) => b,
+    let (raw, resource) = match upload(&s, &headers, body).await {
+        Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let (raw, resource) = match ingest::parse_body(&body) {
-        Ok(x) => x,
-        Err(f) => return Ok(refusal_response(&f)),
-    };
     // Conditional create: an existing observation with this identifier is returned as is.
-    if let Some(cond) = headers.get("if-none-exist").and_then(|v| v.to_str().ok()) {
-        let ident = cond
-            .strip_prefix("identifier=")
-            .and_then(|t| t.split_once('|'))
-            .filter(|(sys, val)| !sys.is_empty() && !val.is_empty() && !val.contains('&'))
-            .ok_or_else(|| FhirError(Error::bad("If-None-Exist supports only identifier=system|value.")))?;
-        let sys = percent_encoding::percent_decode_str(ident.0).decode_utf8_lossy().into_owned();
-        let val = percent_encoding::percent_decode_str(ident.1).decode_utf8_lossy().into_owned();
-        crate::model::check_identifier(&sys, &val).map_err(|m| FhirError(Error::BadRequest(m)))?;
-        if let Some(id) = s.repo.observation_by_key(&sys, &val).await? {
-            return match reads::read_observation(&s.repo, &c, id).await {
-                Ok(v) => Ok(fhir_response(StatusCode::OK, v)),
-                Err(_) => {
-                    Err(FhirError(Error::Conflict(format!("Identifier already exists: system={sys} value={val}"))))
-                }
-            };
-        }
+    if let Some(cond) = headers.get("if-none-exist").and_then(|v| v.to_str().ok())
+        && let Some(existing) = ingest::if_none_exist(&s.repo, &c, cond).await?
+    {
+        return Ok(fhir_response(StatusCode::OK, existing));
     }
     let resources = vec![Some(resource)];
     let subjects = upload_subjects(&resources);
     let outcome = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources, true).await?;
     note_upload(&slot, subjects, &outcome);
-    match outcome.into_iter().next() {
+    created(&headers, &url, outcome.into_iter().next())
+}
+
+/// The answer to a create: 201 as `Prefer: return` asks, with its `Location`; or the refusal.
+fn created(headers: &HeaderMap, url: &ReqUrl, outcome: Option<EntryOutcome>) -> FhirResult {
+    match outcome {
         Some(EntryOutcome::Created { resource, warnings }) => {
             let id = resource["id"].as_str().unwrap_or("").to_string();
-            let mut r = match prefer_return(&headers) {
+            let mut r = match prefer_return(headers) {
                 Return::Representation => fhir_response(StatusCode::CREATED, resource),
                 Return::OperationOutcome => {
                     fhir_response(StatusCode::CREATED, warnings_outcome(&warnings, &format!("Observation/{id}")))
@@ -507,25 +515,23 @@ pub(super) async fn batch(
     body: Body,
 ) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
-    if let Some(r) = unsupported_content_type(&headers) {
-        return Ok(r);
-    }
-    let body = match upload_body(&s, &headers, body).await {
-        Ok(b) => b,
-        Err(r) => return Ok(r),
-    };
-    let (raw, mut bundle) = match ingest::parse_body(&body) {
+    let (raw, mut bundle) = match upload(&s, &headers, body).await {
         Ok(x) => x,
-        Err(f) => return Ok(refusal_response(&f)),
+        Err(r) => return Ok(r),
     };
     let (resources, pre) = match ingest::batch_entries(&mut bundle) {
         Ok(x) => x,
         Err(f) => return Ok(refusal_response(&f)),
     };
-    drop(bundle);
     let subjects = upload_subjects(&resources);
     let outcomes = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources, false).await?;
     note_upload(&slot, subjects, &outcomes);
+    Ok(fhir_response(StatusCode::OK, batch_response(&url.origin, outcomes, pre)))
+}
+
+/// The batch-response Bundle: per entry, its refusal (found before or by ingest), or what was
+/// created, where, and any warnings.
+fn batch_response(origin: &str, outcomes: Vec<EntryOutcome>, pre: Vec<Option<Refusal>>) -> Value {
     let entries: Vec<Value> = outcomes
         .into_iter()
         .zip(pre)
@@ -540,11 +546,11 @@ pub(super) async fn batch(
                 if !warnings.is_empty() {
                     response["outcome"] = warnings_outcome(&warnings, &format!("Observation/{id}"));
                 }
-                json!({"fullUrl": format!("{}/FHIR/R5/Observation/{id}", url.origin), "response": response, "resource": resource})
+                json!({"fullUrl": format!("{origin}/FHIR/R5/Observation/{id}"), "response": response, "resource": resource})
             }
         })
         .collect();
-    Ok(fhir_response(StatusCode::OK, json!({"resourceType": "Bundle", "type": "batch-response", "entry": entries})))
+    json!({"resourceType": "Bundle", "type": "batch-response", "entry": entries})
 }
 
 pub(super) async fn admin_observations(
@@ -555,53 +561,15 @@ pub(super) async fn admin_observations(
 ) -> Result<Json<Value>, super::error::ApiError> {
     let q: std::collections::BTreeMap<String, String> =
         url.query.iter().map(|(k, v)| (super::wire::snake(k), v.clone())).collect();
-    let mut params = Vec::new();
-    if let Some(o) = q.get("organization_id") {
-        params.push(("patient.organization".to_string(), o.clone()));
-    }
-    if let Some(st) = q.get("study_id") {
-        params.push(("patient._has:Group:member:_id".to_string(), st.clone()));
-    }
-    if let Some(p) = q.get("patient_id") {
-        params.push(("patient".to_string(), p.clone()));
-    }
-    if let Some(o) = q.get("observation_id") {
-        params.push(("_id".to_string(), o.clone()));
-    }
-    params.push(("_sort".to_string(), "-_lastUpdated".to_string()));
-    let oq = parse_observation_query(&params).map_err(|m| super::error::ApiError(Error::BadRequest(m)))?;
+    let oq = reads::admin_query(&q)?;
     // Whose data was asked for is recorded even when the answer is a refusal.
     note(&slot, |n| n.patients.extend(oq.patient));
-    let size: usize = match q.get("page_size") {
-        Some(v) => v.parse().map_err(|_| super::error::ApiError(Error::bad("pageSize must be a positive integer.")))?,
-        None => 20,
-    };
-    let size = size.clamp(1, 1000);
-    let pg: usize = match q.get("page") {
-        None => 1,
-        Some(v) => v
-            .parse()
-            .ok()
-            .filter(|p| *p >= 1)
-            // Upstream's answer (as for every paginated list): not a page.
-            .ok_or_else(|| super::error::ApiError(Error::NotFound("Invalid page.".into())))?,
-    };
-    let (rows, total) = reads::admin_observations(&s.repo, &c, &oq, pg, size).await?;
+    let (size, page) = (super::wire::page_size(&q)?, super::wire::page_number(&q)?);
+    let (rows, total) = reads::admin_observations(&s.repo, &c, &oq, page, size).await?;
     note(&slot, |n| {
         n.resource_type = Some("Observation".into());
         n.count = Some(total);
         n.patients.extend(rows.iter().filter_map(|r| r["subjectPatientId"].as_i64()));
     });
-    // Build the DRF page around the requested slice.
-    let pages = total.div_ceil(size).max(1);
-    if pg > pages {
-        return Err(super::error::ApiError(Error::NotFound("Invalid page.".into())));
-    }
-    let link = |p: usize| Value::String(url.with_param("page", &p.to_string()));
-    Ok(Json(json!({
-        "count": total,
-        "next": if pg < pages { link(pg + 1) } else { Value::Null },
-        "previous": if pg > 1 { link(pg - 1) } else { Value::Null },
-        "results": rows,
-    })))
+    Ok(Json(super::wire::drf_page(rows, total, page, size, &url)?))
 }

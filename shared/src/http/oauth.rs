@@ -7,14 +7,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use base64::Engine;
 use serde_json::json;
 
 use super::AppState;
 use super::extract::{ClientAddr, ReqUrl, parse_query, read_body, resolve_caller};
 use crate::auth::crypto::random_alnum;
+use crate::auth::flows::{self, Authorized, Granted, Login, with_query};
 use crate::auth::issuer::{OAuthError, TokenRequest};
-use crate::auth::password;
 use crate::model::Id;
 
 const SESSION_COOKIE: &str = "jhe_session";
@@ -80,10 +79,6 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 /// The user of a live login session, if the request carries one.
 async fn session_user(s: &AppState, headers: &HeaderMap) -> crate::error::Result<Option<Id>> {
     match cookie(headers, SESSION_COOKIE) {
@@ -116,83 +111,25 @@ fn oauth_error_page(status: StatusCode, msg: &str) -> Response {
     (status, Json(json!({"error": "invalid_request", "error_description": msg}))).into_response()
 }
 
-fn with_query(base: &str, params: &[(&str, &str)]) -> String {
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}{}", serde_urlencoded::to_string(params).unwrap_or_default())
-}
-
 pub(super) async fn authorize(State(s): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
     if let Some(c) = pool(&s) {
         // The managed login checks the client, redirect URI and PKCE itself.
         let q = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
         return Redirect::to(&format!("{}/oauth2/authorize{q}", c.domain)).into_response();
     }
-    let q = match parse_query(uri.query().unwrap_or("")) {
-        Ok(q) => q,
-        Err(_) => return oauth_error_page(StatusCode::BAD_REQUEST, "malformed query string"),
+    let Ok(q) = parse_query(uri.query().unwrap_or("")) else {
+        return oauth_error_page(StatusCode::BAD_REQUEST, "malformed query string");
     };
-    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
-    // Client and redirect URI are checked before anything is sent to the redirect URI.
-    let client = match s.repo.client_by_client_id(get("client_id")).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return oauth_error_page(StatusCode::BAD_REQUEST, "unknown client_id"),
-        Err(e) => return super::error::ApiError(e).into_response(),
-    };
-    let redirect_uri = get("redirect_uri");
-    let aliases = crate::auth::is_loopback_site(&s.settings.site_url);
-    if !crate::auth::redirect_uri_registered(&client.redirect_uris, redirect_uri, aliases) {
-        return oauth_error_page(StatusCode::BAD_REQUEST, "redirect_uri is not registered for this client");
-    }
-    let state = get("state");
-    let fail = |error: &str, desc: &str| {
-        let mut p = vec![("error", error), ("error_description", desc)];
-        if !state.is_empty() {
-            p.push(("state", state));
-        }
-        Redirect::to(&with_query(redirect_uri, &p)).into_response()
-    };
-    if get("response_type") != "code" {
-        return fail("unsupported_response_type", "only response_type=code is supported");
-    }
-    let challenge = get("code_challenge");
-    if challenge.is_empty() {
-        return fail("invalid_request", "PKCE is required: code_challenge is missing");
-    }
-    if get("code_challenge_method") != "S256" {
-        return fail("invalid_request", "code_challenge_method must be S256");
-    }
-    if challenge.len() != 43 || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return fail("invalid_request", "code_challenge is not a base64url SHA-256 digest");
-    }
-    let user_id = match session_user(&s, &headers).await {
+    let user = match session_user(&s, &headers).await {
         Ok(u) => u,
         Err(e) => return super::error::ApiError(e).into_response(),
     };
-    let Some(user_id) = user_id else {
-        let next = format!("{}?{}", uri.path(), uri.query().unwrap_or(""));
-        return Redirect::to(&with_query("/accounts/login/", &[("next", &next)])).into_response();
-    };
-    let scope = match get("scope") {
-        "" => "openid email".to_string(),
-        sc => sc.split(' ').filter(|x| *x == "openid" || *x == "email").collect::<Vec<_>>().join(" "),
-    };
-    let nonce = q.get("nonce").cloned();
-    let grant = crate::repo::AuthCode {
-        client_id: client.client_id.clone(),
-        user_id,
-        redirect_uri: redirect_uri.to_string(),
-        code_challenge: challenge.to_string(),
-        scope,
-        nonce,
-        expires: s.issuer.code_expiry(),
-    };
-    match s.issuer.create_code(&s.repo, &grant).await {
-        Ok(code) => {
-            let mut p = vec![("code", code.as_str())];
-            if !state.is_empty() {
-                p.push(("state", state));
-            }
-            Redirect::to(&with_query(redirect_uri, &p)).into_response()
+    match flows::authorize(&s.issuer, &s.repo, &s.settings.site_url, &q, user).await {
+        Ok(Authorized::Refused(why)) => oauth_error_page(StatusCode::BAD_REQUEST, why),
+        Ok(Authorized::Redirect(to)) => Redirect::to(&to).into_response(),
+        Ok(Authorized::Login) => {
+            let next = format!("{}?{}", uri.path(), uri.query().unwrap_or(""));
+            Redirect::to(&with_query("/accounts/login/", &[("next", &next)])).into_response()
         }
         Err(e) => super::error::ApiError(e).into_response(),
     }
@@ -221,92 +158,51 @@ pub(super) async fn token(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let body = match read_body(&headers, body, &s.settings).await {
-        Ok(b) => b,
-        Err(e) => {
-            let mut r = oauth_error(OAuthError::invalid_request(e.message()));
-            *r.status_mut() = e.status();
-            return r;
-        }
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let req = match read_body(&headers, body, &s.settings).await.map(|b| TokenRequest::from_form(&b, authorization)) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return oauth_error(e),
+        Err(e) => return with_status(oauth_error(OAuthError::invalid_request(e.message())), e.status()),
     };
-    let form: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
-        Ok(f) => f,
-        Err(_) => {
-            return oauth_error(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
-        }
-    };
-    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let mut req = TokenRequest {
-        grant_type: field("grant_type").unwrap_or_default(),
-        code: field("code"),
-        redirect_uri: field("redirect_uri"),
-        client_id: field("client_id"),
-        client_secret: field("client_secret"),
-        code_verifier: field("code_verifier"),
-        refresh_token: field("refresh_token"),
-        scope: field("scope"),
-    };
-    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
-        && let Some((scheme, cred)) = auth.split_once(' ')
-        && scheme.eq_ignore_ascii_case("basic")
-    {
-        let decoded =
-            base64::engine::general_purpose::STANDARD.decode(cred.trim()).ok().and_then(|b| String::from_utf8(b).ok());
-        match decoded.as_deref().and_then(|d| d.split_once(':')) {
-            Some((id, secret)) => {
-                let dec = |x: &str| percent_encoding::percent_decode_str(x).decode_utf8_lossy().into_owned();
-                req.client_id = Some(dec(id));
-                req.client_secret = Some(dec(secret));
-            }
-            None => return oauth_error(OAuthError::invalid_client("malformed Basic credentials")),
-        }
+    note_token_request(&slot, &req);
+    match flows::grant(&s.issuer, &s.repo, &*s.identity, req, addr.0).await {
+        Ok(granted) => token_answer(&slot, granted),
+        Err(e) => super::error::ApiError(e).into_response(),
     }
-    let grant = req.grant_type.clone();
-    let client = req.client_id.clone();
-    note(&slot, |n| {
-        n.action = Some(format!("token.{}", if grant.is_empty() { "none" } else { grant.as_str() }));
-        n.agent = Some(crate::domain::audit::Agent { client_id: client.clone(), ..Default::default() });
-    });
-    // Failed grants and client authentications slow down the client and the address.
-    let throttle = crate::auth::sessions::keys(client.as_deref().unwrap_or(""), addr.0);
-    match crate::auth::sessions::held_back(&s.repo, &throttle).await {
-        Ok(Some(wait)) => return held_back(wait, false),
-        Ok(None) => {}
-        Err(e) => return super::error::ApiError(e).into_response(),
-    }
-    let result = s.issuer.token(&s.repo, req).await;
-    let counted = match &result {
-        Ok(_) => crate::auth::sessions::succeeded(&s.repo, &throttle).await,
-        Err(e) if matches!(e.error, "invalid_client" | "invalid_grant") => {
-            crate::auth::sessions::failed(&s.repo, &throttle).await
+}
+
+/// The token endpoint's answer to what its request came to, noted for the audit record.
+fn token_answer(slot: &Slot, granted: Granted) -> Response {
+    match granted {
+        Granted::Tokens { tokens, user } => {
+            note(slot, |n| n.agent.iter_mut().for_each(|a| a.user_id = user));
+            no_store(Json(tokens).into_response())
         }
-        Err(_) => Ok(()),
-    };
-    if let Err(e) = counted {
-        return super::error::ApiError(e).into_response();
-    }
-    match result {
-        Ok(t) => {
-            // Whom the grant was for; only a refresh through the pool does not say, and then the
-            // new access token does.
-            let user = match t.user_id {
-                Some(u) => Some(u),
-                None => s.identity.verify(&t.access_token).await.ok().and_then(|v| v.subject.parse().ok()),
-            };
-            note(&slot, |n| {
-                if let Some(a) = n.agent.as_mut() {
-                    a.user_id = user;
-                }
-            });
-            let mut resp = Json(t).into_response();
-            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            resp
-        }
-        Err(e) => {
-            note(&slot, |n| n.reason = Some(format!("{}: {}", e.error, e.description)));
+        Granted::Refused(e) => {
+            note(slot, |n| n.reason = Some(format!("{}: {}", e.error, e.description)));
             oauth_error(e)
         }
+        Granted::HeldBack(wait) => held_back(wait, false),
     }
+}
+
+/// The grant type and client of a token request, for its audit record.
+fn note_token_request(slot: &Slot, req: &TokenRequest) {
+    let grant = if req.grant_type.is_empty() { "none" } else { req.grant_type.as_str() };
+    note(slot, |n| {
+        n.action = Some(format!("token.{grant}"));
+        n.agent = Some(crate::domain::audit::Agent { client_id: req.client_id.clone(), ..Default::default() });
+    });
+}
+
+fn with_status(mut r: Response, status: StatusCode) -> Response {
+    *r.status_mut() = status;
+    r
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 pub(super) async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -397,74 +293,83 @@ pub(super) async fn login_submit(
     if pool(&s).is_some() {
         return Redirect::to("/").into_response();
     }
-    let body = match read_body(&headers, body, &s.settings).await {
-        Ok(b) => b,
+    let form = match read_body(&headers, body, &s.settings).await {
+        Ok(b) => LoginForm::parse(&b),
         Err(e) => {
             return (e.status(), Html(format!("<h1>{}</h1><p>{}</p>", e.status(), esc(&e.message())))).into_response();
         }
     };
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
-    let next = safe_next(Some(field("next")));
-    // Double-submit CSRF check: the signed cookie must carry the token the form carries.
-    let csrf_ok = cookie(&headers, CSRF_COOKIE)
-        .and_then(|c| s.issuer.signer.verify(c))
-        .and_then(|p| p.strip_prefix("csrf:"))
-        .is_some_and(|raw| !raw.is_empty() && crate::auth::crypto::ct_eq(raw, field("csrfmiddlewaretoken")));
-    note(&slot, |n| {
-        n.agent = Some(crate::domain::audit::Agent {
-            attempted: Some(field("username").trim().to_lowercase()),
-            ..Default::default()
-        })
-    });
-    if !csrf_ok {
-        note(&slot, |n| n.reason = Some("CSRF check failed".into()));
-        return (
-            StatusCode::FORBIDDEN,
-            Html("<h1>403 Forbidden</h1><p>CSRF verification failed. Reload the sign-in page and try again.</p>"),
-        )
-            .into_response();
+    if !form.noted_csrf_matches(&s, &slot, &headers) {
+        return (StatusCode::FORBIDDEN, Html(CSRF_FAILED)).into_response();
     }
-    let email = field("username").trim().to_lowercase();
-    let throttle = crate::auth::sessions::keys(&email, addr.0);
-    match crate::auth::sessions::held_back(&s.repo, &throttle).await {
-        Ok(Some(wait)) => return held_back(wait, true),
-        Ok(None) => {}
-        Err(e) => return super::error::ApiError(e).into_response(),
+    let email = form.email.clone();
+    match flows::password_login(&s.issuer, &s.repo, &email, form.password.clone(), addr.0, SESSION_TTL).await {
+        Ok(login) => login_answer(&s, &slot, login, &form),
+        Err(e) => super::error::ApiError(e).into_response(),
     }
-    let pw = field("password").to_string();
-    let user = match s.repo.user_by_email(&email).await {
-        Ok(u) => u,
-        Err(e) => return super::error::ApiError(e).into_response(),
-    };
-    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || password::verify(&pw, hash.as_deref())).await.unwrap_or(false);
-    let Some(mut user) = user.filter(|_| ok) else {
-        note(&slot, |n| n.reason = Some("wrong email or password".into()));
-        if let Err(e) = crate::auth::sessions::failed(&s.repo, &throttle).await {
-            return super::error::ApiError(e).into_response();
+}
+
+/// The login form's answer to what the attempt came to, noted for the audit record.
+fn login_answer(s: &AppState, slot: &Slot, login: Login, form: &LoginForm) -> Response {
+    match login {
+        Login::SignedIn { user, session } => signed_in(s, slot, &user, &session, &form.next),
+        Login::Refused => {
+            note(slot, |n| n.reason = Some("wrong email or password".into()));
+            login_page(s, &form.next, Some("Please enter a correct email and password."), &form.email)
         }
-        return login_page(&s, &next, Some("Please enter a correct email and password."), &email);
-    };
-    if let Err(e) = crate::auth::sessions::succeeded(&s.repo, &throttle).await {
-        return super::error::ApiError(e).into_response();
+        Login::HeldBack(wait) => held_back(wait, true),
     }
-    note(&slot, |n| {
+}
+
+const CSRF_FAILED: &str =
+    "<h1>403 Forbidden</h1><p>CSRF verification failed. Reload the sign-in page and try again.</p>";
+
+/// The login form's fields.
+struct LoginForm {
+    email: String,
+    password: String,
+    next: String,
+    csrf: String,
+}
+
+impl LoginForm {
+    fn parse(body: &[u8]) -> Self {
+        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+        let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        LoginForm {
+            email: field("username").trim().to_lowercase(),
+            password: field("password"),
+            next: safe_next(Some(&field("next"))),
+            csrf: field("csrfmiddlewaretoken"),
+        }
+    }
+
+    /// Double-submit CSRF check: the signed cookie must carry the token the form carries. The
+    /// attempt is noted for the audit record, and why it failed.
+    fn noted_csrf_matches(&self, s: &AppState, slot: &Slot, headers: &HeaderMap) -> bool {
+        let attempted = Some(self.email.clone());
+        note(slot, |n| n.agent = Some(crate::domain::audit::Agent { attempted, ..Default::default() }));
+        let ok = cookie(headers, CSRF_COOKIE)
+            .and_then(|c| s.issuer.signer.verify(c))
+            .and_then(|p| p.strip_prefix("csrf:"))
+            .is_some_and(|raw| !raw.is_empty() && crate::auth::crypto::ct_eq(raw, &self.csrf));
+        if !ok {
+            note(slot, |n| n.reason = Some("CSRF check failed".into()));
+        }
+        ok
+    }
+}
+
+/// The answer to a successful login: its audit note, the session cookie, and on to `next`.
+fn signed_in(s: &AppState, slot: &Slot, user: &crate::model::User, session: &str, next: &str) -> Response {
+    note(slot, |n| {
         n.agent = Some(crate::domain::audit::Agent { user_id: Some(user.id), ..Default::default() });
         n.patients.extend(user.patient_id);
     });
-    user.last_login = Some(time::OffsetDateTime::now_utc());
-    if let Err(e) = s.repo.save_user(&user).await {
-        return super::error::ApiError(e).into_response();
-    }
-    let session = match crate::auth::sessions::open(&s.repo, &s.issuer.signer, user.id, now() + SESSION_TTL).await {
-        Ok(v) => v,
-        Err(e) => return super::error::ApiError(e).into_response(),
-    };
-    let mut resp = Redirect::to(&next).into_response();
+    let mut resp = Redirect::to(next).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_TTL}{}",
-        secure(&s)
+        secure(s)
     )) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -509,6 +414,11 @@ pub(super) async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Res
 
 /// The web UI's settings, as upstream's `client_settings.js` (`window.OIDCSettings.client_id`).
 pub(super) async fn server_settings(State(s): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/javascript; charset=utf-8")], settings_js(&s)).into_response()
+}
+
+/// The settings script: the OIDC authority and client of the web UI, and the constants it shows.
+fn settings_js(s: &AppState) -> String {
     let types: serde_json::Map<String, serde_json::Value> =
         crate::model::ORGANIZATION_TYPES.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     let ds_types: serde_json::Map<String, serde_json::Value> =
@@ -516,7 +426,7 @@ pub(super) async fn server_settings(State(s): State<AppState>) -> Response {
     let perms = serde_json::Value::Object(
         crate::access::UI_PERMISSIONS.iter().map(|(role, p)| (role.to_string(), json!(p))).collect(),
     );
-    let (authority, client_id, seed) = match pool(&s) {
+    let (authority, client_id, seed) = match pool(s) {
         // Cognito's discovery document has no end_session_endpoint: the web UI gets its /logout.
         Some(c) => (
             serde_json::to_string(&c.issuer).unwrap_or_default(),
@@ -555,7 +465,7 @@ const CONSTANTS = {{
         types = serde_json::Value::Object(types),
         ds_types = serde_json::Value::Object(ds_types),
     );
-    ([(header::CONTENT_TYPE, "application/javascript; charset=utf-8")], js).into_response()
+    js
 }
 
 #[cfg(test)]

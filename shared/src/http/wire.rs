@@ -44,26 +44,41 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 /// One DRF page of `items`. `fixed`: a page size the client cannot change (upstream's default
 /// paginator, 1000); otherwise `pageSize` (default 20, at most 1000).
 pub fn page(items: Vec<Value>, q: &Params, url: &ReqUrl, fixed: Option<usize>) -> ApiResult<Value> {
-    let bad = |m: &str| ApiError(Error::bad(m.to_string()));
     let size = match fixed {
         Some(f) => f,
-        None => match q.get("page_size") {
-            None => DEFAULT_PAGE_SIZE,
-            Some(s) => {
-                s.parse::<usize>().map_err(|_| bad("pageSize must be a positive integer."))?.clamp(1, MAX_PAGE_SIZE)
-            }
-        },
+        None => page_size(q)?,
     };
-    let page: usize = match q.get("page") {
-        None => 1,
-        Some(s) => s.parse().map_err(|_| ApiError(Error::NotFound("Invalid page.".into())))?,
-    };
+    let page = page_number(q)?;
     let count = items.len();
+    let results: Vec<Value> = items.into_iter().skip(page.saturating_sub(1).saturating_mul(size)).take(size).collect();
+    drf_page(results, count, page, size, url)
+}
+
+/// `pageSize` (default 20, at most 1000; not a number: 400).
+pub fn page_size(q: &Params) -> ApiResult<usize> {
+    match q.get("page_size") {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(s) => Ok(s
+            .parse::<usize>()
+            .map_err(|_| ApiError(Error::bad("pageSize must be a positive integer.")))?
+            .clamp(1, MAX_PAGE_SIZE)),
+    }
+}
+
+/// `page` (default 1; not a page: upstream's 404 "Invalid page.").
+pub fn page_number(q: &Params) -> ApiResult<usize> {
+    match q.get("page") {
+        None => Ok(1),
+        Some(s) => s.parse().ok().filter(|p| *p >= 1).ok_or_else(|| ApiError(Error::NotFound("Invalid page.".into()))),
+    }
+}
+
+/// The DRF page `page` (of `size`) holding `results`, of `count` in all; past the last: 404.
+pub fn drf_page(results: Vec<Value>, count: usize, page: usize, size: usize, url: &ReqUrl) -> ApiResult<Value> {
     let pages = count.div_ceil(size).max(1);
     if page < 1 || page > pages {
         return Err(ApiError(Error::NotFound("Invalid page.".into())));
     }
-    let results: Vec<Value> = items.into_iter().skip((page - 1) * size).take(size).collect();
     let link = |p: usize| Value::String(url.with_param("page", &p.to_string()));
     Ok(json!({
         "count": count,

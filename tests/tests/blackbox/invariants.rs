@@ -88,3 +88,67 @@ fn access_decisions_are_made_in_access_rs_only() {
     }
     assert!(bad.is_empty(), "access decided outside access.rs:\n{}", bad.join("\n"));
 }
+
+/// Rooms stay small: no source file of the product (the library, the binaries, the load tool)
+/// is over 700 lines.
+#[test]
+fn no_product_source_file_is_over_700_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for dir in ["shared/src", "functions", "tests/bench/src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    assert!(files.len() > 50, "found the sources");
+    let long: Vec<String> = files
+        .iter()
+        .map(|f| (f, std::fs::read_to_string(f).expect("read").lines().count()))
+        .filter(|(_, n)| *n > 700)
+        .map(|(f, n)| format!("{}: {n} lines", f.display()))
+        .collect();
+    assert!(long.is_empty(), "split these:\n{}", long.join("\n"));
+}
+
+/// Handlers extract, call one function and answer: every handler the route table names is at
+/// most 25 lines, its signature included.
+#[test]
+fn no_route_handler_is_over_25_lines() {
+    let http = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/src/http");
+    let table = std::fs::read_to_string(http.join("routes.rs")).expect("routes.rs");
+    let handlers: std::collections::BTreeSet<&str> = table
+        .split("on(m, ")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .filter_map(|path| path.rsplit("::").next())
+        .collect();
+    assert!(handlers.len() > 80, "found the handlers: {handlers:?}");
+    let mut files = Vec::new();
+    rust_files(&http, &mut files);
+    let mut long = Vec::new();
+    let mut found: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(name) = line
+                .trim_start_matches("pub(super) ")
+                .trim_start_matches("pub ")
+                .trim_start_matches("async ")
+                .strip_prefix("fn ")
+                .and_then(|r| r.split(['(', '<']).next())
+            else {
+                continue;
+            };
+            if !handlers.contains(name) || line.starts_with(' ') {
+                continue;
+            }
+            found.insert(name.to_string());
+            let n = lines[i..].iter().position(|l| *l == "}").map_or(lines.len() - i, |e| e + 1);
+            if n > 25 {
+                long.push(format!("{}: {name}, {n} lines", f.display()));
+            }
+        }
+    }
+    let missing: Vec<&&str> = handlers.iter().filter(|h| !found.contains(**h)).collect();
+    assert!(missing.is_empty(), "every handler found: {missing:?}");
+    assert!(long.is_empty(), "move their logic out:\n{}", long.join("\n"));
+}

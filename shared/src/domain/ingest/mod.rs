@@ -229,3 +229,22 @@ pub fn batch_entries(bundle: &mut Value) -> std::result::Result<BatchEntries, Re
     }
     Ok((resources, fails))
 }
+
+/// A conditional create's `If-None-Exist` (only `identifier=system|value`, percent-encoded): the
+/// observation already holding that identifier, rendered, when the caller may read it; a
+/// conflict when it exists and the caller may not read it; `None` when there is none.
+pub async fn if_none_exist(repo: &Repo, c: &Caller, condition: &str) -> Result<Option<Value>> {
+    let (system, value) = condition
+        .strip_prefix("identifier=")
+        .and_then(|t| t.split_once('|'))
+        .filter(|(sys, val)| !sys.is_empty() && !val.is_empty() && !val.contains('&'))
+        .ok_or_else(|| Error::bad("If-None-Exist supports only identifier=system|value."))?;
+    let decode = |x: &str| percent_encoding::percent_decode_str(x).decode_utf8_lossy().into_owned();
+    let (system, value) = (decode(system), decode(value));
+    crate::model::check_identifier(&system, &value).map_err(Error::BadRequest)?;
+    let Some(id) = repo.observation_by_key(&system, &value).await? else { return Ok(None) };
+    match super::reads::read_observation(repo, c, id).await {
+        Ok(v) => Ok(Some(v)),
+        Err(_) => Err(Error::Conflict(format!("Identifier already exists: system={system} value={value}"))),
+    }
+}

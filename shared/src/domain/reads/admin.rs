@@ -94,3 +94,18 @@ pub async fn admin_observations(
     }
     Ok((out, total))
 }
+
+/// The admin list's query (`organizationId`, `studyId`, `patientId`, `observationId`, snake_cased)
+/// as the Observation search it is: newest stored first.
+pub fn admin_query(q: &std::collections::BTreeMap<String, String>) -> Result<ObservationQuery> {
+    let named = [
+        ("organization_id", "patient.organization"),
+        ("study_id", "patient._has:Group:member:_id"),
+        ("patient_id", "patient"),
+        ("observation_id", "_id"),
+    ];
+    let mut params: Vec<(String, String)> =
+        named.iter().filter_map(|(k, p)| q.get(*k).map(|v| (p.to_string(), v.clone()))).collect();
+    params.push(("_sort".to_string(), "-_lastUpdated".to_string()));
+    crate::fhir::search::parse_observation_query(&params).map_err(Error::BadRequest)
+}

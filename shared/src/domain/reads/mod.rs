@@ -21,7 +21,7 @@ use crate::model::{Code, Id};
 use crate::repo::Repo;
 use crate::repo::observations::{ObsOrder, ObsScan, ScannedObs, StoredObs};
 
-pub use admin::admin_observations;
+pub use admin::{admin_observations, admin_query};
 pub use other::{read_other, search_other};
 pub use page::{ObservationPage, observation_bundle, search_observations};
 
