@@ -153,6 +153,21 @@ async fn bad_bodies_get_clear_4xx_answers() {
     );
     let (s, _) = app.call(Method::GET, "/api/v1/nope", Some(&mary), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // A malformed partOf is refused, not read as "top level" (which would make a superuser's
+    // typo a new institution).
+    let su = app.access("admin@example.com").await;
+    let (_, before) = app.get("/api/v1/organizations?pageSize=1000", &su).await;
+    for part_of in [json!("abc"), json!(1.5), json!({"id": 20003}), json!(true)] {
+        let (s, b) =
+            app.post("/api/v1/organizations", &su, json!({"name": "Typo", "type": "edu", "partOf": part_of})).await;
+        assert_eq!(
+            (s, b["detail"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("partOf must be an integer id.")),
+            "partOf {part_of}"
+        );
+    }
+    let (_, after) = app.get("/api/v1/organizations?pageSize=1000", &su).await;
+    assert_eq!(before["count"], after["count"], "nothing created");
 }
 
 async fn consents(app: &TestApp, token: &str, patient: i64) -> Value {

@@ -36,7 +36,7 @@ fn check_type(t: &str) -> Result<()> {
 }
 
 pub async fn create(repo: &Repo, c: &Caller, body: &Body) -> Result<Value> {
-    let parent = body.opt_id("part_of").unwrap_or(None).filter(|p| *p != ROOT_ORG_ID);
+    let parent = body.opt_id("part_of")?.filter(|p| *p != ROOT_ORG_ID);
     if !access::may_create_org(c, parent) {
         return Err(Error::Forbidden(match parent {
             None => "You don't have permission to create a top-level organization.".into(),
