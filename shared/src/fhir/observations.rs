@@ -65,7 +65,7 @@ impl Serialize for IdentifiersView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(None)?;
         for (sys, val) in self.kept() {
-            seq.serialize_element(&Pair([("system", sys), ("value", val)]))?;
+            seq.serialize_element(&NamedStrings([("system", sys), ("value", val)]))?;
         }
         seq.end()
     }
@@ -362,9 +362,9 @@ fn push_decimal(out: &mut Vec<u8>, n: i64) {
 }
 
 /// Two named strings as a JSON object, leaving out the empty ones (an identifier, a link).
-struct Pair<'a>([(&'static str, &'a str); 2]);
+struct NamedStrings<'a>([(&'static str, &'a str); 2]);
 
-impl Serialize for Pair<'_> {
+impl Serialize for NamedStrings<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
         for (k, v) in self.0 {
@@ -383,7 +383,7 @@ impl Serialize for Links<'_> {
         let mut seq = s.serialize_seq(None)?;
         for (rel, url) in self.0 {
             if !rel.is_empty() || !url.is_empty() {
-                seq.serialize_element(&Pair([("relation", rel), ("url", url)]))?;
+                seq.serialize_element(&NamedStrings([("relation", rel), ("url", url)]))?;
             }
         }
         seq.end()

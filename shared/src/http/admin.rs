@@ -17,7 +17,8 @@ use crate::domain::admin::{catalog, consents, invitations, orgs, patients, studi
 use crate::error::Error;
 use crate::model::GoneAccount;
 
-type J = ApiResult<Json<Value>>;
+/// What an admin handler answers: a JSON body, or an `ApiError`.
+type JsonAnswer = ApiResult<Json<Value>>;
 use super::audit::{Slot, note};
 
 /// Notes the patients of a list of admin-API patient objects.
@@ -56,20 +57,20 @@ fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-pub(super) async fn users_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn users_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> JsonAnswer {
     let items = users::list(&s.repo, &c, q.get("email").map(String::as_str)).await?;
     Ok(Json(page(items, &q, &url, None)?))
 }
-pub(super) async fn users_profile(State(s): State<AppState>, c: Caller) -> J {
+pub(super) async fn users_profile(State(s): State<AppState>, c: Caller) -> JsonAnswer {
     Ok(Json(users::profile(&s.repo, &c).await?))
 }
-pub(super) async fn users_orgs(State(s): State<AppState>, c: Caller) -> J {
+pub(super) async fn users_orgs(State(s): State<AppState>, c: Caller) -> JsonAnswer {
     Ok(Json(Value::Array(users::organizations(&s.repo, &c).await?)))
 }
-pub(super) async fn users_search(State(s): State<AppState>, c: Caller, Query(q): Query) -> J {
+pub(super) async fn users_search(State(s): State<AppState>, c: Caller, Query(q): Query) -> JsonAnswer {
     Ok(Json(users::search_by_email(&s.repo, &c, q.get("email").map(String::as_str)).await?))
 }
-pub(super) async fn users_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn users_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(users::get(&s.repo, &c, id(&p)?).await?))
 }
 pub(super) async fn users_update(
@@ -77,21 +78,21 @@ pub(super) async fn users_update(
     c: Caller,
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
-) -> J {
+) -> JsonAnswer {
     Ok(Json(users::update(&s.repo, &c, id(&p)?, &b).await?))
 }
 
-pub(super) async fn orgs_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn orgs_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> JsonAnswer {
     let part_of = crate::domain::admin::input::param_id(&q, "part_of")?;
     Ok(Json(page(orgs::list(&s.repo, &c, part_of).await?, &q, &url, None)?))
 }
-pub(super) async fn orgs_types(_: Caller) -> J {
+pub(super) async fn orgs_types(_: Caller) -> JsonAnswer {
     Ok(Json(orgs::types()))
 }
 pub(super) async fn orgs_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
     Ok(created(orgs::create(&s.repo, &c, &b).await?))
 }
-pub(super) async fn orgs_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn orgs_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(orgs::get(&s.repo, &c, id(&p)?).await?))
 }
 pub(super) async fn orgs_update(
@@ -99,17 +100,17 @@ pub(super) async fn orgs_update(
     c: Caller,
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
-) -> J {
+) -> JsonAnswer {
     Ok(Json(orgs::update(&s.repo, &c, id(&p)?, &b).await?))
 }
 pub(super) async fn orgs_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
     orgs::delete(&s.repo, &c, id(&p)?).await?;
     Ok(no_content())
 }
-pub(super) async fn orgs_tree(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn orgs_tree(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(orgs::tree(&s.repo, &c, id(&p)?).await?))
 }
-pub(super) async fn orgs_users(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn orgs_users(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(Value::Array(orgs::users(&s.repo, &c, id(&p)?).await?)))
 }
 pub(super) async fn orgs_add_user(
@@ -130,11 +131,11 @@ pub(super) async fn orgs_remove_user(
     orgs::remove_user(&s.repo, &c, id(&p)?, &b).await?;
     Ok(no_content())
 }
-pub(super) async fn orgs_studies(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn orgs_studies(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(Value::Array(orgs::studies(&s.repo, &c, id(&p)?).await?)))
 }
 
-pub(super) async fn pract_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn pract_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> JsonAnswer {
     Ok(Json(page(users::list_practitioners(&s.repo, &c).await?, &q, &url, Some(1000))?))
 }
 pub(super) async fn pract_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
@@ -195,7 +196,7 @@ pub(super) async fn provision(s: &AppState, user_id: crate::model::Id) -> ApiRes
     }
     Ok(())
 }
-pub(super) async fn pract_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn pract_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(users::get_practitioner(&s.repo, &c, id(&p)?).await?))
 }
 pub(super) async fn pract_update(
@@ -203,7 +204,7 @@ pub(super) async fn pract_update(
     c: Caller,
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
-) -> J {
+) -> JsonAnswer {
     Ok(Json(users::update_practitioner(&s.repo, &c, id(&p)?, &b).await?))
 }
 pub(super) async fn pract_delete(
@@ -221,7 +222,13 @@ pub(super) async fn pract_delete(
     Ok(no_content())
 }
 
-pub(super) async fn pat_list(State(s): State<AppState>, slot: Slot, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn pat_list(
+    State(s): State<AppState>,
+    slot: Slot,
+    c: Caller,
+    Query(q): Query,
+    url: ReqUrl,
+) -> JsonAnswer {
     let items = patients::list(&s.repo, &c, &q).await?;
     note_patients(&slot, &items);
     Ok(Json(page(items, &q, &url, None)?))
@@ -240,13 +247,13 @@ pub(super) async fn pat_create(State(s): State<AppState>, c: Caller, JsonBody(b)
     }
     Ok(created(v))
 }
-pub(super) async fn pat_me(State(s): State<AppState>, c: Caller) -> J {
+pub(super) async fn pat_me(State(s): State<AppState>, c: Caller) -> JsonAnswer {
     Ok(Json(patients::me(&s.repo, &c).await?))
 }
-pub(super) async fn pat_lookup(State(s): State<AppState>, c: Caller, Query(q): Query) -> J {
+pub(super) async fn pat_lookup(State(s): State<AppState>, c: Caller, Query(q): Query) -> JsonAnswer {
     Ok(Json(Value::Array(patients::global_lookup(&s.repo, &c, q.get("email").map(String::as_str)).await?)))
 }
-pub(super) async fn pat_get(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn pat_get(State(s): State<AppState>, slot: Slot, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     note(&slot, |n| n.resource_type = Some("Patient".into()));
     Ok(Json(patients::get(&s.repo, &c, id(&p)?).await?))
 }
@@ -256,7 +263,7 @@ pub(super) async fn pat_update(
     Path(p): Path<String>,
     Query(q): Query,
     JsonBody(b): JsonBody,
-) -> J {
+) -> JsonAnswer {
     Ok(Json(patients::update(&s.repo, &c, id(&p)?, &q, &b).await?))
 }
 pub(super) async fn pat_delete(
@@ -276,10 +283,10 @@ pub(super) async fn pat_add_org(
     Path(p): Path<String>,
     Query(q): Query,
     JsonBody(b): JsonBody,
-) -> J {
+) -> JsonAnswer {
     Ok(Json(patients::add_organization(&s.repo, &c, id(&p)?, &q, &b).await?))
 }
-pub(super) async fn pat_clients(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn pat_clients(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(Value::Array(patients::consolidated_clients(&s.repo, &c, id(&p)?).await?)))
 }
 pub(super) async fn consents_get(
@@ -288,7 +295,7 @@ pub(super) async fn consents_get(
     c: Caller,
     Path(p): Path<String>,
     Query(q): Query,
-) -> J {
+) -> JsonAnswer {
     note(&slot, |n| n.resource_type = Some("Consent".into()));
     let pid = id(&p)?;
     if q.contains_key("reset") {
@@ -318,7 +325,7 @@ pub(super) async fn consents_patch(
     c: Caller,
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
-) -> J {
+) -> JsonAnswer {
     let pid = id(&p)?;
     let written = consents::write(&s.repo, &c, pid, &b, ConsentWrite::Update).await?;
     note_consents(&slot, pid, &written);
@@ -347,7 +354,7 @@ pub(super) async fn pat_audit(
     Path(p): Path<String>,
     Query(q): Query,
     url: ReqUrl,
-) -> J {
+) -> JsonAnswer {
     let limit = q.get("page_size").and_then(|v| v.parse().ok()).unwrap_or(100);
     let (rows, next) =
         crate::domain::audit::patient_view(&s.repo, &*s.audit, &c, id(&p)?, q.get("cursor").cloned(), limit).await?;
@@ -358,7 +365,7 @@ pub(super) async fn pat_audit(
         "results": rows,
     })))
 }
-pub(super) async fn inv_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn inv_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> JsonAnswer {
     Ok(Json(page(invitations::list(&s.repo, &c).await?, &q, &url, Some(1000))?))
 }
 pub(super) async fn inv_create(
@@ -375,7 +382,7 @@ pub(super) async fn inv_create(
     note(&slot, |n| n.ids.push(v["id"].to_string()));
     Ok(created(v))
 }
-pub(super) async fn inv_redeem(State(s): State<AppState>, slot: Slot, Path(token): Path<String>) -> J {
+pub(super) async fn inv_redeem(State(s): State<AppState>, slot: Slot, Path(token): Path<String>) -> JsonAnswer {
     let (v, patient, inv) = invitations::redeem(&s.repo, &s.issuer, &s.settings, &token).await?;
     note(&slot, |n| {
         n.patients.insert(patient);
@@ -385,17 +392,22 @@ pub(super) async fn inv_redeem(State(s): State<AppState>, slot: Slot, Path(token
     Ok(Json(v))
 }
 
-pub(super) async fn st_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn st_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> JsonAnswer {
     let org = crate::domain::admin::input::param_id(&q, "organization_id")?;
     Ok(Json(page(studies::list(&s.repo, &c, org).await?, &q, &url, None)?))
 }
 pub(super) async fn st_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
     Ok(created(studies::create(&s.repo, &c, &b).await?))
 }
-pub(super) async fn st_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn st_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(studies::get(&s.repo, &c, id(&p)?).await?))
 }
-pub(super) async fn st_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+pub(super) async fn st_update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> JsonAnswer {
     Ok(Json(studies::update(&s.repo, &c, id(&p)?, &b).await?))
 }
 pub(super) async fn st_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
@@ -409,7 +421,7 @@ pub(super) async fn st_patients(
     Path(p): Path<String>,
     Query(q): Query,
     url: ReqUrl,
-) -> J {
+) -> JsonAnswer {
     let items = studies::patients(&s.repo, &c, id(&p)?).await?;
     note_patients(&slot, &items);
     note(&slot, |n| n.studies.extend(p.parse::<i64>().ok()));
@@ -440,7 +452,7 @@ pub(super) async fn st_remove_patients(
     note(&slot, |n| n.patients.extend(b.id_list("patient_ids").unwrap_or_default()));
     Ok(no_content())
 }
-pub(super) async fn st_scopes(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn st_scopes(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(Value::Array(studies::scope_requests(&s.repo, &c, id(&p)?).await?)))
 }
 pub(super) async fn st_add_scope(
@@ -460,7 +472,7 @@ pub(super) async fn st_remove_scope(
     studies::set_scope_request(&s.repo, &c, id(&p)?, &b, false).await?;
     Ok(no_content())
 }
-pub(super) async fn st_clients(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn st_clients(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(Value::Array(studies::clients(&s.repo, &c, id(&p)?).await?)))
 }
 pub(super) async fn st_add_client(
@@ -480,7 +492,7 @@ pub(super) async fn st_remove_client(
     studies::set_client(&s.repo, &c, id(&p)?, &b, false).await?;
     Ok(no_content())
 }
-pub(super) async fn st_data_sources(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn st_data_sources(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(Value::Array(studies::data_sources(&s.repo, &c, id(&p)?).await?)))
 }
 pub(super) async fn st_add_data_source(
@@ -501,26 +513,31 @@ pub(super) async fn st_remove_data_source(
     Ok(no_content())
 }
 
-pub(super) async fn ds_list(State(s): State<AppState>, _: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn ds_list(State(s): State<AppState>, _: Caller, Query(q): Query, url: ReqUrl) -> JsonAnswer {
     Ok(Json(page(catalog::list_data_sources(&s.repo).await?, &q, &url, None)?))
 }
-pub(super) async fn ds_all_scopes(State(s): State<AppState>, _: Caller) -> J {
+pub(super) async fn ds_all_scopes(State(s): State<AppState>, _: Caller) -> JsonAnswer {
     Ok(Json(Value::Array(catalog::all_scopes(&s.repo).await?)))
 }
 pub(super) async fn ds_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
     Ok(created(catalog::create_data_source(&s.repo, &c, &b).await?))
 }
-pub(super) async fn ds_get(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn ds_get(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(catalog::get_data_source(&s.repo, id(&p)?).await?))
 }
-pub(super) async fn ds_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+pub(super) async fn ds_update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> JsonAnswer {
     Ok(Json(catalog::update_data_source(&s.repo, &c, id(&p)?, &b).await?))
 }
 pub(super) async fn ds_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
     catalog::delete_data_source(&s.repo, &c, id(&p)?).await?;
     Ok(no_content())
 }
-pub(super) async fn ds_scopes(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn ds_scopes(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(Value::Array(catalog::supported_scopes(&s.repo, id(&p)?).await?)))
 }
 pub(super) async fn ds_add_scope(
@@ -540,23 +557,28 @@ pub(super) async fn ds_remove_scope(
     catalog::set_supported_scope(&s.repo, &c, id(&p)?, &b, false).await?;
     Ok(no_content())
 }
-pub(super) async fn cl_list(State(s): State<AppState>, _: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn cl_list(State(s): State<AppState>, _: Caller, Query(q): Query, url: ReqUrl) -> JsonAnswer {
     Ok(Json(page(catalog::list_clients(&s.repo).await?, &q, &url, Some(1000))?))
 }
 pub(super) async fn cl_create(State(s): State<AppState>, c: Caller, JsonBody(b): JsonBody) -> ApiResult<Response> {
     Ok(created(catalog::create_client(&s.repo, &c, &b, &s.settings.site_url).await?))
 }
-pub(super) async fn cl_get(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn cl_get(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(catalog::get_client(&s.repo, id(&p)?).await?))
 }
-pub(super) async fn cl_update(State(s): State<AppState>, c: Caller, Path(p): Path<String>, JsonBody(b): JsonBody) -> J {
+pub(super) async fn cl_update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(p): Path<String>,
+    JsonBody(b): JsonBody,
+) -> JsonAnswer {
     Ok(Json(catalog::update_client(&s.repo, &c, id(&p)?, &b).await?))
 }
 pub(super) async fn cl_delete(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> ApiResult<Response> {
     catalog::delete_client(&s.repo, &c, id(&p)?).await?;
     Ok(no_content())
 }
-pub(super) async fn cl_data_sources(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn cl_data_sources(State(s): State<AppState>, _: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(Value::Array(catalog::client_data_sources(&s.repo, id(&p)?).await?)))
 }
 pub(super) async fn cl_add_data_source(
@@ -576,7 +598,7 @@ pub(super) async fn cl_remove_data_source(
     catalog::set_client_data_source(&s.repo, &c, id(&p)?, &b, false).await?;
     Ok(no_content())
 }
-pub(super) async fn key_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> J {
+pub(super) async fn key_list(State(s): State<AppState>, c: Caller, Query(q): Query, url: ReqUrl) -> JsonAnswer {
     Ok(Json(page(catalog::list_api_keys(&s.repo, &c).await?, &q, &url, Some(1000))?))
 }
 pub(super) async fn key_create(
@@ -592,7 +614,7 @@ pub(super) async fn key_create(
     });
     Ok(created(v))
 }
-pub(super) async fn key_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> J {
+pub(super) async fn key_get(State(s): State<AppState>, c: Caller, Path(p): Path<String>) -> JsonAnswer {
     Ok(Json(catalog::get_api_key(&s.repo, &c, id(&p)?).await?))
 }
 pub(super) async fn key_update(
@@ -600,7 +622,7 @@ pub(super) async fn key_update(
     c: Caller,
     Path(p): Path<String>,
     JsonBody(b): JsonBody,
-) -> J {
+) -> JsonAnswer {
     Ok(Json(catalog::update_api_key(&s.repo, &c, id(&p)?, &b).await?))
 }
 pub(super) async fn key_delete(

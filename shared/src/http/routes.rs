@@ -61,15 +61,16 @@ impl Route {
     }
 }
 
-type H = fn(MethodFilter) -> MethodRouter<AppState>;
+/// A route's handler, bound to its method.
+type Handler = fn(MethodFilter) -> MethodRouter<AppState>;
 
-fn r(group: &'static str, method: Method, path: &'static str, audit: Audit, handler: H) -> Route {
+fn route(group: &'static str, method: Method, path: &'static str, audit: Audit, handler: Handler) -> Route {
     Route { group, method, path, audit, cors: false, handler }
 }
 
 /// A route of the OAuth endpoints, with open CORS.
-fn oauth(method: Method, path: &'static str, audit: Audit, handler: H) -> Route {
-    Route { cors: true, ..r("auth", method, path, audit, handler) }
+fn oauth(method: Method, path: &'static str, audit: Audit, handler: Handler) -> Route {
+    Route { cors: true, ..route("auth", method, path, audit, handler) }
 }
 
 use Audit::{As, FhirRead, FhirSearch, No};
@@ -83,141 +84,147 @@ const DELETE: Method = Method::DELETE;
 pub fn table() -> Vec<Route> {
     let (orgs, pats, studies, cat) = ("admin-orgs", "admin-patients", "admin-studies", "admin-catalog");
     vec![
-        r("discovery", GET, "/health", No, |m| on(m, super::health)),
-        r("discovery", GET, "/api/schema/", No, |m| on(m, super::api_schema)),
+        route("discovery", GET, "/health", No, |m| on(m, super::health)),
+        route("discovery", GET, "/api/schema/", No, |m| on(m, super::api_schema)),
         // OAuth 2.0 / OpenID Connect, the login pages, the web UI's settings.
         oauth(GET, "/o/.well-known/openid-configuration", No, |m| on(m, o::discovery)),
         oauth(GET, "/o/.well-known/jwks.json", No, |m| on(m, o::jwks)),
         oauth(GET, "/o/authorize/", As("authorize", "E"), |m| on(m, o::authorize)),
         oauth(POST, "/o/token/", As("token", "E"), |m| on(m, o::token)),
         oauth(GET, "/o/userinfo/", No, |m| on(m, o::userinfo)),
-        r("auth", GET, "/accounts/login/", No, |m| on(m, o::login_form)),
-        r("auth", POST, "/accounts/login/", As("login", "E"), |m| on(m, o::login_submit)),
-        r("auth", GET, "/accounts/logout/", As("logout", "E"), |m| on(m, o::logout_page)),
-        r("auth", POST, "/accounts/logout/", As("logout", "E"), |m| on(m, o::logout)),
-        r("auth", GET, "/common/server-settings.js", No, |m| on(m, o::server_settings)),
+        route("auth", GET, "/accounts/login/", No, |m| on(m, o::login_form)),
+        route("auth", POST, "/accounts/login/", As("login", "E"), |m| on(m, o::login_submit)),
+        route("auth", GET, "/accounts/logout/", As("logout", "E"), |m| on(m, o::logout_page)),
+        route("auth", POST, "/accounts/logout/", As("logout", "E"), |m| on(m, o::logout)),
+        route("auth", GET, "/common/server-settings.js", No, |m| on(m, o::server_settings)),
         // Users, organizations, practitioners.
-        r(orgs, GET, "/api/v1/users", No, |m| on(m, a::users_list)),
-        r(orgs, GET, "/api/v1/users/profile", No, |m| on(m, a::users_profile)),
-        r(orgs, GET, "/api/v1/users/organizations", No, |m| on(m, a::users_orgs)),
-        r(orgs, GET, "/api/v1/users/search_by_email", No, |m| on(m, a::users_search)),
-        r(orgs, GET, "/api/v1/users/{id}", No, |m| on(m, a::users_get)),
-        r(orgs, PATCH, "/api/v1/users/{id}", No, |m| on(m, a::users_update)),
-        r(orgs, PUT, "/api/v1/users/{id}", No, |m| on(m, a::users_update)),
-        r(orgs, GET, "/api/v1/organizations", No, |m| on(m, a::orgs_list)),
-        r(orgs, POST, "/api/v1/organizations", No, |m| on(m, a::orgs_create)),
-        r(orgs, GET, "/api/v1/organizations/types", No, |m| on(m, a::orgs_types)),
-        r(orgs, GET, "/api/v1/organizations/{id}", No, |m| on(m, a::orgs_get)),
-        r(orgs, PATCH, "/api/v1/organizations/{id}", No, |m| on(m, a::orgs_update)),
-        r(orgs, PUT, "/api/v1/organizations/{id}", No, |m| on(m, a::orgs_update)),
-        r(orgs, DELETE, "/api/v1/organizations/{id}", No, |m| on(m, a::orgs_delete)),
-        r(orgs, GET, "/api/v1/organizations/{id}/tree", No, |m| on(m, a::orgs_tree)),
-        r(orgs, GET, "/api/v1/organizations/{id}/users", No, |m| on(m, a::orgs_users)),
-        r(orgs, POST, "/api/v1/organizations/{id}/user", As("organization.member.write", "U"), |m| {
+        route(orgs, GET, "/api/v1/users", No, |m| on(m, a::users_list)),
+        route(orgs, GET, "/api/v1/users/profile", No, |m| on(m, a::users_profile)),
+        route(orgs, GET, "/api/v1/users/organizations", No, |m| on(m, a::users_orgs)),
+        route(orgs, GET, "/api/v1/users/search_by_email", No, |m| on(m, a::users_search)),
+        route(orgs, GET, "/api/v1/users/{id}", No, |m| on(m, a::users_get)),
+        route(orgs, PATCH, "/api/v1/users/{id}", No, |m| on(m, a::users_update)),
+        route(orgs, PUT, "/api/v1/users/{id}", No, |m| on(m, a::users_update)),
+        route(orgs, GET, "/api/v1/organizations", No, |m| on(m, a::orgs_list)),
+        route(orgs, POST, "/api/v1/organizations", No, |m| on(m, a::orgs_create)),
+        route(orgs, GET, "/api/v1/organizations/types", No, |m| on(m, a::orgs_types)),
+        route(orgs, GET, "/api/v1/organizations/{id}", No, |m| on(m, a::orgs_get)),
+        route(orgs, PATCH, "/api/v1/organizations/{id}", No, |m| on(m, a::orgs_update)),
+        route(orgs, PUT, "/api/v1/organizations/{id}", No, |m| on(m, a::orgs_update)),
+        route(orgs, DELETE, "/api/v1/organizations/{id}", No, |m| on(m, a::orgs_delete)),
+        route(orgs, GET, "/api/v1/organizations/{id}/tree", No, |m| on(m, a::orgs_tree)),
+        route(orgs, GET, "/api/v1/organizations/{id}/users", No, |m| on(m, a::orgs_users)),
+        route(orgs, POST, "/api/v1/organizations/{id}/user", As("organization.member.write", "U"), |m| {
             on(m, a::orgs_add_user)
         }),
-        r(orgs, DELETE, "/api/v1/organizations/{id}/remove_user", As("organization.member.write", "U"), |m| {
+        route(orgs, DELETE, "/api/v1/organizations/{id}/remove_user", As("organization.member.write", "U"), |m| {
             on(m, a::orgs_remove_user)
         }),
-        r(orgs, GET, "/api/v1/organizations/{id}/studies", No, |m| on(m, a::orgs_studies)),
-        r(orgs, GET, "/api/v1/practitioners", No, |m| on(m, a::pract_list)),
-        r(orgs, POST, "/api/v1/practitioners", As("practitioner.create", "C"), |m| on(m, a::pract_create)),
-        r(orgs, GET, "/api/v1/practitioners/{id}", No, |m| on(m, a::pract_get)),
-        r(orgs, PATCH, "/api/v1/practitioners/{id}", No, |m| on(m, a::pract_update)),
-        r(orgs, PUT, "/api/v1/practitioners/{id}", No, |m| on(m, a::pract_update)),
-        r(orgs, DELETE, "/api/v1/practitioners/{id}", As("practitioner.delete", "D"), |m| on(m, a::pract_delete)),
+        route(orgs, GET, "/api/v1/organizations/{id}/studies", No, |m| on(m, a::orgs_studies)),
+        route(orgs, GET, "/api/v1/practitioners", No, |m| on(m, a::pract_list)),
+        route(orgs, POST, "/api/v1/practitioners", As("practitioner.create", "C"), |m| on(m, a::pract_create)),
+        route(orgs, GET, "/api/v1/practitioners/{id}", No, |m| on(m, a::pract_get)),
+        route(orgs, PATCH, "/api/v1/practitioners/{id}", No, |m| on(m, a::pract_update)),
+        route(orgs, PUT, "/api/v1/practitioners/{id}", No, |m| on(m, a::pract_update)),
+        route(orgs, DELETE, "/api/v1/practitioners/{id}", As("practitioner.delete", "D"), |m| on(m, a::pract_delete)),
         // Patients, consents, invitations, a patient's access log.
-        r(pats, GET, "/api/v1/patients", As("patient.read", "R"), |m| on(m, a::pat_list)),
-        r(pats, POST, "/api/v1/patients", As("patient.create", "C"), |m| on(m, a::pat_create)),
-        r(pats, GET, "/api/v1/patients/me", As("patient.read", "R"), |m| on(m, a::pat_me)),
-        r(pats, GET, "/api/v1/patients/global_lookup", As("patient.lookup", "E"), |m| on(m, a::pat_lookup)),
-        r(pats, GET, "/api/v1/patients/{id}", As("patient.read", "R"), |m| on(m, a::pat_get)),
-        r(pats, PATCH, "/api/v1/patients/{id}", As("patient.update", "U"), |m| on(m, a::pat_update)),
-        r(pats, PUT, "/api/v1/patients/{id}", As("patient.update", "U"), |m| on(m, a::pat_update)),
-        r(pats, DELETE, "/api/v1/patients/{id}", As("patient.delete", "D"), |m| on(m, a::pat_delete)),
-        r(pats, PATCH, "/api/v1/patients/{id}/global_add_organization", As("patient.organization.add", "U"), |m| {
+        route(pats, GET, "/api/v1/patients", As("patient.read", "R"), |m| on(m, a::pat_list)),
+        route(pats, POST, "/api/v1/patients", As("patient.create", "C"), |m| on(m, a::pat_create)),
+        route(pats, GET, "/api/v1/patients/me", As("patient.read", "R"), |m| on(m, a::pat_me)),
+        route(pats, GET, "/api/v1/patients/global_lookup", As("patient.lookup", "E"), |m| on(m, a::pat_lookup)),
+        route(pats, GET, "/api/v1/patients/{id}", As("patient.read", "R"), |m| on(m, a::pat_get)),
+        route(pats, PATCH, "/api/v1/patients/{id}", As("patient.update", "U"), |m| on(m, a::pat_update)),
+        route(pats, PUT, "/api/v1/patients/{id}", As("patient.update", "U"), |m| on(m, a::pat_update)),
+        route(pats, DELETE, "/api/v1/patients/{id}", As("patient.delete", "D"), |m| on(m, a::pat_delete)),
+        route(pats, PATCH, "/api/v1/patients/{id}/global_add_organization", As("patient.organization.add", "U"), |m| {
             on(m, a::pat_add_org)
         }),
-        r(pats, GET, "/api/v1/patients/{id}/consolidated_clients", As("patient.read", "R"), |m| on(m, a::pat_clients)),
-        r(pats, GET, "/api/v1/patients/{id}/consents", As("consent.read", "R"), |m| on(m, a::consents_get)),
-        r(pats, POST, "/api/v1/patients/{id}/consents", As("consent.write", "U"), |m| on(m, a::consents_post)),
-        r(pats, PATCH, "/api/v1/patients/{id}/consents", As("consent.write", "U"), |m| on(m, a::consents_patch)),
-        r(pats, DELETE, "/api/v1/patients/{id}/consents", As("consent.forget", "D"), |m| on(m, a::consents_delete)),
-        r(pats, GET, "/api/v1/patients/{id}/audit", As("audit.read", "E"), |m| on(m, a::pat_audit)),
-        r(pats, GET, "/api/v1/invitation", As("invitation.read", "R"), |m| on(m, a::inv_list)),
-        r(pats, POST, "/api/v1/invitation", As("invitation.issue", "C"), |m| on(m, a::inv_create)),
-        r(pats, POST, "/api/v1/invitation/{token}", As("invitation.redeem", "E"), |m| on(m, a::inv_redeem)),
+        route(pats, GET, "/api/v1/patients/{id}/consolidated_clients", As("patient.read", "R"), |m| {
+            on(m, a::pat_clients)
+        }),
+        route(pats, GET, "/api/v1/patients/{id}/consents", As("consent.read", "R"), |m| on(m, a::consents_get)),
+        route(pats, POST, "/api/v1/patients/{id}/consents", As("consent.write", "U"), |m| on(m, a::consents_post)),
+        route(pats, PATCH, "/api/v1/patients/{id}/consents", As("consent.write", "U"), |m| on(m, a::consents_patch)),
+        route(pats, DELETE, "/api/v1/patients/{id}/consents", As("consent.forget", "D"), |m| on(m, a::consents_delete)),
+        route(pats, GET, "/api/v1/patients/{id}/audit", As("audit.read", "E"), |m| on(m, a::pat_audit)),
+        route(pats, GET, "/api/v1/invitation", As("invitation.read", "R"), |m| on(m, a::inv_list)),
+        route(pats, POST, "/api/v1/invitation", As("invitation.issue", "C"), |m| on(m, a::inv_create)),
+        route(pats, POST, "/api/v1/invitation/{token}", As("invitation.redeem", "E"), |m| on(m, a::inv_redeem)),
         // Studies and what they ask for, take from and hold.
-        r(studies, GET, "/api/v1/studies", No, |m| on(m, a::st_list)),
-        r(studies, POST, "/api/v1/studies", No, |m| on(m, a::st_create)),
-        r(studies, GET, "/api/v1/studies/{id}", No, |m| on(m, a::st_get)),
-        r(studies, PATCH, "/api/v1/studies/{id}", No, |m| on(m, a::st_update)),
-        r(studies, PUT, "/api/v1/studies/{id}", No, |m| on(m, a::st_update)),
-        r(studies, DELETE, "/api/v1/studies/{id}", No, |m| on(m, a::st_delete)),
-        r(studies, GET, "/api/v1/studies/{id}/patients", As("enrolment.read", "R"), |m| on(m, a::st_patients)),
-        r(studies, POST, "/api/v1/studies/{id}/patients", As("enrolment.write", "U"), |m| on(m, a::st_add_patients)),
-        r(studies, DELETE, "/api/v1/studies/{id}/patients", As("enrolment.write", "U"), |m| {
+        route(studies, GET, "/api/v1/studies", No, |m| on(m, a::st_list)),
+        route(studies, POST, "/api/v1/studies", No, |m| on(m, a::st_create)),
+        route(studies, GET, "/api/v1/studies/{id}", No, |m| on(m, a::st_get)),
+        route(studies, PATCH, "/api/v1/studies/{id}", No, |m| on(m, a::st_update)),
+        route(studies, PUT, "/api/v1/studies/{id}", No, |m| on(m, a::st_update)),
+        route(studies, DELETE, "/api/v1/studies/{id}", No, |m| on(m, a::st_delete)),
+        route(studies, GET, "/api/v1/studies/{id}/patients", As("enrolment.read", "R"), |m| on(m, a::st_patients)),
+        route(studies, POST, "/api/v1/studies/{id}/patients", As("enrolment.write", "U"), |m| {
+            on(m, a::st_add_patients)
+        }),
+        route(studies, DELETE, "/api/v1/studies/{id}/patients", As("enrolment.write", "U"), |m| {
             on(m, a::st_remove_patients)
         }),
-        r(studies, GET, "/api/v1/studies/{id}/scope_requests", No, |m| on(m, a::st_scopes)),
-        r(studies, POST, "/api/v1/studies/{id}/scope_requests", As("study.grant.write", "U"), |m| {
+        route(studies, GET, "/api/v1/studies/{id}/scope_requests", No, |m| on(m, a::st_scopes)),
+        route(studies, POST, "/api/v1/studies/{id}/scope_requests", As("study.grant.write", "U"), |m| {
             on(m, a::st_add_scope)
         }),
-        r(studies, DELETE, "/api/v1/studies/{id}/scope_requests", As("study.grant.write", "U"), |m| {
+        route(studies, DELETE, "/api/v1/studies/{id}/scope_requests", As("study.grant.write", "U"), |m| {
             on(m, a::st_remove_scope)
         }),
-        r(studies, GET, "/api/v1/studies/{id}/clients", No, |m| on(m, a::st_clients)),
-        r(studies, POST, "/api/v1/studies/{id}/clients", As("study.grant.write", "U"), |m| on(m, a::st_add_client)),
-        r(studies, DELETE, "/api/v1/studies/{id}/clients", As("study.grant.write", "U"), |m| {
+        route(studies, GET, "/api/v1/studies/{id}/clients", No, |m| on(m, a::st_clients)),
+        route(studies, POST, "/api/v1/studies/{id}/clients", As("study.grant.write", "U"), |m| on(m, a::st_add_client)),
+        route(studies, DELETE, "/api/v1/studies/{id}/clients", As("study.grant.write", "U"), |m| {
             on(m, a::st_remove_client)
         }),
-        r(studies, GET, "/api/v1/studies/{id}/data_sources", No, |m| on(m, a::st_data_sources)),
-        r(studies, POST, "/api/v1/studies/{id}/data_sources", As("study.grant.write", "U"), |m| {
+        route(studies, GET, "/api/v1/studies/{id}/data_sources", No, |m| on(m, a::st_data_sources)),
+        route(studies, POST, "/api/v1/studies/{id}/data_sources", As("study.grant.write", "U"), |m| {
             on(m, a::st_add_data_source)
         }),
-        r(studies, DELETE, "/api/v1/studies/{id}/data_sources", As("study.grant.write", "U"), |m| {
+        route(studies, DELETE, "/api/v1/studies/{id}/data_sources", As("study.grant.write", "U"), |m| {
             on(m, a::st_remove_data_source)
         }),
         // The catalogue: data sources, apps, API keys.
-        r(cat, GET, "/api/v1/data_sources", No, |m| on(m, a::ds_list)),
-        r(cat, POST, "/api/v1/data_sources", No, |m| on(m, a::ds_create)),
-        r(cat, GET, "/api/v1/data_sources/all_scopes", No, |m| on(m, a::ds_all_scopes)),
-        r(cat, GET, "/api/v1/data_sources/{id}", No, |m| on(m, a::ds_get)),
-        r(cat, PATCH, "/api/v1/data_sources/{id}", No, |m| on(m, a::ds_update)),
-        r(cat, PUT, "/api/v1/data_sources/{id}", No, |m| on(m, a::ds_update)),
-        r(cat, DELETE, "/api/v1/data_sources/{id}", No, |m| on(m, a::ds_delete)),
-        r(cat, GET, "/api/v1/data_sources/{id}/supported_scopes", No, |m| on(m, a::ds_scopes)),
-        r(cat, POST, "/api/v1/data_sources/{id}/supported_scopes", No, |m| on(m, a::ds_add_scope)),
-        r(cat, DELETE, "/api/v1/data_sources/{id}/supported_scopes", No, |m| on(m, a::ds_remove_scope)),
-        r(cat, GET, "/api/v1/clients", No, |m| on(m, a::cl_list)),
-        r(cat, POST, "/api/v1/clients", No, |m| on(m, a::cl_create)),
-        r(cat, GET, "/api/v1/clients/{id}", No, |m| on(m, a::cl_get)),
-        r(cat, PATCH, "/api/v1/clients/{id}", No, |m| on(m, a::cl_update)),
-        r(cat, PUT, "/api/v1/clients/{id}", No, |m| on(m, a::cl_update)),
-        r(cat, DELETE, "/api/v1/clients/{id}", No, |m| on(m, a::cl_delete)),
-        r(cat, GET, "/api/v1/clients/{id}/data_sources", No, |m| on(m, a::cl_data_sources)),
-        r(cat, POST, "/api/v1/clients/{id}/data_sources", No, |m| on(m, a::cl_add_data_source)),
-        r(cat, DELETE, "/api/v1/clients/{id}/data_sources", No, |m| on(m, a::cl_remove_data_source)),
-        r(cat, GET, "/api/v1/practitioner_clients", No, |m| on(m, a::key_list)),
-        r(cat, POST, "/api/v1/practitioner_clients", As("apikey.create", "C"), |m| on(m, a::key_create)),
-        r(cat, GET, "/api/v1/practitioner_clients/{id}", No, |m| on(m, a::key_get)),
-        r(cat, PATCH, "/api/v1/practitioner_clients/{id}", No, |m| on(m, a::key_update)),
-        r(cat, DELETE, "/api/v1/practitioner_clients/{id}", As("apikey.revoke", "D"), |m| on(m, a::key_delete)),
+        route(cat, GET, "/api/v1/data_sources", No, |m| on(m, a::ds_list)),
+        route(cat, POST, "/api/v1/data_sources", No, |m| on(m, a::ds_create)),
+        route(cat, GET, "/api/v1/data_sources/all_scopes", No, |m| on(m, a::ds_all_scopes)),
+        route(cat, GET, "/api/v1/data_sources/{id}", No, |m| on(m, a::ds_get)),
+        route(cat, PATCH, "/api/v1/data_sources/{id}", No, |m| on(m, a::ds_update)),
+        route(cat, PUT, "/api/v1/data_sources/{id}", No, |m| on(m, a::ds_update)),
+        route(cat, DELETE, "/api/v1/data_sources/{id}", No, |m| on(m, a::ds_delete)),
+        route(cat, GET, "/api/v1/data_sources/{id}/supported_scopes", No, |m| on(m, a::ds_scopes)),
+        route(cat, POST, "/api/v1/data_sources/{id}/supported_scopes", No, |m| on(m, a::ds_add_scope)),
+        route(cat, DELETE, "/api/v1/data_sources/{id}/supported_scopes", No, |m| on(m, a::ds_remove_scope)),
+        route(cat, GET, "/api/v1/clients", No, |m| on(m, a::cl_list)),
+        route(cat, POST, "/api/v1/clients", No, |m| on(m, a::cl_create)),
+        route(cat, GET, "/api/v1/clients/{id}", No, |m| on(m, a::cl_get)),
+        route(cat, PATCH, "/api/v1/clients/{id}", No, |m| on(m, a::cl_update)),
+        route(cat, PUT, "/api/v1/clients/{id}", No, |m| on(m, a::cl_update)),
+        route(cat, DELETE, "/api/v1/clients/{id}", No, |m| on(m, a::cl_delete)),
+        route(cat, GET, "/api/v1/clients/{id}/data_sources", No, |m| on(m, a::cl_data_sources)),
+        route(cat, POST, "/api/v1/clients/{id}/data_sources", No, |m| on(m, a::cl_add_data_source)),
+        route(cat, DELETE, "/api/v1/clients/{id}/data_sources", No, |m| on(m, a::cl_remove_data_source)),
+        route(cat, GET, "/api/v1/practitioner_clients", No, |m| on(m, a::key_list)),
+        route(cat, POST, "/api/v1/practitioner_clients", As("apikey.create", "C"), |m| on(m, a::key_create)),
+        route(cat, GET, "/api/v1/practitioner_clients/{id}", No, |m| on(m, a::key_get)),
+        route(cat, PATCH, "/api/v1/practitioner_clients/{id}", No, |m| on(m, a::key_update)),
+        route(cat, DELETE, "/api/v1/practitioner_clients/{id}", As("apikey.revoke", "D"), |m| on(m, a::key_delete)),
         // FHIR reads and searches, and the admin list of observations.
-        r("fhir-read", GET, "/FHIR/R5/metadata", No, |m| on(m, f::metadata)),
-        r("fhir-read", GET, "/FHIR/R5/.well-known/smart-configuration", No, |m| on(m, f::smart)),
-        r("fhir-read", GET, "/FHIR/R5/Observation", FhirSearch, |m| on(m, f::search_observation)),
-        r("fhir-read", GET, "/FHIR/R5/{rtype}", FhirSearch, |m| on(m, f::search)),
-        r("fhir-read", POST, "/FHIR/R5/{rtype}/_search", FhirSearch, |m| on(m, f::search_post)),
-        r("fhir-read", GET, "/FHIR/R5/{rtype}/{id}", FhirRead, |m| on(m, f::read)),
-        r("fhir-read", PUT, "/FHIR/R5/{rtype}/{id}", FhirRead, |m| on(m, f::not_allowed)),
-        r("fhir-read", PATCH, "/FHIR/R5/{rtype}/{id}", FhirRead, |m| on(m, f::not_allowed)),
-        r("fhir-read", DELETE, "/FHIR/R5/{rtype}/{id}", FhirRead, |m| on(m, f::not_allowed)),
-        r("fhir-read", GET, "/api/v1/observations", As("observation.search", "E"), |m| on(m, f::admin_observations)),
+        route("fhir-read", GET, "/FHIR/R5/metadata", No, |m| on(m, f::metadata)),
+        route("fhir-read", GET, "/FHIR/R5/.well-known/smart-configuration", No, |m| on(m, f::smart)),
+        route("fhir-read", GET, "/FHIR/R5/Observation", FhirSearch, |m| on(m, f::search_observation)),
+        route("fhir-read", GET, "/FHIR/R5/{rtype}", FhirSearch, |m| on(m, f::search)),
+        route("fhir-read", POST, "/FHIR/R5/{rtype}/_search", FhirSearch, |m| on(m, f::search_post)),
+        route("fhir-read", GET, "/FHIR/R5/{rtype}/{id}", FhirRead, |m| on(m, f::read)),
+        route("fhir-read", PUT, "/FHIR/R5/{rtype}/{id}", FhirRead, |m| on(m, f::not_allowed)),
+        route("fhir-read", PATCH, "/FHIR/R5/{rtype}/{id}", FhirRead, |m| on(m, f::not_allowed)),
+        route("fhir-read", DELETE, "/FHIR/R5/{rtype}/{id}", FhirRead, |m| on(m, f::not_allowed)),
+        route("fhir-read", GET, "/api/v1/observations", As("observation.search", "E"), |m| {
+            on(m, f::admin_observations)
+        }),
         // Uploads.
-        r("fhir-ingest", POST, "/FHIR/R5/Observation", As("observation.upload", "C"), |m| on(m, f::create)),
-        r("fhir-ingest", POST, "/FHIR/R5/", As("observation.upload", "C"), |m| on(m, f::batch)),
-        r("fhir-ingest", POST, "/FHIR/R5", As("observation.upload", "C"), |m| on(m, f::batch)),
+        route("fhir-ingest", POST, "/FHIR/R5/Observation", As("observation.upload", "C"), |m| on(m, f::create)),
+        route("fhir-ingest", POST, "/FHIR/R5/", As("observation.upload", "C"), |m| on(m, f::batch)),
+        route("fhir-ingest", POST, "/FHIR/R5", As("observation.upload", "C"), |m| on(m, f::batch)),
     ]
 }
 

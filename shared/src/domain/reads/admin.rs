@@ -23,7 +23,7 @@ pub async fn admin_observations(
     let mut q = q.clone();
     q.common.count = page_size;
     q.common.cursor = None;
-    let readable = readable(repo, c, &q, &mut facts, &codes).await?;
+    let readable = readable_scopes(repo, c, &q, &mut facts, &codes).await?;
     // A page number too large to multiply out is past the last page all the same.
     let skip = page.saturating_sub(1).saturating_mul(page_size);
     let mut rows = Vec::new();

@@ -81,7 +81,7 @@ async fn candidate_patients(
 
 /// For each patient the caller reaches, the scope codes they may read (in patient-id order).
 /// A search for another source's data (`_source`) reaches no one: everything here is JHE's.
-async fn readable(
+async fn readable_scopes(
     repo: &Repo,
     c: &Caller,
     q: &ObservationQuery,

@@ -42,7 +42,7 @@ pub async fn search_observations(
     c: &Caller,
     q: &ObservationQuery,
 ) -> Result<(Vec<Observation>, usize, Option<String>)> {
-    let readable = readable(repo, c, q, &mut Facts::default(), &repo.list_codes().await?).await?;
+    let readable = readable_scopes(repo, c, q, &mut Facts::default(), &repo.list_codes().await?).await?;
     let (found, total, next) = collected(repo, q, &readable).await?;
     Ok((found.iter().map(StoredObs::decode).collect::<Result<_>>()?, total, next))
 }
@@ -197,7 +197,7 @@ pub async fn observation_bundle(
 ) -> Result<ObservationPage> {
     let codes = repo.list_codes().await?;
     let mut facts = Facts::default();
-    let readable = readable(repo, c, q, &mut facts, &codes).await?;
+    let readable = readable_scopes(repo, c, q, &mut facts, &codes).await?;
     let plan = PagePlan::of(q, &readable);
     if plan == PagePlan::WrittenAsRead {
         return written_page(repo, q, readable, codes, facts, base, max_bytes).await;
