@@ -299,6 +299,21 @@ pub struct Consent {
     pub consented_time: OffsetDateTime,
 }
 
+/// Which consent: the patient's decision on one scope of one study. (Named fields, not a tuple of
+/// three ids that are easy to swap.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConsentKey {
+    pub patient_id: Id,
+    pub study_id: Id,
+    pub code_id: Id,
+}
+
+impl Consent {
+    pub fn key(&self) -> ConsentKey {
+        ConsentKey { patient_id: self.patient_id, study_id: self.study_id, code_id: self.code_id }
+    }
+}
+
 /// An account JHE has deleted, which the identity provider should no longer hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GoneAccount {

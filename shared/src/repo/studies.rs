@@ -127,7 +127,8 @@ impl Repo {
     pub async fn forget_scope_consents(&self, s: Id, code: Id) -> Result<()> {
         let patients = self.linked_ids(&keys::study(s), "P#").await?;
         for chunk in patients.chunks(90) {
-            let rm: Vec<(Id, Id, Id)> = chunk.iter().map(|p| (*p, s, code)).collect();
+            let rm: Vec<ConsentKey> =
+                chunk.iter().map(|p| ConsentKey { patient_id: *p, study_id: s, code_id: code }).collect();
             self.write_consents(&[], &rm).await?;
         }
         Ok(())
@@ -140,13 +141,13 @@ impl Repo {
     }
 
     /// Records decisions and removals atomically.
-    pub async fn write_consents(&self, set: &[Consent], remove: &[(Id, Id, Id)]) -> Result<()> {
+    pub async fn write_consents(&self, set: &[Consent], remove: &[ConsentKey]) -> Result<()> {
         let mut tx = Tx::new();
         for c in set {
             tx.put(item(keys::patient(c.patient_id), keys::consent(c.study_id, c.code_id), c)?, Cond::None, None);
         }
-        for (p, s, code) in remove {
-            tx.push(del(keys::patient(*p), keys::consent(*s, *code)), None);
+        for k in remove {
+            tx.push(del(keys::patient(k.patient_id), keys::consent(k.study_id, k.code_id)), None);
         }
         tx.commit(self).await
     }

@@ -107,7 +107,7 @@ pub async fn reset(repo: &Repo, c: &Caller, id: Id) -> Result<Value> {
     }
     let n = all.len();
     for chunk in all.chunks(90) {
-        let rm: Vec<(Id, Id, Id)> = chunk.iter().map(|c| (c.patient_id, c.study_id, c.code_id)).collect();
+        let rm: Vec<ConsentKey> = chunk.iter().map(Consent::key).collect();
         repo.write_consents(&[], &rm).await?;
     }
     Ok(json!({ "resetCount": n }))
@@ -165,7 +165,7 @@ pub async fn write(repo: &Repo, c: &Caller, id: Id, body: &Body, mode: ConsentWr
             let sp = json!({"study": study_id, "patient": id});
             if mode == ConsentWrite::Delete {
                 changes.push((access::ConsentChange::Forget, study.organization_id));
-                remove.push((id, study_id, code.id));
+                remove.push(ConsentKey { patient_id: id, study_id, code_id: code.id });
                 out.push(json!({"studyPatient": sp, "scopeCode": to_value(&CodeView::from(&code)), "consented": null}));
                 continue;
             }

@@ -35,22 +35,47 @@ fn check_type(t: &str) -> Result<()> {
     }
 }
 
+/// A new organization as the admin API takes it (`name`, `type`, `partOf`), checked once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrganization {
+    pub name: String,
+    pub org_type: String,
+    /// The parent; `None` for a top-level organization (`partOf` absent, null or 0).
+    pub parent: Option<Id>,
+}
+
+/// The parent a body names (`partOf`): malformed is a 400, never "top level".
+fn parent_of(body: &Body) -> Result<Option<Id>> {
+    Ok(body.opt_id("part_of")?.filter(|p| *p != ROOT_ORG_ID))
+}
+
+impl TryFrom<&Body> for NewOrganization {
+    type Error = Error;
+    fn try_from(body: &Body) -> Result<Self> {
+        let parent = parent_of(body)?;
+        let name = text(body.req_str("name")?, "name", 200)?;
+        let org_type = body.req_str("type")?;
+        check_type(&org_type)?;
+        Ok(Self { name, org_type, parent })
+    }
+}
+
 pub async fn create(repo: &Repo, c: &Caller, body: &Body) -> Result<Value> {
-    let parent = body.opt_id("part_of")?.filter(|p| *p != ROOT_ORG_ID);
+    // Who may create depends on where: asked before the rest of the body is judged.
+    let parent = parent_of(body)?;
     if !access::may_create_org(c, parent) {
         return Err(Error::Forbidden(match parent {
             None => "You don't have permission to create a top-level organization.".into(),
             Some(_) => "You do not have permission to perform this action.".into(),
         }));
     }
-    let name = text(body.req_str("name")?, "name", 200)?;
-    let org_type = body.req_str("type")?;
-    check_type(&org_type)?;
-    let part_of = parent.unwrap_or(ROOT_ORG_ID);
+    let new = NewOrganization::try_from(body)?;
+    let part_of = new.parent.unwrap_or(ROOT_ORG_ID);
     if repo.org(part_of).await?.is_none() {
         return Err(Error::bad(format!("Organization {part_of} (partOf) does not exist.")));
     }
-    let o = Organization { id: repo.next_id("organization", 20001).await?, name, org_type, part_of: Some(part_of) };
+    let id = repo.next_id("organization", 20001).await?;
+    let o = Organization { id, name: new.name, org_type: new.org_type, part_of: Some(part_of) };
     // The creator of a sub-organization becomes its manager (a superuser needs no membership).
     let manager = access::manages_what_they_create(c).then(|| c.id());
     repo.create_org(&o, manager).await?;
