@@ -286,6 +286,27 @@ pub trait Table: Send + Sync + 'static {
     /// All writes happen or none does. At most [`Table::max_transact_items`] writes, each to a
     /// distinct key.
     async fn transact(&self, writes: Vec<Write>) -> StoreResult<()>;
+    /// Adds `by` to the counter at `key` and gives its new value; a counter that does not exist
+    /// starts at 0. One atomic write where the engine has one (DynamoDB: `UpdateItem ADD`, no
+    /// read); the default reads and writes under a version condition, again while contended. A
+    /// counter's item is read and written only through `add`.
+    async fn add(&self, key: &Key, by: i64) -> StoreResult<i64> {
+        for _ in 0..256 {
+            let current = self.get(key).await?;
+            let (n, cond, version) = match &current {
+                Some(i) => (i.data["n"].as_i64().unwrap_or(0), Cond::Version(i.version), i.version + 1),
+                None => (0, Cond::Absent, 1),
+            };
+            let mut it = Item::new(key.pk.clone(), key.sk.clone(), serde_json::json!({ "n": n + by }));
+            it.version = version;
+            match self.put(it, cond).await {
+                Ok(()) => return Ok(n + by),
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Busy(format!("counter {}/{} contended", key.pk, key.sk)))
+    }
     /// A handle on the same store for loading many small records at once (the demo data on a
     /// fresh store): its writes are atomic and visible as usual, but an engine may make them
     /// durable only at the handle's `flush`, instead of one by one. `None`: no such mode, use

@@ -30,6 +30,27 @@ pub async fn table_contract(t: Arc<dyn Table>) {
     bad_cursor_is_refused(&*t).await;
     count_matches_query(&*t).await;
     query_raw_matches_query(&*t).await;
+    counters_add_atomically(t.clone()).await;
+}
+
+/// A counter starts at 0, `add` gives the new value (`add(0)` reads it), and concurrent adds each
+/// get a value of their own: no two callers are handed the same id.
+pub async fn counters_add_atomically(t: Arc<dyn Table>) {
+    let key = Key::new(format!("{}#COUNTER", ns()), "ids#n");
+    assert_eq!(t.add(&key, 0).await.expect("read"), 0, "a new counter is 0");
+    assert_eq!(t.add(&key, 5).await.expect("add"), 5);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (t, key) = (t.clone(), key.clone());
+        tasks.spawn(async move { t.add(&key, 1).await });
+    }
+    let mut got = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        got.push(r.expect("task").expect("add"));
+    }
+    got.sort();
+    assert_eq!(got, (6..=21).collect::<Vec<i64>>(), "each add its own value");
+    assert_eq!(t.add(&key, 0).await.expect("read"), 21);
 }
 
 /// `query_raw` gives the same items, pages and cursors as `query`, as JSON; `query_each` hands

@@ -117,7 +117,7 @@ async fn main() {
     // each consenting and holding `per_patient` observations.
     let codes = repo.list_codes().await.expect("codes");
     let hr = codes.iter().find(|c| c.coding_code == HR).expect("heart rate code").id;
-    let sid = repo.next_id("study", 30_001).await.expect("id");
+    let sid = repo.next_id("study").await.expect("id");
     let study = jhe::model::Study {
         id: sid,
         name: "Bench study".into(),

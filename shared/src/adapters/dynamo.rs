@@ -462,6 +462,29 @@ impl Table for DynamoTable {
         Ok(())
     }
 
+    /// One `UpdateItem ADD` on the item's number `n`: no read, no contention.
+    async fn add(&self, key: &Key, by: i64) -> StoreResult<i64> {
+        check_key_part(&key.pk)?;
+        check_key_part(&key.sk)?;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(&key.pk, &key.sk)))
+            .update_expression("ADD #n :by")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e))?;
+        out.attributes()
+            .and_then(|a| a.get("n"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| StoreError::Backend("UpdateItem ADD returned no number".into()))
+    }
+
     async fn delete(&self, key: &Key, cond: Cond) -> StoreResult<()> {
         if check_key_part(&key.pk).is_err() || check_key_part(&key.sk).is_err() {
             // No item can have such a key: the condition is judged on a missing item.

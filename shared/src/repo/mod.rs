@@ -3,7 +3,8 @@
 //!
 //! | item | pk | sk | gsi1 |
 //! |---|---|---|---|
-//! | id counter | `COUNTER` | kind | |
+//! | id counter: ids handed out above the kind's base (one number, only ever added to) | `COUNTER` | `{kind}#n` | |
+//! | where a kind's ids start (fixed once) / the counter stores wrote before (read, never written) | `COUNTER` | `{kind}#base` / kind | |
 //! | user | `USER#{u}` | `A` | `USERS` / `{u}` |
 //! | email -> user (unique) | `EMAIL#{email}` | `A` | |
 //! | practitioner | `PRACT#{p}` | `A` | `PRACTS` / `{p}` |
@@ -56,12 +57,31 @@ use crate::ports::{Cond, Item, Key, Query, StoreError, Table, Write};
 
 pub use entities::*;
 
+/// Where each kind's ids start (upstream's ranges); other kinds start at 1.
+const FIRST_IDS: &[(&str, i64)] = &[
+    ("user", 10001),
+    ("organization", 20001),
+    ("study", 30001),
+    ("patient", 40001),
+    ("code", 50001),
+    ("observation", 60001),
+    ("data_source", 70001),
+    ("practitioner", 80001),
+    ("invitation", 101),
+];
+
+fn first_id(kind: &str) -> i64 {
+    FIRST_IDS.iter().find(|(k, _)| *k == kind).map_or(1, |(_, f)| *f)
+}
+
 /// The repository: typed access to every entity over one `Table`.
 #[derive(Clone)]
 pub struct Repo {
     pub table: Arc<dyn Table>,
     /// Observation ids reserved from the counter and not handed out yet (`next`, `end`).
     obs_ids: Arc<tokio::sync::Mutex<(i64, i64)>>,
+    /// Each kind's id base (`counter_base`), read once.
+    counter_bases: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 pub(crate) fn item<T: Serialize>(pk: impl Into<String>, sk: impl Into<String>, v: &T) -> Result<Item> {
@@ -84,7 +104,7 @@ pub(crate) fn del(pk: impl Into<String>, sk: impl Into<String>) -> Write {
 
 impl Repo {
     pub fn new(table: Arc<dyn Table>) -> Self {
-        Self { table, obs_ids: Arc::default() }
+        Self { table, obs_ids: Arc::default(), counter_bases: Arc::default() }
     }
 
     /// The same repository over `Table::deferred` (writes made durable together at
@@ -92,7 +112,7 @@ impl Repo {
     /// has no such mode.
     pub fn deferred(&self) -> Repo {
         match self.table.deferred() {
-            Some(table) => Repo { table, obs_ids: self.obs_ids.clone() },
+            Some(table) => Repo { table, obs_ids: self.obs_ids.clone(), counter_bases: self.counter_bases.clone() },
             None => self.clone(),
         }
     }
@@ -146,37 +166,96 @@ impl Repo {
         }
     }
 
-    /// Allocates the next id of a kind (ids start at `first`).
-    pub async fn next_id(&self, kind: &str, first: i64) -> Result<i64> {
-        let key = Key::new("COUNTER", kind);
-        for _ in 0..64 {
-            let current = self.table.get(&key).await?;
-            let (next, cond, version) = match &current {
-                Some(i) => (i.data["next"].as_i64().unwrap_or(first), Cond::Version(i.version), i.version + 1),
-                None => (first, Cond::Absent, 1),
-            };
-            let mut it = Item::new("COUNTER", kind, serde_json::json!({ "next": next + 1 }));
-            it.version = version;
-            match self.table.put(it, cond).await {
-                Ok(()) => return Ok(next),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Unavailable(format!("id counter {kind} contended")))
+    /// Allocates the next id of a kind (ids start at the kind's `first_id`).
+    pub async fn next_id(&self, kind: &str) -> Result<i64> {
+        self.next_ids(kind, 1).await
+    }
+
+    /// Reserves `n` consecutive ids of a kind and gives the first: one atomic add on the kind's
+    /// counter (`COUNTER` / `{kind}#n`), which counts the ids handed out above the kind's base.
+    pub async fn next_ids(&self, kind: &str, n: usize) -> Result<i64> {
+        let base = self.counter_base(kind).await?;
+        let by = n as i64;
+        let counted = self.table.add(&Key::new("COUNTER", format!("{kind}#n")), by).await?;
+        Ok(base + counted - by)
     }
 
     /// Makes sure the counter hands out ids above `id` (used by the seed, which picks its ids).
     pub async fn bump_counter(&self, kind: &str, id: i64) -> Result<()> {
-        let key = Key::new("COUNTER", kind);
-        let current = self.table.get(&key).await?;
-        let next = current.as_ref().and_then(|i| i.data["next"].as_i64()).unwrap_or(0);
+        let base = self.counter_base(kind).await?;
+        let key = Key::new("COUNTER", format!("{kind}#n"));
+        let next = base + self.table.add(&key, 0).await?;
         if next <= id {
-            let mut it = Item::new("COUNTER", kind, serde_json::json!({ "next": id + 1 }));
-            it.version = current.as_ref().map_or(1, |c| c.version + 1);
-            let cond = current.map_or(Cond::Absent, |c| Cond::Version(c.version));
-            self.table.put(it, cond).await?;
+            self.table.add(&key, id + 1 - next).await?;
         }
         Ok(())
+    }
+
+    /// Where a kind's ids start: fixed once per store in `COUNTER` / `{kind}#base` by whoever
+    /// needs it first (a put under `Absent`: every process reads the same), from the next id of
+    /// the counter stores written before kept (`COUNTER` / `{kind}`, `{"next": ...}`, read, never
+    /// written), or the kind's `first_id`. Read once per process.
+    async fn counter_base(&self, kind: &str) -> Result<i64> {
+        if let Some(b) = self.counter_bases.lock().ok().and_then(|m| m.get(kind).copied()) {
+            return Ok(b);
+        }
+        let key = Key::new("COUNTER", format!("{kind}#base"));
+        let stored = |i: &Item| i.data["base"].as_i64();
+        let base = match self.table.get(&key).await?.as_ref().and_then(stored) {
+            Some(b) => b,
+            None => {
+                let before = self.table.get(&Key::new("COUNTER", kind)).await?;
+                let first = first_id(kind);
+                let base = before.and_then(|i| i.data["next"].as_i64()).unwrap_or(first).max(first);
+                let fixed = Item::new(key.pk.clone(), key.sk.clone(), serde_json::json!({ "base": base }));
+                match self.table.put(fixed, Cond::Absent).await {
+                    Ok(()) => base,
+                    Err(StoreError::ConditionFailed { .. }) => {
+                        let again = self.table.get(&key).await?;
+                        again.as_ref().and_then(stored).ok_or_else(|| Error::Internal(format!("id base of {kind}")))?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        if let Ok(mut m) = self.counter_bases.lock() {
+            m.insert(kind.to_string(), base);
+        }
+        Ok(base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Arc<dyn Table>) {
+        let dir = tempfile::tempdir().expect("dir");
+        let t = crate::adapters::embedded::EmbeddedTable::open_with_cache(&dir.path().join("s.redb"), 1 << 20)
+            .expect("open");
+        (dir, Arc::new(t))
+    }
+
+    /// Ids go on from where a store written before left its counter, every process counts from
+    /// the same base even if an old process moves that counter afterwards, and the seed's bump
+    /// keeps ids above the ones it chose.
+    #[tokio::test]
+    async fn ids_count_on_from_the_counter_stores_kept_before() {
+        let (_dir, t) = store();
+        let old = |next: i64| Item::new("COUNTER", "organization", serde_json::json!({ "next": next }));
+        t.put(old(20050), Cond::Absent).await.expect("old counter");
+        let (a, b) = (Repo::new(t.clone()), Repo::new(t.clone()));
+        assert_eq!(a.next_id("organization").await.expect("id"), 20050);
+        // An old process still running moves the old counter: nothing changes for anyone.
+        t.put(old(20060), Cond::None).await.expect("old process");
+        assert_eq!(b.next_id("organization").await.expect("id"), 20051);
+        assert_eq!(Repo::new(t.clone()).next_ids("organization", 3).await.expect("ids"), 20052);
+        assert_eq!(a.next_id("organization").await.expect("id"), 20055);
+        // A fresh kind starts at its first id; the seed's bump lifts it past what it chose.
+        assert_eq!(a.next_id("study").await.expect("id"), 30001);
+        a.bump_counter("study", 30005).await.expect("bump");
+        a.bump_counter("study", 30002).await.expect("no-op");
+        assert_eq!(b.next_id("study").await.expect("id"), 30006);
+        assert_eq!(a.next_id("client").await.expect("id"), 1);
     }
 }

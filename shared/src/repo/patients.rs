@@ -89,10 +89,10 @@ impl Repo {
                 return Err(Error::bad(ident_taken(s, v).unwrap_or_default()));
             }
         }
-        let pid = self.next_id("patient", 40001).await?;
+        let pid = self.next_id("patient").await?;
         let mut tx = Tx::new();
         let user = User {
-            id: self.next_id("user", 10001).await?,
+            id: self.next_id("user").await?,
             email: np.email.clone(),
             first_name: np.name_given.clone().unwrap_or_default(),
             last_name: np.name_family.clone().unwrap_or_default(),
@@ -109,7 +109,7 @@ impl Repo {
         Self::tx_new_user(&mut tx, &user)?;
         let mut identifiers = Vec::new();
         for (s, v) in &np.identifiers {
-            let iid = self.next_id("identifier", 1).await?;
+            let iid = self.next_id("identifier").await?;
             identifiers.push(PatientIdentifier { id: iid, system: s.clone(), value: v.clone() });
             tx.put(
                 item(keys::pat_ident(s, v), A, &Pointer { id: pid, kind: None, owner: None })?,
@@ -161,7 +161,7 @@ impl Repo {
                 if p.identifiers.iter().any(|i| i.system == s && i.value == v) {
                     continue;
                 }
-                let iid = self.next_id("identifier", 1).await?;
+                let iid = self.next_id("identifier").await?;
                 tx.put(
                     item(keys::pat_ident(&s, &v), A, &Pointer { id: p.id, kind: None, owner: None })?,
                     Cond::Absent,

@@ -45,7 +45,7 @@ fn ds_type(t: Option<String>) -> Result<String> {
 pub async fn create_data_source(repo: &Repo, c: &Caller, body: &Body) -> Result<Value> {
     superuser_only(c)?;
     let d = DataSource {
-        id: repo.next_id("data_source", 70001).await?,
+        id: repo.next_id("data_source").await?,
         name: text(body.req_str("name")?, "name", 200)?,
         ds_type: ds_type(body.opt_str("type")?)?,
     };
@@ -146,7 +146,7 @@ pub async fn create_client(repo: &Repo, c: &Caller, body: &Body, site_url: &str)
         return Err(Error::bad(format!("Required: {}.", names.join(", "))));
     }
     let cl = Client {
-        id: repo.next_id("client", 1).await?,
+        id: repo.next_id("client").await?,
         name: text(body.req_str("name")?, "name", 200)?,
         client_id: oauth_client_id(body.req_str("client_id")?)?,
         kind: ClientKind::PatientApp,
@@ -227,7 +227,7 @@ pub async fn create_api_key(repo: &Repo, c: &Caller, body: &Body) -> Result<Valu
     let stamp =
         now.format(time::macros::format_description!("[year][month][day][hour][minute][second]")).unwrap_or_default();
     let k = ApiKey {
-        id: repo.next_id("api_key", 1).await?,
+        id: repo.next_id("api_key").await?,
         user_id: c.id(),
         label,
         name: format!("_practitioner_client_{}_{stamp}", c.user.practitioner_id.unwrap_or(c.id())),

@@ -48,7 +48,7 @@ pub async fn create(repo: &Repo, c: &Caller, body: &Body, settings: &Settings) -
     let token = random_alnum(32);
     let now = OffsetDateTime::now_utc();
     let inv = Invitation {
-        id: repo.next_id("invitation", 101).await?,
+        id: repo.next_id("invitation").await?,
         patient_id: pid,
         client: cid,
         token_hash: sha256_b64url(token.as_bytes()),

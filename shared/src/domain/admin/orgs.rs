@@ -74,7 +74,7 @@ pub async fn create(repo: &Repo, c: &Caller, body: &Body) -> Result<Value> {
     if repo.org(part_of).await?.is_none() {
         return Err(Error::bad(format!("Organization {part_of} (partOf) does not exist.")));
     }
-    let id = repo.next_id("organization", 20001).await?;
+    let id = repo.next_id("organization").await?;
     let o = Organization { id, name: new.name, org_type: new.org_type, part_of: Some(part_of) };
     // The creator of a sub-organization becomes its manager (a superuser needs no membership).
     let manager = access::manages_what_they_create(c).then(|| c.id());

@@ -57,7 +57,7 @@ pub async fn create(repo: &Repo, c: &Caller, body: &Body) -> Result<Value> {
     }
     load_org(repo, org).await.map_err(|_| Error::bad("Organization not found."))?;
     let s = Study {
-        id: repo.next_id("study", 30001).await?,
+        id: repo.next_id("study").await?,
         name: text(body.req_str("name")?, "name", 200)?,
         description: body.opt_str("description")?.unwrap_or_default(),
         organization_id: org,

@@ -171,7 +171,7 @@ pub async fn create_practitioner(repo: &Repo, c: &Caller, body: &Body) -> Result
         Some(u) => (u, false),
         None => (
             User {
-                id: repo.next_id("user", 10001).await?,
+                id: repo.next_id("user").await?,
                 email: email.clone(),
                 first_name: name_given.clone().unwrap_or_default(),
                 last_name: name_family.clone().unwrap_or_default(),
@@ -188,7 +188,7 @@ pub async fn create_practitioner(repo: &Repo, c: &Caller, body: &Body) -> Result
             true,
         ),
     };
-    let p = Practitioner { id: repo.next_id("practitioner", 80001).await?, user_id: user.id, name_family, name_given };
+    let p = Practitioner { id: repo.next_id("practitioner").await?, user_id: user.id, name_family, name_given };
     user.practitioner_id = Some(p.id);
     if user.user_type.is_none() {
         user.user_type = Some(UserType::Practitioner);

@@ -32,7 +32,6 @@ mod stored;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::keys::{A, pad};
 use super::{Repo, Tx, item, parse};
@@ -283,22 +282,7 @@ impl Repo {
 
     /// Takes `n` consecutive ids from the counter item; returns the first.
     async fn reserve_observation_id_block(&self, n: usize) -> Result<Id> {
-        let key = Key::new("COUNTER", "observation");
-        for _ in 0..64 {
-            let cur = self.table.get(&key).await?;
-            let (first, cond, version) = match &cur {
-                Some(i) => (i.data["next"].as_i64().unwrap_or(60001), Cond::Version(i.version), i.version + 1),
-                None => (60001, Cond::Absent, 1),
-            };
-            let mut it = Item::new("COUNTER", "observation", json!({"next": first + n as i64}));
-            it.version = version;
-            match self.table.put(it, cond).await {
-                Ok(()) => return Ok(first),
-                Err(crate::ports::StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Unavailable("observation id counter contended".into()))
+        self.next_ids("observation", n).await
     }
 
     /// Indexes observations idempotently: an id already present is skipped, a natural key held by
@@ -410,6 +394,8 @@ impl Repo {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    use serde_json::json;
 
     use super::counts::{COUNT_FOLD_AT, DAY_MS, count_query, days_of};
     use crate::ports::Table;
