@@ -26,8 +26,56 @@ pub const MAX_COUNT: usize = 1000;
 pub const DEFAULT_COUNT: usize = 20;
 
 pub fn ts_ms(ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    crate::domain::views::ts(t)
+    let (secs, frac) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    if !(0..=9999).contains(&y) {
+        // Outside what RFC 3339 writes: as the time crate has it (an empty string).
+        let t =
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        return crate::domain::views::ts(t);
+    }
+    let (h, mi, s) = (of_day / 3600, of_day % 3600 / 60, of_day % 60);
+    // `YYYY-MM-DDTHH:MM:SS.fffZ`, written digit by digit (no formatting machinery per entry).
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, h);
+    put(14, 2, mi);
+    put(17, 2, s);
+    put(20, 3, frac);
+    // RFC 3339 as the time crate writes it: the fraction without trailing zeros, none if zero.
+    let kept = match frac {
+        0 => 19,
+        f if f % 100 == 0 => 21,
+        f if f % 10 == 0 => 22,
+        _ => 23,
+    };
+    let mut out = String::with_capacity(kept + 1);
+    out.push_str(std::str::from_utf8(&b[..kept]).unwrap_or_default());
+    out.push('Z');
+    out
+}
+
+/// The proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (the days-to-civil
+/// algorithm of H. Hinnant's date library): a page formats two times per entry.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// An OperationOutcome with one error issue. `code` is a FHIR issue-type code.

@@ -498,6 +498,26 @@ mod tests {
     }
 
     #[test]
+    fn times_are_written_as_the_time_crate_writes_them() {
+        let slow = |ms: i64| {
+            let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            crate::domain::views::ts(t)
+        };
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut samples = vec![0, 1, 999, 1000, -1, -1001, 951_782_400_000, 253_402_300_799_999, -62_167_219_200_000];
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            samples.push((x % 600_000_000_000_000) as i64 - 300_000_000_000_000);
+        }
+        for ms in samples {
+            assert_eq!(ts_ms(ms), slow(ms), "{ms}");
+        }
+    }
+
+    #[test]
     fn decimals_are_written_as_format_writes_them() {
         for n in [0, 7, 10, 60_001, -3, i64::MAX, i64::MIN] {
             let mut out = b"x".to_vec();
