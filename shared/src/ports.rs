@@ -289,7 +289,8 @@ pub trait Table: Send + Sync + 'static {
     /// Adds `by` to the counter at `key` and gives its new value; a counter that does not exist
     /// starts at 0. One atomic write where the engine has one (DynamoDB: `UpdateItem ADD`, no
     /// read); the default reads and writes under a version condition, again while contended. A
-    /// counter's item is read and written only through `add`.
+    /// counter's item is read and written only through `add`, and its form is the engine's own:
+    /// a wrapper of another `Table` forwards `add` to it.
     async fn add(&self, key: &Key, by: i64) -> StoreResult<i64> {
         for _ in 0..256 {
             let current = self.get(key).await?;

@@ -68,6 +68,11 @@ impl Table for Remote {
         self.call().await;
         self.inner.transact(writes).await
     }
+    /// One UpdateItem ADD.
+    async fn add(&self, key: &Key, by: i64) -> StoreResult<i64> {
+        self.call().await;
+        self.inner.add(key, by).await
+    }
     async fn get_many(&self, keys: &[Key]) -> StoreResult<Vec<Option<Item>>> {
         // One BatchGetItem per 100 keys.
         for _ in keys.chunks(100) {

@@ -33,6 +33,9 @@ impl Table for Dying {
     async fn query(&self, q: &Query) -> StoreResult<Page> {
         self.inner.query(q).await
     }
+    async fn add(&self, key: &Key, by: i64) -> StoreResult<i64> {
+        self.inner.add(key, by).await
+    }
     /// DynamoDB's limit, so that an upload is indexed in several atomic writes.
     fn max_transact_items(&self) -> usize {
         100
@@ -139,6 +142,9 @@ impl Table for Picky {
     }
     async fn query(&self, q: &Query) -> StoreResult<Page> {
         self.inner.query(q).await
+    }
+    async fn add(&self, key: &Key, by: i64) -> StoreResult<i64> {
+        self.inner.add(key, by).await
     }
     async fn transact(&self, writes: Vec<Write>) -> StoreResult<()> {
         let poisoned = writes.iter().any(|w| match w {
