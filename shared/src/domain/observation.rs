@@ -225,14 +225,16 @@ impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
 pub enum Payload<'a> {
     Literal(&'a RawValue),
     Text(&'a str),
-    Point(&'a str),
+    /// The data point's text as its JSON string literal in a stored document (`dp`).
+    Point(&'a RawValue),
 }
 
 impl Payload<'_> {
     pub fn is_empty(&self) -> bool {
         match self {
             Payload::Literal(r) => r.get() == "\"\"",
-            Payload::Text(t) | Payload::Point(t) => t.is_empty(),
+            Payload::Text(t) => t.is_empty(),
+            Payload::Point(r) => r.get() == "\"\"",
         }
     }
 }
@@ -248,7 +250,10 @@ impl Serialize for Payload<'_> {
         match self {
             Payload::Literal(r) => r.serialize(s),
             Payload::Text(t) => s.serialize_str(t),
-            Payload::Point(t) => s.collect_str(&base64::display::Base64Display::new(t.as_bytes(), &B64)),
+            Payload::Point(r) => {
+                let text: Cow<str> = serde_json::from_str(r.get()).map_err(serde::ser::Error::custom)?;
+                s.collect_str(&base64::display::Base64Display::new(text.as_bytes(), &B64))
+            }
         }
     }
 }
@@ -277,7 +282,7 @@ pub struct ObservationRef<'a> {
     #[serde(default, borrow)]
     data: Option<Payload<'a>>,
     #[serde(rename = "dp", default, borrow)]
-    point: Option<JsonStr<'a>>,
+    point: Option<&'a RawValue>,
 }
 
 impl ObservationRef<'_> {
@@ -305,6 +310,124 @@ impl<'a> From<&'a Observation> for ObservationRef<'a> {
             last_updated: o.last_updated,
             data: Some(Payload::Text(&o.data)),
             point: None,
+        }
+    }
+}
+
+impl Payload<'_> {
+    /// Appends the payload as a JSON string literal of base64 (what its `Serialize` writes), with
+    /// no escaping pass over the base64 and the data point's text unescaped into `scratch` (kept
+    /// by the caller across entries): a page writes one per entry.
+    pub fn write_literal(&self, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Result<(), String> {
+        match self {
+            Payload::Literal(r) => out.extend_from_slice(r.get().as_bytes()),
+            Payload::Text(t) => serde_json::to_writer(&mut *out, t).map_err(|e| e.to_string())?,
+            Payload::Point(r) => {
+                scratch.clear();
+                if !unescape_into(r.get().as_bytes(), scratch) {
+                    let text: String = serde_json::from_str(r.get()).map_err(|e| e.to_string())?;
+                    scratch.clear();
+                    scratch.extend_from_slice(text.as_bytes());
+                }
+                out.push(b'"');
+                let at = out.len();
+                out.resize(at + base64::encoded_len(scratch.len(), true).unwrap_or(0), 0);
+                let n = B64.encode_slice(&scratch[..], &mut out[at..]).map_err(|e| e.to_string())?;
+                out.truncate(at + n);
+                out.push(b'"');
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The text of a JSON string literal (quotes included) appended to `out`, escapes decoded; false
+/// (and `out` partly written) for a literal this does not decode, which the caller then parses.
+fn unescape_into(lit: &[u8], out: &mut Vec<u8>) -> bool {
+    let Some(mut rest) = lit.strip_prefix(b"\"").and_then(|l| l.strip_suffix(b"\"")) else { return false };
+    while let Some(at) = memchr::memchr(b'\\', rest) {
+        out.extend_from_slice(&rest[..at]);
+        let Some(&kind) = rest.get(at + 1) else { return false };
+        rest = &rest[at + 2..];
+        let byte = match kind {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let hex =
+                    |b: &[u8]| std::str::from_utf8(b.get(..4)?).ok().and_then(|h| u32::from_str_radix(h, 16).ok());
+                let Some(unit) = hex(rest) else { return false };
+                rest = &rest[4..];
+                let code = match unit {
+                    0xD800..=0xDBFF => {
+                        let Some(low) =
+                            rest.strip_prefix(b"\\u").and_then(hex).filter(|l| (0xDC00..=0xDFFF).contains(l))
+                        else {
+                            return false;
+                        };
+                        rest = &rest[6..];
+                        0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    0xDC00..=0xDFFF => return false,
+                    u => u,
+                };
+                let Some(c) = char::from_u32(code) else { return false };
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                continue;
+            }
+            _ => return false,
+        };
+        out.push(byte);
+    }
+    out.extend_from_slice(rest);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast unescaper gives what serde_json gives, or declines (then serde_json decides).
+    #[test]
+    fn string_literals_unescape_as_serde_json_unescapes_them() {
+        let texts = [
+            "",
+            "plain",
+            r#"{"header":{"uuid":"a"},"body":{"v":1}}"#,
+            "tab\tnewline\nreturn\r quote\" backslash\\ slash/ bell\u{7} nul\u{0} é ü 中 🩸 \u{2028}",
+        ];
+        for t in texts {
+            let lit = serde_json::to_string(t).expect("literal");
+            let mut out = Vec::new();
+            assert!(unescape_into(lit.as_bytes(), &mut out), "{lit}");
+            assert_eq!(String::from_utf8(out).expect("utf-8"), t);
+        }
+        for (lit, want) in [(r#""\/\b\f""#, "/\u{8}\u{c}"), (r#""\ud83e\ude78 \u00e9""#, "🩸 é")] {
+            let mut out = Vec::new();
+            assert!(unescape_into(lit.as_bytes(), &mut out), "{lit}");
+            assert_eq!(String::from_utf8(out).expect("utf-8"), want);
+        }
+        for bad in [r#""\x""#, r#""\ud83e""#, r#""\udc00""#, r#""\u12""#, "\"unterminated", r#""trailing\""#] {
+            assert!(!unescape_into(bad.as_bytes(), &mut Vec::new()), "{bad}");
+        }
+    }
+
+    /// A payload written by `write_literal` is the literal its `Serialize` writes.
+    #[test]
+    fn payload_literals_are_what_serialize_writes() {
+        let point = serde_json::to_string(r#"{"a":"b\"c","é":1}"#).expect("literal");
+        let raw = RawValue::from_string(point).expect("raw");
+        let b64 = serde_json::to_string(&B64.encode("x")).expect("literal");
+        let lit = RawValue::from_string(b64).expect("raw");
+        for p in [Payload::Point(&raw), Payload::Literal(&lit), Payload::Text("eyJhIjoxfQ=="), Payload::Text("")] {
+            let (mut out, mut scratch) = (Vec::new(), Vec::new());
+            p.write_literal(&mut out, &mut scratch).expect("write");
+            assert_eq!(String::from_utf8(out).expect("utf-8"), serde_json::to_string(&p).expect("json"));
         }
     }
 }

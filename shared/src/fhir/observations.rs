@@ -81,17 +81,46 @@ pub struct ObservationView<'a> {
 
 impl Serialize for ObservationView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let o = self.obs;
-        // Keys in byte order, as a serialised `Value` map has them.
         let mut m = s.serialize_map(None)?;
+        self.entries_before_attachment(&mut m)?;
+        m.serialize_entry("valueAttachment", &Attachment(self.obs.payload()))?;
+        m.end()
+    }
+}
+
+impl ObservationView<'_> {
+    /// Every entry but the last, `valueAttachment` (keys in byte order, as a serialised `Value`
+    /// map has them).
+    fn entries_before_attachment<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
         let code = CodeView(self.code);
         if !code.is_empty() {
             m.serialize_entry("code", &code)?;
         }
-        head_entries(&mut m, o)?;
-        m.serialize_entry("subject", &Subject(o.patient_id, self.user_id))?;
-        m.serialize_entry("valueAttachment", &Attachment(o.payload()))?;
-        m.end()
+        head_entries(m, self.obs)?;
+        m.serialize_entry("subject", &Subject(self.obs.patient_id, self.user_id))
+    }
+
+    /// The same JSON as its `Serialize`, with the attachment written by `Payload::write_literal`
+    /// (the largest value of an entry: no escaping pass, the data point unescaped in `scratch`).
+    fn write(&self, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Result<(), String> {
+        struct Before<'a>(&'a ObservationView<'a>);
+        impl Serialize for Before<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(None)?;
+                self.0.entries_before_attachment(&mut m)?;
+                m.end()
+            }
+        }
+        put(out, &Before(self))?;
+        out.pop(); // the map's `}`: the attachment goes on
+        out.extend_from_slice(b",\"valueAttachment\":{\"contentType\":\"application/json\"");
+        let payload = self.obs.payload();
+        if !payload.is_empty() {
+            out.extend_from_slice(b",\"data\":");
+            payload.write_literal(out, scratch)?;
+        }
+        out.extend_from_slice(b"}}");
+        Ok(())
     }
 }
 
@@ -253,6 +282,8 @@ pub struct EntryWriter<'a, F> {
     full_url: Vec<u8>,
     lookup: F,
     entries: usize,
+    /// A data point's text, unescaped (reused entry after entry).
+    scratch: Vec<u8>,
     _codes: std::marker::PhantomData<&'a Code>,
 }
 
@@ -268,7 +299,7 @@ where
         full_url.pop();
         let mut out = Vec::with_capacity(512 + 1280 * expected);
         out.push(b'{');
-        Ok(Self { out, full_url, lookup, entries: 0, _codes: std::marker::PhantomData })
+        Ok(Self { out, full_url, lookup, entries: 0, scratch: Vec::new(), _codes: std::marker::PhantomData })
     }
 
     /// Appends one entry.
@@ -280,7 +311,7 @@ where
         push_decimal(out, o.id);
         out.extend_from_slice(b"\",\"resource\":");
         let (code, user_id) = (self.lookup)(o.patient_id, o.code_id);
-        put(out, &ObservationView { obs: &o, code, user_id })?;
+        ObservationView { obs: &o, code, user_id }.write(out, &mut self.scratch)?;
         out.extend_from_slice(b",\"search\":{\"mode\":\"match\"}}");
         self.entries += 1;
         Ok(())
