@@ -289,12 +289,12 @@ pub(super) async fn read(
 
 /// An Observation read; whose data was asked for is recorded even when the answer is a refusal.
 async fn observation_read(s: &AppState, c: &Caller, slot: &Slot, id: i64) -> Result<Value, FhirError> {
-    if let Some(o) = s.repo.observation(id).await? {
+    let noted = |p| {
         note(slot, |n| {
-            n.patients.insert(o.patient_id);
-        });
-    }
-    Ok(reads::read_observation(&s.repo, c, id).await?)
+            n.patients.insert(p);
+        })
+    };
+    Ok(reads::read_observation_noting(&s.repo, c, id, noted).await?)
 }
 
 pub(super) async fn not_allowed(Path((rtype, _)): Path<(String, String)>) -> FhirResult {

@@ -249,7 +249,15 @@ fn ids_by_code(codes: &[Code]) -> BTreeMap<String, Id> {
 
 /// One observation, if the caller may read it (404 otherwise: hidden data is not revealed).
 pub async fn read_observation(repo: &Repo, c: &Caller, id: Id) -> Result<Value> {
+    read_observation_noting(repo, c, id, |_| ()).await
+}
+
+/// `read_observation`, telling `patient` whose observation it is as soon as it is found, before
+/// the consent rule decides (the audit record names whose data was asked for, refused or not):
+/// the observation is read once.
+pub async fn read_observation_noting(repo: &Repo, c: &Caller, id: Id, patient: impl FnOnce(Id)) -> Result<Value> {
     let o = repo.observation(id).await?.ok_or_else(Error::not_found)?;
+    patient(o.patient_id);
     let mut facts = Facts::default();
     let pf = facts.patient(repo, o.patient_id).await?.ok_or_else(Error::not_found)?;
     let vis = access::visible_scopes(c, o.patient_id, &pf.enrolled, &pf.consents, None);
