@@ -371,6 +371,43 @@ pub fn upload_consent(
     }
 }
 
+/// The consent rule for FHIR resources stored as sent: the rule of observations
+/// (`visible_scopes`) with the scope that covers the resource's type (`type_scope`, the catalogue's
+/// `http://hl7.org/fhir/resource-types|{type}`); a type without such a scope is readable by the
+/// patient alone.
+pub fn may_read_stored(
+    c: &Caller,
+    patient: Id,
+    enrolled: &[StudyGrant],
+    consents: &BTreeMap<(Id, Id), bool>,
+    type_scope: Option<Id>,
+    only_study: Option<Id>,
+) -> bool {
+    let visible = visible_scopes(c, patient, enrolled, consents, only_study);
+    match (type_scope, &visible) {
+        (_, Visible::Own(None)) => true,
+        (Some(code), v) => v.allows(code),
+        (None, _) => false,
+    }
+}
+
+/// May write FHIR resources under a patient's FHIR source: the patient themself, or a practitioner
+/// who may manage the patient (as for uploads).
+pub fn may_write_stored(c: &Caller, patient: Id, patient_orgs: &[Id]) -> bool {
+    may_upload_for(c, patient, patient_orgs)
+}
+
+/// May register and manage FHIR sources: only for oneself, as a patient.
+pub fn may_manage_fhir_source(c: &Caller, source_patient: Id) -> bool {
+    c.patient_id() == Some(source_patient)
+}
+
+/// May read a patient's consents as FHIR Consent resources: the patient, or a practitioner with a
+/// role in the study's organization (`may_see_study_consents`, per study).
+pub fn may_read_consent_resource(c: &Caller, patient: Id, study_org: Id) -> bool {
+    may_see_study_consents(c, patient, study_org)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -405,3 +405,37 @@ pub struct TokenResponse {
     #[serde(skip)]
     pub user_id: Option<Id>,
 }
+
+/// A patient's registered source of FHIR resources (an EHR, an app), under which stored resources
+/// arrive. One per (patient, data source, base URL) when the URL is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FhirSource {
+    pub id: Id,
+    pub patient_id: Id,
+    pub data_source_id: Id,
+    pub label: String,
+    #[serde(default)]
+    pub fhir_base_url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_updated: OffsetDateTime,
+}
+
+/// A FHIR resource stored as sent (stamped: `id`, `meta.source`, the patient extensions), under
+/// the source it came through. `upstream_id` is the id it had there (the upsert key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredResource {
+    pub id: String,
+    pub resource_type: String,
+    pub source_id: Id,
+    pub patient_id: Id,
+    #[serde(default)]
+    pub upstream_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_updated: OffsetDateTime,
+    /// The stamped body; `Null` in an item whose body is kept as a blob (`blob`).
+    #[serde(default)]
+    pub body: serde_json::Value,
+    /// The blob holding the body when it is too large for an item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+}

@@ -49,6 +49,18 @@ pub const CODES: &[(Id, &str, &str, &str)] = &[
     (50016, OMH, "omh:sleep-duration:2.0", "Sleep duration"),
 ];
 
+/// The scopes of the other FHIR types stored as sent (`{TYPE_SCOPE_SYSTEM}|{type}`), after
+/// upstream's catalogue: ids from 50017 in the order of `fhir::stored::TYPES` without
+/// QuestionnaireResponse (50011).
+pub fn type_scopes() -> Vec<(Id, String)> {
+    crate::fhir::stored::TYPES
+        .iter()
+        .filter(|t| **t != "QuestionnaireResponse")
+        .enumerate()
+        .map(|(i, t)| (50017 + i as Id, t.to_string()))
+        .collect()
+}
+
 fn camel_name(email: &str) -> String {
     email
         .split('@')
@@ -181,6 +193,15 @@ async fn seed_records(repo: &Repo, settings: &Settings, blobs: &dyn crate::ports
             text: (*text).into(),
         })
         .await?;
+    }
+    for (id, t) in type_scopes() {
+        let code = Code {
+            id,
+            coding_system: crate::fhir::stored::TYPE_SCOPE_SYSTEM.into(),
+            coding_code: t.clone(),
+            text: format!("FHIR {t}"),
+        };
+        repo.create_code(&code).await?;
     }
     let sources: &[(Id, &str, &str, &[Id])] = &[
         (70001, "CareX", "personal_device", &[50002, 50004]),
@@ -343,29 +364,23 @@ async fn seed_records(repo: &Repo, settings: &Settings, blobs: &dyn crate::ports
     }
 
     seed_observations(repo, blobs).await?;
+    seed_questionnaire_responses(repo, now).await?;
 
     for (kind, last) in [
         ("user", 10011),
         ("organization", 20008),
         ("study", 30005),
         ("patient", 40005),
-        ("code", 50016),
+        ("code", 50016 + type_scopes().len() as Id),
         ("data_source", 70006),
         ("practitioner", 80006),
         ("client", 4),
         ("identifier", 2),
+        ("fhir_source", 90002),
     ] {
         repo.bump_counter(kind, last).await?;
     }
     Ok(())
-}
-
-fn uuid4() -> String {
-    let mut b = crate::auth::crypto::random_bytes::<16>();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
 /// One observation per consented Open mHealth scope, as upstream's seed (9 in all).
@@ -386,12 +401,12 @@ async fn seed_observations(repo: &Repo, blobs: &dyn crate::ports::BlobStore) -> 
     let mut resources = Vec::new();
     for (n, (patient, code, device)) in rows.iter().enumerate() {
         let at = crate::domain::views::ts(now - time::Duration::hours(n as i64 + 1));
-        let dp = crate::omh::example(code, &uuid4(), &at)
+        let dp = crate::omh::example(code, &crate::auth::crypto::uuid4(), &at)
             .ok_or_else(|| crate::error::Error::Internal(format!("no example data point for {code}")))?;
         let data = base64::engine::general_purpose::STANDARD.encode(dp.to_string());
         let mut r = serde_json::json!({
             "resourceType": "Observation",
-            "identifier": [{"system": "https://jupyterhealth.org/demo", "value": uuid4()}],
+            "identifier": [{"system": "https://jupyterhealth.org/demo", "value": crate::auth::crypto::uuid4()}],
             "status": "final",
             "code": {"coding": [{"system": OMH, "code": code}]},
             "subject": {"reference": format!("Patient/{patient}")},
@@ -403,5 +418,63 @@ async fn seed_observations(repo: &Repo, blobs: &dyn crate::ports::BlobStore) -> 
         resources.push(r);
     }
     crate::domain::ingest::seed_observations(repo, blobs, resources, 10001).await?;
+    Ok(())
+}
+
+/// Peter's and Pamela's FHIR sources (data source Questionnaire) with upstream's 3 and 4
+/// QuestionnaireResponses (upstream ids, dates and answers as upstream's seed).
+async fn seed_questionnaire_responses(repo: &Repo, now: OffsetDateTime) -> Result<()> {
+    type Answers<'a> = &'a [(&'a str, &'a str, i64, i64, i64)];
+    let sets: &[(Id, Id, &str, &str, &str, Answers)] = &[
+        (
+            90001,
+            40001,
+            "Records from Halo Health System",
+            "https://fhir.halo.org/api/FHIR/R4",
+            "a1b2c3d4e5f6",
+            &[
+                ("c3d4e5f6a1b2", "2025-10-01", 42, 18, 65),
+                ("d4e5f6a1b2c3", "2025-10-08", 55, 30, 72),
+                ("e5f6a1b2c3d4", "2025-10-15", 38, 22, 48),
+            ],
+        ),
+        (
+            90002,
+            40002,
+            "Chart from Comet Clinic",
+            "https://fhir.comet.org/api/FHIR/R4",
+            "b2c3d4e5f6a1",
+            &[
+                ("f6a1b2c3d4e5", "2025-10-03", 60, 45, 80),
+                ("a2b3c4d5e6f7", "2025-10-10", 50, 35, 70),
+                ("b3c4d5e6f7a2", "2025-10-17", 25, 10, 40),
+                ("c4d5e6f7a2b3", "2025-10-24", 70, 55, 90),
+            ],
+        ),
+    ];
+    for (sid, patient, label, url, ehr_patient, answers) in sets {
+        let source = FhirSource {
+            id: *sid,
+            patient_id: *patient,
+            data_source_id: 70005,
+            label: (*label).into(),
+            fhir_base_url: (*url).into(),
+            last_updated: now,
+        };
+        repo.save_fhir_source(&source, None).await?;
+        for (upstream, authored, cough, dyspnea, fatigue) in *answers {
+            let answer = |link: &str, v: i64| serde_json::json!({"linkId": link, "answer": [{"valueInteger": v}]});
+            let body = serde_json::json!({
+                "resourceType": "QuestionnaireResponse",
+                "id": upstream,
+                "status": "completed",
+                "questionnaire": "Questionnaire/weekly-symptom-severity-vas",
+                "subject": {"reference": format!("Patient/{ehr_patient}")},
+                "authored": authored,
+                "item": [answer("cough-severity", *cough), answer("dyspnea-severity", *dyspnea), answer("fatigue-severity", *fatigue)],
+            });
+            crate::domain::stored::store_seeded(repo, &source, "QuestionnaireResponse", upstream, body).await?;
+        }
+    }
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod facts;
 pub mod ingest;
 pub mod observation;
 pub mod reads;
+pub mod stored;
 
 pub mod views;
 

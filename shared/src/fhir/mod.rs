@@ -4,7 +4,10 @@
 //! Must not depend on: I/O, the web framework, SDKs.
 
 mod observations;
+pub mod r4;
+pub mod r5;
 pub mod search;
+pub mod stored;
 
 pub use observations::*;
 
@@ -221,7 +224,11 @@ pub fn search_params(resource: &str) -> &'static [(&'static str, &'static str, &
             ("_sort", "special", "date, -date (default), _lastUpdated, -_lastUpdated"),
             ("_count", "number", "Page size, 1 to 1000 (default 20)"),
             ("_summary", "special", "count: only the total"),
-            ("_source", "uri", "https://jupyterhealth.org/jhe (the only source held here)"),
+            (
+                "_source",
+                "uri",
+                "https://jupyterhealth.org/jhe (JHE's own, the default), or a FHIR source's URI (see below)",
+            ),
         ],
         "Patient" => &[
             ("_id", "token", "Patient ids, comma-separated"),
@@ -269,36 +276,110 @@ pub fn search_params(resource: &str) -> &'static [(&'static str, &'static str, &
 
 pub const RESOURCE_TYPES: &[&str] = &["Device", "Group", "Observation", "Organization", "Patient", "Practitioner"];
 
+/// The parameters of stored resources common to every stored type.
+const STORED_COMMON: &[(&str, &str, &str)] = &[
+    ("patient", "reference", "The patient (Patient/{id} or {id})"),
+    (
+        "patient._has:Group:member:_id",
+        "special",
+        "Only patients enrolled in this study (Group id), and only if the study requests the type's scope",
+    ),
+    ("patient.organization", "reference", "Only patients of this organization"),
+    ("_id", "token", "Resource ids (uuid), comma-separated"),
+    ("_lastUpdated", "date", "Time stored, with prefixes eq, ge, gt, le, lt"),
+    ("_sort", "special", "date, -date, _lastUpdated, -_lastUpdated (default)"),
+    ("_count", "number", "Page size, 1 to 1000 (default 20)"),
+    ("_summary", "special", "count: only the total"),
+    (
+        "_source",
+        "uri",
+        "https://jupyterhealth.org/fhir/fhir-source/{id}: what that FHIR source sent; with :below=https://jupyterhealth.org/fhir/fhir-source/ every source",
+    ),
+];
+
+const CONSENT_PARAMS: &[(&str, &str, &str)] = &[
+    ("patient", "reference", "The patient (required for practitioners)"),
+    ("_id", "token", "{patient}-{study}"),
+    ("status", "token", "active, inactive or draft"),
+    ("_lastUpdated", "date", "Time of the last decision"),
+];
+
+fn kind_name(k: stored::Kind) -> &'static str {
+    match k {
+        stored::Kind::Token | stored::Kind::Code | stored::Kind::Identifier => "token",
+        stored::Kind::Str => "string",
+        stored::Kind::Reference => "reference",
+        stored::Kind::Date => "date",
+    }
+}
+
+/// One type's entry of the CapabilityStatement.
+fn capability_of(t: &str) -> Value {
+    let (records, as_sent) = (RESOURCE_TYPES.contains(&t), stored::is_stored_type(t));
+    let mut codes = vec!["read", "search-type"];
+    if t == "Observation" || as_sent {
+        codes.push("create");
+    }
+    if as_sent {
+        codes.extend(["update", "patch", "delete"]);
+    }
+    let mut params: Vec<(String, String, String)> = Vec::new();
+    let mut add = |n: &str, ty: &str, d: &str| {
+        if !params.iter().any(|(x, _, _)| x == n) {
+            params.push((n.into(), ty.into(), d.into()));
+        }
+    };
+    let listed: &[(&str, &str, &str)] = if t == "Consent" { CONSENT_PARAMS } else { search_params(t) };
+    listed.iter().for_each(|(n, ty, d)| add(n, ty, d));
+    if as_sent {
+        // On a type also rendered from JHE's records, these apply to the resources stored as sent.
+        let only = if records { "With _source naming a FHIR source: " } else { "" };
+        STORED_COMMON.iter().for_each(|(n, ty, d)| add(n, ty, &format!("{only}{d}")));
+        for p in stored::params(t) {
+            add(p.name, kind_name(p.kind), &format!("{only}Over {} of resources stored as sent", p.paths.join(", ")));
+        }
+    }
+    let doc = match t {
+        "AuditEvent" => "The audit trail: superusers, and managers of the organizations of the patients involved (by patient or agent). Newest first.".to_string(),
+        "Consent" => "A patient's consents, one per study (id {patient}-{study}): status active, inactive or draft; decision deny with the consented scopes as a permit provision and the refused ones nested in it. Readable by the patient and by practitioners of the study's organization.".to_string(),
+        _ => {
+            let mut d = String::new();
+            if t == "Observation" {
+                d.push_str(&format!("Open mHealth data points: code.coding is one {OMH_SYSTEM} code, valueAttachment is application/json with the base64 data point. Create needs subject Patient/{{id}}, device Device/{{id}} and the patient's consent. Conditional create with If-None-Exist: identifier=system|value. Pages follow link next (opaque cursor). "));
+            }
+            if records && as_sent {
+                d.push_str("Read and search give JHE's own records (numeric ids); with _source=https://jupyterhealth.org/fhir/fhir-source/{id} (or :below) the resources stored as sent (uuid ids), which alone are updated and deleted. ");
+            }
+            if as_sent {
+                d.push_str("Stored as sent under a patient's FHIR source (X-JHE-FHIR-Source-ID header or meta.source), validated as R5, upserted on the source's own id. Practitioners read them through a study of their organization that requests the scope http://hl7.org/fhir/resource-types|{type} and to which the patient consented.");
+            }
+            d.trim().to_string()
+        }
+    };
+    prune(json!({
+        "type": t,
+        "documentation": doc,
+        "interaction": codes.iter().map(|c| json!({"code": c})).collect::<Vec<_>>(),
+        "conditionalCreate": t == "Observation",
+        "searchParam": params.iter().map(|(n, ty, d)| json!({"name": n, "type": ty, "documentation": d})).collect::<Vec<_>>(),
+    }))
+}
+
+/// Every type served: JHE's records, the types stored as sent, AuditEvent and Consent (sorted).
+pub fn served_types() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = ["AuditEvent", "Consent"]
+        .into_iter()
+        .chain(RESOURCE_TYPES.iter().copied())
+        .chain(stored::TYPES.iter().copied())
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
 /// The CapabilityStatement: exactly the resources, interactions and parameters served here.
 pub fn capability_statement(base: &str, started: &str) -> Value {
-    let resources: Vec<Value> = ["AuditEvent"]
-        .iter()
-        .chain(RESOURCE_TYPES)
-        .map(|t| {
-            let mut interactions = vec![json!({"code": "read"}), json!({"code": "search-type"})];
-            let mut doc = String::new();
-            if *t == "AuditEvent" {
-                doc = "The audit trail: superusers, and managers of the organizations of the patients involved \
-                       (by patient or agent). Newest first."
-                    .to_string();
-            }
-            if *t == "Observation" {
-                interactions.push(json!({"code": "create"}));
-                doc = format!(
-                    "Open mHealth data points: code.coding is one {OMH_SYSTEM} code, valueAttachment is application/json with \
-                     the base64 data point. Create needs subject Patient/{{id}}, device Device/{{id}} and the patient's consent. \
-                     Conditional create with If-None-Exist: identifier=system|value. Pages follow link next (opaque cursor)."
-                );
-            }
-            prune(json!({
-                "type": t,
-                "documentation": doc,
-                "interaction": interactions,
-                "conditionalCreate": *t == "Observation",
-                "searchParam": search_params(t).iter().map(|(n, ty, d)| json!({"name": n, "type": ty, "documentation": d})).collect::<Vec<_>>(),
-            }))
-        })
-        .collect();
+    let resources: Vec<Value> = served_types().into_iter().map(capability_of).collect();
     json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -310,7 +391,7 @@ pub fn capability_statement(base: &str, started: &str) -> Value {
         "format": ["json"],
         "rest": [{
             "mode": "server",
-            "documentation": format!("Batch Bundles (type batch) of at most {MAX_BUNDLE_ENTRIES} Observation entries are accepted at POST {base}/FHIR/R5/; each entry is judged on its own."),
+            "documentation": format!("Batch Bundles (type batch) of at most {MAX_BUNDLE_ENTRIES} entries are accepted at POST {base}/FHIR/R5/ (Open mHealth Observations, and resources stored as sent under the FHIR source of the X-JHE-FHIR-Source-ID header or their meta.source); each entry is judged on its own."),
             "security": {
                 "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}]}],
                 "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris", "extension": [

@@ -15,11 +15,12 @@ use crate::domain::ingest::{self, EntryOutcome, Refusal};
 use crate::domain::reads;
 use crate::error::Error;
 use crate::fhir::search::{parse_observation_query, parse_other_query};
+use crate::fhir::stored::{self, Target};
 use crate::fhir::{self, RESOURCE_TYPES, outcome};
 
 const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
-fn fhir_response(status: StatusCode, body: Value) -> Response {
+pub(super) fn fhir_response(status: StatusCode, body: Value) -> Response {
     let mut r = (status, Json(body)).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     r
@@ -69,9 +70,9 @@ impl IntoResponse for FhirError {
     }
 }
 
-type FhirResult = Result<Response, FhirError>;
+pub(super) type FhirResult = Result<Response, FhirError>;
 
-async fn caller(s: &AppState, headers: &HeaderMap, slot: &Slot) -> Result<Caller, FhirError> {
+pub(super) async fn caller(s: &AppState, headers: &HeaderMap, slot: &Slot) -> Result<Caller, FhirError> {
     let c = resolve_caller(s, headers).await.map_err(|e| FhirError(e.0))?;
     if let Some(Extension(slot)) = slot {
         slot.caller(&c);
@@ -82,7 +83,7 @@ async fn caller(s: &AppState, headers: &HeaderMap, slot: &Slot) -> Result<Caller
 use super::audit::{Slot, note};
 
 /// Notes which patients a set of rendered resources concerns, and what allowed it.
-async fn note_results(
+pub(super) async fn note_results(
     s: &AppState,
     c: &Caller,
     slot: &Slot,
@@ -93,6 +94,11 @@ async fn note_results(
     let mut patients = std::collections::BTreeSet::new();
     let mut pairs = std::collections::BTreeSet::new();
     for r in resources {
+        if let Some(p) = crate::domain::stored::patient_of(r) {
+            patients.insert(p);
+            pairs.insert((p, rtype.to_string()));
+            continue;
+        }
         match rtype {
             "Observation" => {
                 if let Some(p) = r["subject"]["reference"]
@@ -144,7 +150,7 @@ pub(super) async fn smart(url: ReqUrl) -> Response {
 }
 
 fn check_type(t: &str) -> Result<(), FhirError> {
-    if RESOURCE_TYPES.contains(&t) {
+    if RESOURCE_TYPES.contains(&t) || stored::is_stored_type(t) {
         Ok(())
     } else {
         Err(FhirError(Error::NotFound(format!("Unsupported FHIR resource type: {t}."))))
@@ -159,8 +165,15 @@ async fn run_search(
     url: &ReqUrl,
     params: Vec<(String, String)>,
 ) -> FhirResult {
+    if rtype == "Consent" {
+        return super::stored::consent_search(s, c, slot, url, &params).await;
+    }
     check_type(rtype)?;
     let bad = |m: String| FhirError(Error::BadRequest(m));
+    match stored::target(rtype, &params, RESOURCE_TYPES.contains(&rtype)) {
+        Target::Records => {}
+        t => return super::stored::search(s, c, slot, rtype, url, &params, t).await,
+    }
     if rtype == "Observation" {
         return observation_search(s, c, slot, url, &params).await;
     }
@@ -178,7 +191,7 @@ async fn run_search(
 }
 
 /// A searchset's links: itself, and the next page when there is one.
-fn search_links<'a>(url: &ReqUrl, next: &Option<String>) -> Vec<(&'a str, String)> {
+pub(super) fn search_links<'a>(url: &ReqUrl, next: &Option<String>) -> Vec<(&'a str, String)> {
     let mut links = vec![("self", url.full())];
     if let Some(n) = next {
         links.push(("next", url.with_param("_cursor", n)));
@@ -268,22 +281,29 @@ pub(super) async fn read(
     Path((rtype, id)): Path<(String, String)>,
 ) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
-    if rtype == "AuditEvent" {
-        return audit_read(&s, &c, &id).await;
+    match rtype.as_str() {
+        "AuditEvent" => audit_read(&s, &c, &id).await,
+        "Consent" => super::stored::consent_read(&s, &c, &slot, &id).await,
+        t if stored::is_stored_type(t) && stored::is_stored_id(&id) => super::stored::read(&s, &c, &slot, t, &id).await,
+        t => record_read(&s, &c, &slot, t, &id).await,
     }
-    check_type(&rtype)?;
+}
+
+/// A read of a resource rendered from JHE's records (numeric ids).
+async fn record_read(s: &AppState, c: &Caller, slot: &Slot, rtype: &str, id: &str) -> FhirResult {
+    check_type(rtype)?;
     let id: i64 = id.parse().map_err(|_| FhirError(Error::NotFound(format!("{rtype}/{id} not found."))))?;
-    note(&slot, |n| {
-        n.resource_type = Some(rtype.clone());
+    note(slot, |n| {
+        n.resource_type = Some(rtype.to_string());
         n.ids.push(id.to_string());
     });
     let v = if rtype == "Observation" {
-        observation_read(&s, &c, &slot, id).await?
+        observation_read(s, c, slot, id).await?
     } else {
-        note(&slot, |n| n.patients.extend(Some(id).filter(|_| rtype == "Patient")));
-        reads::read_other(&s.repo, &c, &rtype, id).await?
+        note(slot, |n| n.patients.extend(Some(id).filter(|_| rtype == "Patient")));
+        reads::read_other(&s.repo, c, rtype, id).await?
     };
-    note_results(&s, &c, &slot, &rtype, std::slice::from_ref(&v), None).await?;
+    note_results(s, c, slot, rtype, std::slice::from_ref(&v), None).await?;
     Ok(fhir_response(StatusCode::OK, v))
 }
 
@@ -295,10 +315,6 @@ async fn observation_read(s: &AppState, c: &Caller, slot: &Slot, id: i64) -> Res
         })
     };
     Ok(reads::read_observation_noting(&s.repo, c, id, noted).await?)
-}
-
-pub(super) async fn not_allowed(Path((rtype, _)): Path<(String, String)>) -> FhirResult {
-    Err(FhirError(Error::MethodNotAllowed(format!("{rtype} resources cannot be updated or deleted here."))))
 }
 
 async fn audit_search(
@@ -349,6 +365,8 @@ fn refusal_status(r: &Refusal) -> StatusCode {
         Refusal::Duplicate(_) => StatusCode::CONFLICT,
         Refusal::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Refusal::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Refusal::NotValid { .. } => StatusCode::BAD_REQUEST,
+        Refusal::NotFound(_) => StatusCode::NOT_FOUND,
     }
 }
 
@@ -357,7 +375,7 @@ fn status_line(status: StatusCode) -> String {
     format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error"))
 }
 
-fn refusal_response(r: &Refusal) -> Response {
+pub(super) fn refusal_response(r: &Refusal) -> Response {
     let mut resp = fhir_response(refusal_status(r), r.outcome());
     resp.extensions_mut().insert(super::audit::AuditReason(r.message().to_string()));
     resp
@@ -442,7 +460,7 @@ fn note_upload(slot: &Slot, subjects: Vec<i64>, outcomes: &[EntryOutcome]) {
 /// The body of an upload, or the OperationOutcome that says why it was not read.
 /// An upload's body, read (one limit and deadline) and parsed: its text and its JSON, or the
 /// answer refusing it (media type, size, time, not JSON).
-async fn upload(s: &AppState, headers: &HeaderMap, body: Body) -> Result<(String, Value), Response> {
+pub(super) async fn upload(s: &AppState, headers: &HeaderMap, body: Body) -> Result<(String, Value), Response> {
     if let Some(r) = unsupported_content_type(headers) {
         return Err(r);
     }
@@ -471,17 +489,33 @@ pub(super) async fn create(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    // Conditional create: an existing observation with this identifier is returned as is.
+    if ingest::is_stored_as_sent(&resource) {
+        return super::stored::create_stored(&s, &c, &slot, &headers, &url, "Observation", resource).await;
+    }
+    omh_create(&s, &c, &slot, &headers, &url, &raw, resource).await
+}
+
+/// An Open mHealth Observation's create. A conditional create (`If-None-Exist`) of an observation
+/// already stored with that identifier answers it as is.
+async fn omh_create(
+    s: &AppState,
+    c: &Caller,
+    slot: &Slot,
+    headers: &HeaderMap,
+    url: &ReqUrl,
+    raw: &str,
+    resource: Value,
+) -> FhirResult {
     if let Some(cond) = headers.get("if-none-exist").and_then(|v| v.to_str().ok())
-        && let Some(existing) = ingest::if_none_exist(&s.repo, &c, cond).await?
+        && let Some(existing) = ingest::if_none_exist(&s.repo, c, cond).await?
     {
         return Ok(fhir_response(StatusCode::OK, existing));
     }
     let resources = vec![Some(resource)];
     let subjects = upload_subjects(&resources);
-    let outcome = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources, true).await?;
-    note_upload(&slot, subjects, &outcome);
-    created(&headers, &url, outcome.into_iter().next())
+    let outcome = ingest::ingest(&s.repo, &*s.blobs, c, raw, resources, true).await?;
+    note_upload(slot, subjects, &outcome);
+    created(headers, url, outcome.into_iter().next())
 }
 
 /// The answer to a create: 201 as `Prefer: return` asks, with its `Location`; or the refusal.
@@ -523,9 +557,11 @@ pub(super) async fn batch(
         Ok(x) => x,
         Err(f) => return Ok(refusal_response(&f)),
     };
+    let (resources, as_sent) = super::stored::split_batch(resources);
     let subjects = upload_subjects(&resources);
-    let outcomes = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources, false).await?;
-    note_upload(&slot, subjects, &outcomes);
+    let mut outcomes = ingest::ingest(&s.repo, &*s.blobs, &c, &raw, resources, false).await?;
+    let stored = super::stored::store_batch(&s, &c, &headers, as_sent, &mut outcomes).await?;
+    note_upload(&slot, subjects.into_iter().chain(stored).collect(), &outcomes);
     Ok(fhir_response(StatusCode::OK, batch_response(&url.origin, outcomes, pre)))
 }
 
@@ -541,12 +577,13 @@ fn batch_response(origin: &str, outcomes: Vec<EntryOutcome>, pre: Vec<Option<Ref
             }
             (None, EntryOutcome::Created { resource, warnings }) => {
                 let id = resource["id"].as_str().unwrap_or("").to_string();
-                let mut response = json!({"status": status_line(StatusCode::CREATED), "location": format!("Observation/{id}"),
+                let rtype = resource["resourceType"].as_str().unwrap_or("Observation").to_string();
+                let mut response = json!({"status": status_line(StatusCode::CREATED), "location": format!("{rtype}/{id}"),
                                           "lastModified": resource["meta"]["lastUpdated"].clone()});
                 if !warnings.is_empty() {
-                    response["outcome"] = warnings_outcome(&warnings, &format!("Observation/{id}"));
+                    response["outcome"] = warnings_outcome(&warnings, &format!("{rtype}/{id}"));
                 }
-                json!({"fullUrl": format!("{origin}/FHIR/R5/Observation/{id}"), "response": response, "resource": resource})
+                json!({"fullUrl": format!("{origin}/FHIR/R5/{rtype}/{id}"), "response": response, "resource": resource})
             }
         })
         .collect();

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod routes;
 pub mod serve;
 pub mod site;
+pub mod stored;
 pub mod wire;
 
 use std::sync::Arc;

@@ -276,13 +276,32 @@ fn describe(method: &str, path: &str) -> Option<Op> {
         ("GET", "/FHIR/R5/metadata") => op("The CapabilityStatement", 200, Fhir(r("Resource"))).public(),
         ("GET", "/FHIR/R5/.well-known/smart-configuration") => get_json("SMART configuration", json!({"type": "object"})).public(),
         ("GET", "/FHIR/R5/Observation") => op("Searches observations the caller may read", 200, Fhir(r("Bundle"))).query(fhir_search()),
-        ("GET", "/FHIR/R5/{rtype}") => op("Searches Patient, Observation or AuditEvent", 200, Fhir(r("Bundle"))).query(fhir_search()),
+        ("GET", "/FHIR/R5/{rtype}") => op("Searches a resource type (see the CapabilityStatement)", 200, Fhir(r("Bundle"))).query(fhir_search()),
         ("POST", "/FHIR/R5/{rtype}/_search") => Op {
             form: Some(json!({"type": "object"})),
             ..op("Searches, the parameters in a form body", 200, Fhir(r("Bundle"))).also(&[408, 413, 415])
         },
         ("GET", "/FHIR/R5/{rtype}/{id}") => op("Reads a resource", 200, Fhir(r("Resource"))),
-        ("PUT" | "PATCH" | "DELETE", "/FHIR/R5/{rtype}/{id}") => op("Not supported: resources are written by upload only", 405, Fhir(r("OperationOutcome"))),
+        ("PUT" | "PATCH", "/FHIR/R5/{rtype}/{id}") => op("Replaces (PUT) or merges into (PATCH) a resource stored as sent (uuid id; JHE's records: 405)", 200, Fhir(r("Resource")))
+            .body(r("Resource"))
+            .also(&[403, 405, 415]),
+        ("DELETE", "/FHIR/R5/{rtype}/{id}") => op("Deletes a resource stored as sent (uuid id; JHE's records: 405)", 204, Empty).also(&[405]),
+        ("POST", "/FHIR/R5/{rtype}") => op("Stores a FHIR resource as sent, under the FHIR source named by X-JHE-FHIR-Source-ID or meta.source", 201, Fhir(r("Resource")))
+            .body(r("Resource"))
+            .also(&[403, 415]),
+        ("POST", "/fhir-import/R4") => op("Imports a Bundle of R4 resources: each converted to R5 and stored as sent; a batch-response with what each lost", 200, Fhir(r("Bundle")))
+            .body(r("Bundle"))
+            .also(&[415]),
+        ("POST", "/fhir-import/R4/{rtype}") => op("Imports one R4 resource (see POST /fhir-import/R4)", 200, Fhir(r("Bundle")))
+            .body(r("Resource"))
+            .also(&[415]),
+        ("GET", "/api/v1/fhir_sources") => get_json("The calling patient's FHIR sources", page("FhirSource")).query(paged()),
+        ("POST", "/api/v1/fhir_sources") => op("Registers a FHIR source for the calling patient (the same data source and URL again: 200, that one)", 201, Json(r("FhirSource")))
+            .body(r("FhirSource"))
+            .also(&[200]),
+        ("GET", "/api/v1/fhir_sources/{id}") => get_json("One of the calling patient's FHIR sources", r("FhirSource")),
+        ("PATCH" | "PUT", "/api/v1/fhir_sources/{id}") => get_json("Changes a FHIR source", r("FhirSource")).body(r("FhirSource")),
+        ("DELETE", "/api/v1/fhir_sources/{id}") => op("Deletes a FHIR source and every resource stored under it", 204, Empty),
         ("POST", "/FHIR/R5/Observation") => op("Uploads one Observation", 201, Fhir(r("Resource")))
             .body(r("Resource"))
             .also(&[200, 409, 415, 422]),
@@ -407,6 +426,13 @@ fn schemas() -> Value {
         object(
             &[],
             json!({"name": string(), "description": string(), "organization": int(), "iconUrl": nullable("string")}),
+        ),
+    );
+    m.insert(
+        "FhirSource".into(),
+        object(
+            &["dataSource"],
+            json!({"id": int(), "patient": int(), "dataSource": int(), "label": string(), "fhirBaseUrl": string(), "lastUpdated": string()}),
         ),
     );
     m.insert(

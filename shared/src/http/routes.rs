@@ -12,7 +12,7 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::AppState;
-use super::{admin as a, fhir as f, oauth as o};
+use super::{admin as a, fhir as f, oauth as o, stored as st};
 
 /// What the audit trail records of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +147,12 @@ pub fn table() -> Vec<Route> {
         route(pats, PATCH, "/api/v1/patients/{id}/consents", As("consent.write", "U"), |m| on(m, a::consents_patch)),
         route(pats, DELETE, "/api/v1/patients/{id}/consents", As("consent.forget", "D"), |m| on(m, a::consents_delete)),
         route(pats, GET, "/api/v1/patients/{id}/audit", As("audit.read", "E"), |m| on(m, a::pat_audit)),
+        route(pats, GET, "/api/v1/fhir_sources", As("fhir_source.read", "R"), |m| on(m, st::sources_list)),
+        route(pats, POST, "/api/v1/fhir_sources", As("fhir_source.write", "C"), |m| on(m, st::sources_create)),
+        route(pats, GET, "/api/v1/fhir_sources/{id}", As("fhir_source.read", "R"), |m| on(m, st::sources_get)),
+        route(pats, PATCH, "/api/v1/fhir_sources/{id}", As("fhir_source.write", "U"), |m| on(m, st::sources_update)),
+        route(pats, PUT, "/api/v1/fhir_sources/{id}", As("fhir_source.write", "U"), |m| on(m, st::sources_update)),
+        route(pats, DELETE, "/api/v1/fhir_sources/{id}", As("fhir_source.delete", "D"), |m| on(m, st::sources_delete)),
         route(pats, GET, "/api/v1/invitation", As("invitation.read", "R"), |m| on(m, a::inv_list)),
         route(pats, POST, "/api/v1/invitation", As("invitation.issue", "C"), |m| on(m, a::inv_create)),
         route(pats, POST, "/api/v1/invitation/{token}", As("invitation.redeem", "E"), |m| on(m, a::inv_redeem)),
@@ -215,9 +221,6 @@ pub fn table() -> Vec<Route> {
         route("fhir-read", GET, "/FHIR/R5/{rtype}", FhirSearch, |m| on(m, f::search)),
         route("fhir-read", POST, "/FHIR/R5/{rtype}/_search", FhirSearch, |m| on(m, f::search_post)),
         route("fhir-read", GET, "/FHIR/R5/{rtype}/{id}", FhirRead, |m| on(m, f::read)),
-        route("fhir-read", PUT, "/FHIR/R5/{rtype}/{id}", FhirRead, |m| on(m, f::not_allowed)),
-        route("fhir-read", PATCH, "/FHIR/R5/{rtype}/{id}", FhirRead, |m| on(m, f::not_allowed)),
-        route("fhir-read", DELETE, "/FHIR/R5/{rtype}/{id}", FhirRead, |m| on(m, f::not_allowed)),
         route("fhir-read", GET, "/api/v1/observations", As("observation.search", "E"), |m| {
             on(m, f::admin_observations)
         }),
@@ -225,6 +228,13 @@ pub fn table() -> Vec<Route> {
         route("fhir-ingest", POST, "/FHIR/R5/Observation", As("observation.upload", "C"), |m| on(m, f::create)),
         route("fhir-ingest", POST, "/FHIR/R5/", As("observation.upload", "C"), |m| on(m, f::batch)),
         route("fhir-ingest", POST, "/FHIR/R5", As("observation.upload", "C"), |m| on(m, f::batch)),
+        // FHIR resources stored as sent (the Observation create above takes those too).
+        route("fhir-ingest", POST, "/FHIR/R5/{rtype}", As("fhir.create", "C"), |m| on(m, st::create)),
+        route("fhir-ingest", PUT, "/FHIR/R5/{rtype}/{id}", As("fhir.update", "U"), |m| on(m, st::put)),
+        route("fhir-ingest", PATCH, "/FHIR/R5/{rtype}/{id}", As("fhir.update", "U"), |m| on(m, st::patch)),
+        route("fhir-ingest", DELETE, "/FHIR/R5/{rtype}/{id}", As("fhir.delete", "D"), |m| on(m, st::delete)),
+        route("fhir-ingest", POST, "/fhir-import/R4", As("fhir.import", "C"), |m| on(m, st::import_bundle)),
+        route("fhir-ingest", POST, "/fhir-import/R4/{rtype}", As("fhir.import", "C"), |m| on(m, st::import_resource)),
     ]
 }
 

@@ -31,6 +31,7 @@
 //! | refresh token family: a live member / a used token's tombstone | `RFAM#{family}` / `RUSED#{hash}` | `{hash}` / `A` | |
 //! | login session of the built-in issuer | `SESSION#{hash}` | `A` | |
 //! | failed attempts of an account or address | `THROTTLE#acct#{name}` / `THROTTLE#addr#{ip}` | `A` | |
+//! | FHIR sources and the resources stored as sent under them | see `fhir_store` | | |
 //!
 //! Relationships whose reads decide access are stored in both directions in one transaction, so
 //! they never depend on an eventually consistent index. Secondary indexes serve only global lists.
@@ -40,6 +41,7 @@
 pub mod audit;
 mod catalog;
 mod entities;
+mod fhir_store;
 mod grants;
 pub mod keys;
 pub mod observations;
@@ -56,6 +58,7 @@ use crate::error::{Error, Result};
 use crate::ports::{Cond, Item, Key, Query, StoreError, Table, Write};
 
 pub use entities::*;
+pub use fhir_store::MAX_UPSTREAM_ID;
 
 /// Where each kind's ids start (upstream's ranges); other kinds start at 1.
 const FIRST_IDS: &[(&str, i64)] = &[
@@ -68,6 +71,7 @@ const FIRST_IDS: &[(&str, i64)] = &[
     ("data_source", 70001),
     ("practitioner", 80001),
     ("invitation", 101),
+    ("fhir_source", 90001),
 ];
 
 fn first_id(kind: &str) -> i64 {

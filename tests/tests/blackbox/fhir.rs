@@ -56,7 +56,32 @@ async fn discovery_documents_are_public_and_truthful() {
     assert_eq!(cs["fhirVersion"], "5.0.0");
     let types: Vec<&str> =
         cs["rest"][0]["resource"].as_array().expect("resources").iter().filter_map(|r| r["type"].as_str()).collect();
-    assert_eq!(types, ["AuditEvent", "Device", "Group", "Observation", "Organization", "Patient", "Practitioner"]);
+    let mut expected: Vec<&str> = jhe::fhir::stored::TYPES.iter().copied().chain(["AuditEvent", "Consent"]).collect();
+    expected.sort_unstable();
+    assert_eq!(types, expected, "JHE's records (all of them also stored as sent), AuditEvent and Consent");
+    let entry = |t: &str| {
+        cs["rest"][0]["resource"].as_array().expect("r").iter().find(|r| r["type"] == t).cloned().expect("type")
+    };
+    let interactions = |t: &str| -> Vec<String> {
+        entry(t)["interaction"]
+            .as_array()
+            .expect("i")
+            .iter()
+            .filter_map(|i| i["code"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(interactions("AuditEvent"), ["read", "search-type"]);
+    assert_eq!(interactions("Consent"), ["read", "search-type"]);
+    assert_eq!(interactions("Condition"), ["read", "search-type", "create", "update", "patch", "delete"]);
+    let qr_params: Vec<String> = entry("QuestionnaireResponse")["searchParam"]
+        .as_array()
+        .expect("p")
+        .iter()
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect();
+    for p in ["questionnaire", "status", "authored", "patient", "_source", "_id", "_count"] {
+        assert!(qr_params.iter().any(|x| x == p), "{p} in {qr_params:?}");
+    }
     let obs = cs["rest"][0]["resource"]
         .as_array()
         .expect("r")
@@ -274,7 +299,7 @@ async fn bad_requests_get_an_operation_outcome_and_store_nothing() {
         assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {oo}");
         assert_eq!(oo["resourceType"], "OperationOutcome");
     }
-    let (s, _) = app.get("/FHIR/R5/Medication", &mary).await;
+    let (s, _) = app.get("/FHIR/R5/Basic", &mary).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = app.call(reqwest::Method::DELETE, "/FHIR/R5/Observation/60001", Some(&mary), None).await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);

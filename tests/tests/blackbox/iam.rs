@@ -333,6 +333,38 @@ async fn each_functions_aws_calls_are_recorded_over_a_working_day() {
     d.call("fhir-read", "GET", "/FHIR/R5/AuditEvent?date=ge2026-01-01", Some(&admin), None, 200).await;
     d.call("fhir-read", "GET", "/FHIR/R5/metadata", None, None, 200).await;
 
+    // Peter's FHIR source and what it sends: a QuestionnaireResponse (sent twice: refreshed), a
+    // large one (its body in S3), changed, read under the study's scope, deleted; then the source.
+    let src_body = json!({"label": format!("IAM {u}"), "fhirBaseUrl": format!("https://iam{u}.example/fhir"), "dataSource": 70005});
+    let src = d.call("admin-patients", "POST", "/api/v1/fhir_sources", Some(&peter), Some(src_body), 201).await;
+    let sid = src["id"].as_i64().expect("source id");
+    d.call("admin-patients", "GET", "/api/v1/fhir_sources", Some(&peter), None, 200).await;
+    let qr = |id: &str, text_len: usize| {
+        json!({"resourceType": "QuestionnaireResponse", "id": id, "status": "completed", "questionnaire": "Questionnaire/q",
+               "meta": {"source": format!("https://jupyterhealth.org/fhir/fhir-source/{sid}")}, "authored": "2026-12-01",
+               "item": [{"linkId": "n", "text": "x".repeat(text_len)}]})
+    };
+    let mut stored_ids = Vec::new();
+    for (id, len) in [("iam-1", 10), ("iam-1", 20), ("iam-2", 350_000)] {
+        let body = Some(("application/fhir+json", qr(id, len).to_string()));
+        let r = d.send("fhir-ingest", event("POST", "/FHIR/R5/QuestionnaireResponse", Some(&peter), body), 201).await;
+        stored_ids.push(r["id"].as_str().expect("id").to_string());
+    }
+    assert_eq!(stored_ids[0], stored_ids[1], "the same upstream record");
+    let big = format!("/FHIR/R5/QuestionnaireResponse/{}", stored_ids[2]);
+    d.call("fhir-ingest", "PATCH", &big, Some(&peter), Some(json!({"status": "amended"})), 200).await;
+    let read = d.call("fhir-read", "GET", &big, Some(&mary), None, 200).await;
+    assert_eq!(
+        (read["status"].as_str(), read["item"][0]["text"].as_str().map(str::len)),
+        (Some("amended"), Some(350_000))
+    );
+    d.call("fhir-read", "GET", "/FHIR/R5/QuestionnaireResponse?patient=40001", Some(&mary), None, 200).await;
+    d.call("fhir-read", "GET", "/FHIR/R5/Consent?patient=40001", Some(&mary), None, 200).await;
+    let small = format!("/FHIR/R5/QuestionnaireResponse/{}", stored_ids[0]);
+    d.call("fhir-ingest", "DELETE", &small, Some(&peter), None, 204).await;
+    d.call("admin-patients", "DELETE", &format!("/api/v1/fhir_sources/{sid}"), Some(&peter), None, 204).await;
+    d.call("fhir-read", "GET", &big, Some(&mary), None, 404).await;
+
     // A study set up, given a scope, an app, a data source and a patient, then taken down.
     let st = d
         .call(

@@ -18,4 +18,5 @@ mod replay;
 mod robustness;
 mod routes;
 mod security;
+mod stored;
 mod upstream;

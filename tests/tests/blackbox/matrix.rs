@@ -31,6 +31,8 @@ enum Setup {
     OwnKey,
     /// `{x}` = an API key of the superuser.
     SuKey,
+    /// `{x}` = a new FHIR source of patient 40001 (Peter, the patient caller).
+    PeterSource,
 }
 
 struct Row {
@@ -63,6 +65,7 @@ const MGR_204: [u16; 6] = [204, 204, 403, 403, 403, 403];
 const PATIENT_ONLY_201: [u16; 6] = [403, 403, 403, 403, 403, 201];
 const PATIENT_ONLY_200: [u16; 6] = [403, 403, 403, 403, 403, 200];
 const PATIENT_ONLY_204: [u16; 6] = [403, 403, 403, 403, 403, 204];
+const OWNER_ONLY_200: [u16; 6] = [404, 404, 404, 404, 404, 200];
 
 fn rows() -> Vec<Row> {
     use Method as M;
@@ -284,6 +287,16 @@ fn rows() -> Vec<Row> {
         row(M::DELETE, "/api/v1/practitioner_clients/{x}", None, S::OwnKey, [204, 204, 204, 204, 204, 403]),
         row(M::GET, "/api/v1/practitioner_clients/{x}", None, S::SuKey, [200, 404, 404, 404, 404, 403]),
     ];
+    // A patient's FHIR sources: theirs alone (practitioners list none and reach none).
+    let source = r#"{"label": "L{u}", "fhirBaseUrl": "https://s{u}.example/fhir", "dataSource": 70005}"#;
+    r.extend([
+        row(M::GET, "/api/v1/fhir_sources", None, S::None, ALL200),
+        row(M::POST, "/api/v1/fhir_sources", Some(source), S::None, PATIENT_ONLY_201),
+        row(M::GET, "/api/v1/fhir_sources/90001", None, S::None, OWNER_ONLY_200),
+        row(M::PATCH, "/api/v1/fhir_sources/90001", Some(r#"{"label": "Halo {u}"}"#), S::None, OWNER_ONLY_200),
+        row(M::PUT, "/api/v1/fhir_sources/90001", Some(r#"{"label": "Halo {u}"}"#), S::None, OWNER_ONLY_200),
+        row(M::DELETE, "/api/v1/fhir_sources/{x}", None, S::PeterSource, [404, 404, 404, 404, 404, 204]),
+    ]);
     r.push(Row {
         method: M::POST,
         path: "/api/v1/invitation/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
@@ -385,6 +398,13 @@ async fn setup(app: &TestApp, su: &str, p: &Principal, s: Setup) -> (String, Str
                 json!({"name": format!("setup app {u}"), "clientId": format!("setup-{u}"), "invitationUrl": "https://a.example/CODE"}),
             )
             .await;
+            (v["id"].to_string(), String::new())
+        }
+        Setup::PeterSource => {
+            let peter = app.access("ll_patient_peter@example.com").await;
+            let body =
+                json!({"label": "setup", "fhirBaseUrl": format!("https://setup{u}.example/fhir"), "dataSource": 70005});
+            let v = created_id(app, "/api/v1/fhir_sources", &peter, body).await;
             (v["id"].to_string(), String::new())
         }
         Setup::OwnKey | Setup::SuKey => {

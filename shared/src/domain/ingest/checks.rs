@@ -46,10 +46,14 @@ pub enum Refusal {
     Unprocessable { code: &'static str, message: String },
     /// Larger than the server takes at once (413).
     TooLarge(String),
+    /// Not a valid resource of its type: each problem named (400).
+    NotValid { message: String, problems: Vec<String> },
+    /// What it names is not here (404).
+    NotFound(String),
 }
 
 impl Refusal {
-    pub(super) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid { code, message: message.into() }
     }
 
@@ -60,19 +64,35 @@ impl Refusal {
             Self::Forbidden(_) => "forbidden",
             Self::Duplicate(_) => "duplicate",
             Self::TooLarge(_) => "too-costly",
+            Self::NotValid { .. } => "structure",
+            Self::NotFound(_) => "not-found",
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
-            Self::Invalid { message, .. } | Self::Unprocessable { message, .. } => message,
-            Self::Forbidden(m) | Self::Duplicate(m) | Self::TooLarge(m) => m,
+            Self::Invalid { message, .. } | Self::Unprocessable { message, .. } | Self::NotValid { message, .. } => {
+                message
+            }
+            Self::Forbidden(m) | Self::Duplicate(m) | Self::TooLarge(m) | Self::NotFound(m) => m,
         }
     }
 
     /// The OperationOutcome of the refusal.
     pub fn outcome(&self) -> Value {
-        fhir::outcome(self.issue_code(), self.message())
+        match self {
+            Self::NotValid { problems, .. } => {
+                let issues: Vec<Value> = problems
+                    .iter()
+                    .map(|p| {
+                        let path = p.split(": ").next().unwrap_or("");
+                        serde_json::json!({"severity": "error", "code": "structure", "diagnostics": p, "expression": [path]})
+                    })
+                    .collect();
+                serde_json::json!({"resourceType": "OperationOutcome", "issue": issues})
+            }
+            _ => fhir::outcome(self.issue_code(), self.message()),
+        }
     }
 }
 

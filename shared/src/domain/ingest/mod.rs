@@ -174,6 +174,20 @@ pub async fn ingest(
         .collect())
 }
 
+/// Whether an uploaded resource is stored as sent rather than ingested as an Open mHealth
+/// observation (upstream's routing): a resource of another stored type, or an Observation with
+/// codes of which none is Open mHealth's. An Observation without codes goes to ingest, whose
+/// checks say what is missing.
+pub fn is_stored_as_sent(r: &Value) -> bool {
+    match r["resourceType"].as_str() {
+        Some("Observation") => r["code"]["coding"]
+            .as_array()
+            .is_some_and(|codings| !codings.is_empty() && codings.iter().all(|c| c["system"] != fhir::OMH_SYSTEM)),
+        Some(t) => crate::fhir::stored::is_stored_type(t),
+        None => false,
+    }
+}
+
 /// Parses a request body as JSON, or says why not.
 pub fn parse_body(raw: &[u8]) -> std::result::Result<(String, Value), Refusal> {
     let text = std::str::from_utf8(raw).map_err(|_| Refusal::invalid("structure", "The body is not UTF-8 text."))?;
@@ -216,11 +230,11 @@ pub fn batch_entries(bundle: &mut Value) -> std::result::Result<BatchEntries, Re
     for e in entries.iter_mut() {
         let method = e["request"]["method"].as_str().unwrap_or("");
         let url = e["request"]["url"].as_str().unwrap_or("").trim_end_matches('/');
-        if method != "POST" || url != "Observation" {
+        if method != "POST" || !(url == "Observation" || crate::fhir::stored::is_stored_type(url)) {
             resources.push(None);
             fails.push(Some(Refusal::invalid(
                 "not-supported",
-                "Each entry must be request {method: POST, url: Observation}.",
+                "Each entry must be request {method: POST, url: <type>}: Observation or a type stored as sent.",
             )));
         } else {
             resources.push(Some(e["resource"].take()));

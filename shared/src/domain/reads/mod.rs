@@ -33,7 +33,7 @@ pub struct Found {
 }
 
 /// The patients a practitioner reaches through a filter (403 when the filter is out of reach).
-async fn candidate_patients(
+pub(crate) async fn candidate_patients(
     repo: &Repo,
     c: &Caller,
     patient: Option<Id>,

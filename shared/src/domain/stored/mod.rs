@@ -1,0 +1,152 @@
+//! FHIR resources stored as sent (clinical records from an EHR, QuestionnaireResponses, Observations
+//! that are not Open mHealth, ...), each under the patient's FHIR source it came through; their
+//! reads and searches under the consent rule (`access::may_read_stored`); the patients' FHIR sources
+//! (`sources`); the patients' consents as FHIR Consent resources (`consent`).
+
+pub mod consent;
+pub mod import;
+pub mod sources;
+mod write;
+
+use serde_json::Value;
+
+use super::Caller;
+use super::facts::Facts;
+use super::reads::Found;
+use crate::access;
+use crate::error::{Error, Result};
+use crate::fhir::stored::{StoredQuery, TYPE_SCOPE_SYSTEM, page_cursor, sort_date};
+use crate::model::{Id, StoredResource};
+use crate::ports::BlobStore;
+use crate::repo::Repo;
+
+pub use write::{Stored, create, delete, store_seeded, update};
+
+/// The largest body kept inside its item; a larger one goes to the blob store (an item holds at
+/// most 400 KB on DynamoDB, keys and fields included).
+pub const MAX_ITEM_BODY: usize = 300_000;
+
+/// The body of a stored resource (from its blob when it is kept as one).
+pub async fn body_of(blobs: &dyn BlobStore, r: &StoredResource) -> Result<Value> {
+    let Some(key) = &r.blob else { return Ok(r.body.clone()) };
+    let bytes = blobs
+        .get(key)
+        .await
+        .map_err(|e| Error::Unavailable(format!("reading a stored resource failed: {e}")))?
+        .ok_or_else(|| Error::Internal(format!("the body of {}/{} is missing", r.resource_type, r.id)))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// The catalogue's scope covering a stored type, if the catalogue has one.
+pub async fn type_scope(repo: &Repo, rtype: &str) -> Result<Option<Id>> {
+    Ok(repo.code_by_key(TYPE_SCOPE_SYSTEM, rtype).await?.map(|c| c.id))
+}
+
+/// Whether the caller may read this patient's stored resources of a type.
+async fn readable(
+    repo: &Repo,
+    facts: &mut Facts,
+    c: &Caller,
+    patient: Id,
+    scope: Option<Id>,
+    study: Option<Id>,
+) -> Result<bool> {
+    let Some(pf) = facts.patient(repo, patient).await? else { return Ok(false) };
+    Ok(access::may_read_stored(c, patient, &pf.enrolled, &pf.consents, scope, study))
+}
+
+/// Reads one stored resource (404 when absent, of another type, or not readable by the caller);
+/// `noted` learns whose it is before the consent rule decides.
+pub async fn read(
+    repo: &Repo,
+    blobs: &dyn BlobStore,
+    c: &Caller,
+    rtype: &str,
+    id: &str,
+    noted: impl FnOnce(Id),
+) -> Result<Value> {
+    let not_found = || Error::NotFound(format!("{rtype}/{id} not found."));
+    let r = repo.stored(id).await?.filter(|r| r.resource_type == rtype).ok_or_else(not_found)?;
+    noted(r.patient_id);
+    let scope = type_scope(repo, rtype).await?;
+    if !readable(repo, &mut Facts::default(), c, r.patient_id, scope, None).await? {
+        return Err(not_found());
+    }
+    body_of(blobs, &r).await
+}
+
+/// The patients a search covers: the patient themself, or those a practitioner reaches through
+/// the search's filters (403 when a filter is out of reach).
+async fn searched_patients(repo: &Repo, c: &Caller, q: &StoredQuery) -> Result<Vec<Id>> {
+    match access::patient_self(c) {
+        Some(me) if q.patient.is_some_and(|p| p != me) => {
+            Err(Error::Forbidden(format!("You do not have access to Patient/{}.", q.patient.unwrap_or_default())))
+        }
+        Some(me) => Ok(vec![me]),
+        None => super::reads::candidate_patients(repo, c, q.patient, q.study, q.organization).await,
+    }
+}
+
+/// A search of stored resources of a type (under one FHIR source, or all): every match the caller
+/// may read, newest first unless sorted otherwise; pages by offset.
+pub async fn search(
+    repo: &Repo,
+    blobs: &dyn BlobStore,
+    c: &Caller,
+    rtype: &str,
+    source: Option<Id>,
+    q: &StoredQuery,
+) -> Result<Found> {
+    let patients = searched_patients(repo, c, q).await?;
+    let scope = type_scope(repo, rtype).await?;
+    let mut facts = Facts::default();
+    facts.preload(repo, &patients).await?;
+    let mut hits: Vec<(Option<i64>, String, Value)> = Vec::new();
+    for p in patients {
+        if !readable(repo, &mut facts, c, p, scope, q.study).await? {
+            continue;
+        }
+        for r in repo.patient_resources(p, Some(rtype)).await? {
+            let lu = (r.last_updated.unix_timestamp_nanos() / 1_000_000) as i64;
+            if source.is_some_and(|s| s != r.source_id)
+                || q.ids.as_ref().is_some_and(|ids| !ids.contains(&r.id))
+                || !q.last_updated.contains(lu)
+            {
+                continue;
+            }
+            let body = body_of(blobs, &r).await?;
+            if q.conditions.iter().all(|cond| cond.matches(&body)) {
+                let key = if q.sort_by_date { sort_date(rtype, &body) } else { Some(lu) };
+                hits.push((key, r.id.clone(), body));
+            }
+        }
+    }
+    // Undated last whichever the direction; the id breaks ties.
+    hits.sort_by(|a, b| {
+        let by_key = match (a.0, b.0) {
+            (Some(x), Some(y)) if q.descending => y.cmp(&x),
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        by_key.then_with(|| a.1.cmp(&b.1))
+    });
+    let total = q.total.unwrap_or(hits.len());
+    if q.summary_count {
+        return Ok(Found { resources: vec![], total: hits.len(), next: None });
+    }
+    let end = q.offset + q.count;
+    let next = (hits.len() > end).then(|| page_cursor(end, total));
+    let resources = hits.into_iter().skip(q.offset).take(q.count).map(|(_, _, b)| b).collect();
+    Ok(Found { resources, total, next })
+}
+
+/// The patient a stored resource's body names in the JHE patient-id extension.
+pub fn patient_of(body: &Value) -> Option<Id> {
+    body["extension"]
+        .as_array()?
+        .iter()
+        .find(|e| e["url"] == crate::fhir::stored::PATIENT_ID_EXT)
+        .and_then(|e| e["valueInteger"].as_i64())
+}
