@@ -1060,6 +1060,69 @@ def get_fhir_observation(ctx: dict[str, Any]) -> str:
     return f"Observation/{listed['id']}"
 
 
+def login_token(ctx: dict[str, Any], email: str) -> str:
+    """Another user's access token through the same browser login flow (code + PKCE)."""
+    url = ctx["url"]
+    verifier, challenge = pkce_pair()
+    redirect_uri = f"{url}/auth/callback"
+    query = urlencode({"response_type": "code", "client_id": ctx["client_id"], "redirect_uri": redirect_uri,
+                       "code_challenge": challenge, "code_challenge_method": "S256", "scope": "openid email",
+                       "state": "y"})
+    browser = requests.Session()
+    login = browser.get(f"{url}/o/authorize/?{query}", timeout=TIMEOUT)
+    form = FormParser()
+    form.feed(login.text)
+    action = urljoin(login.url, form.form_action or "/accounts/login/")
+    fields = dict(form.inputs, username=email, password=ctx["password"])
+    back = browser.post(action, data=fields, headers={"Referer": login.url}, allow_redirects=False, timeout=TIMEOUT)
+    again = browser.get(urljoin(back.url, back.headers.get("Location", "")), allow_redirects=False, timeout=TIMEOUT)
+    code = parse_qs(urlparse(again.headers.get("Location", "")).query).get("code", [""])[0]
+    expect(code, f"no code for {email}: {again.status_code}")
+    response = requests.post(f"{url}/o/token/", data={"grant_type": "authorization_code", "code": code,
+                             "redirect_uri": redirect_uri, "client_id": ctx["client_id"],
+                             "code_verifier": verifier}, timeout=TIMEOUT)
+    expect_status(response, 200, f"token for {email}")
+    return response.json()["access_token"]
+
+
+QR = "QuestionnaireResponse"
+SOURCE_BASE = "https://jupyterhealth.org/fhir/fhir-source"
+
+
+@check(
+    "client.list_fhir('QuestionnaireResponse'): Lifespan Lab reads the seeded 3 + 4, by patient, "
+    "study and fhir_source; get_fhir reads one; another organization reads none",
+    ("client",),
+)
+def list_fhir_questionnaire_responses(ctx: dict[str, Any]) -> str:
+    mary = JupyterHealthClient(ctx["url"], token=login_token(ctx, "manager_mary@example.com"))
+    every = list(mary.list_fhir(QR))
+    expect(len(every) == 7, f"{len(every)} QuestionnaireResponses, want Peter's 3 and Pamela's 4")
+    peter = list(mary.list_fhir(QR, patient_id=40001))
+    expect(len(peter) == 3, f"patient 40001: {len(peter)}")
+    for r in peter:
+        expect(r["meta"]["source"] == f"{SOURCE_BASE}/90001", f"meta.source={r['meta'].get('source')!r}")
+        expect(isinstance(r.get("item"), list) and r["item"], "no item[]")
+    imported = list(mary.list_fhir(QR, patient_id=40001, fhir_source="imported"))
+    expect([r["id"] for r in imported] == [r["id"] for r in peter], "fhir_source='imported' differs")
+    by_source = list(mary.list_fhir(QR, fhir_source="90002"))
+    expect(len(by_source) == 4, f"fhir_source=90002: {len(by_source)}")
+    by_study = list(mary.list_fhir(QR, study_id=30001))
+    expect(len(by_study) == 7, f"study 30001: {len(by_study)}")
+    paged = list(mary.list_fhir(QR, params={"_count": 2}))
+    expect(sorted(r["id"] for r in paged) == sorted(r["id"] for r in every), "pages of 2 differ")
+    one = mary.get_fhir(QR, peter[0]["id"])
+    save_fhir(ctx, "questionnaire-response", one)
+    expect(one == peter[0], "get_fhir differs from the search result")
+    expect(list(mary.list_fhir("Condition")) == [], "no Conditions stored: an empty list")
+    consents = mary.get_fhir("Consent", patient_id=40001)
+    save_fhir(ctx, "consents", consents)
+    expect(consents.get("total") == 2, f"Consent?patient=40001: total={consents.get('total')}")
+    expect(list(ctx["client"].list_fhir(QR)) == [], "another organization's practitioner reads them")
+    expect_request_error(lambda: ctx["client"].get_fhir(QR, peter[0]["id"]), 404, "get_fhir by another organization")
+    return "7 QuestionnaireResponses, 2 Consents"
+
+
 @check("tidy_observation(): flat record with the decoded OMH data point", ("observations",))
 def tidy(ctx: dict[str, Any]) -> str:
     import pandas as pd
