@@ -28,6 +28,16 @@ PRIMITIVES = {"Boolean": "boolean", "Integer": "integer", "Integer64": "integer6
               "Instant": "instant", "Time": "time", "Xhtml": "xhtml", "EncodedBytes": "base64Binary", "UuidVersion": "uuid"}
 
 
+# Required bindings whose value set is a hierarchy: the models list its top codes and "+"; the R5
+# value sets' full code lists (observation-status, request-intent).
+EXPANDED = {
+    ("Observation", "status"): ["registered", "preliminary", "final", "amended", "corrected", "appended",
+                                "cancelled", "entered-in-error", "unknown"],
+    ("ServiceRequest", "intent"): ["proposal", "plan", "directive", "order", "original-order", "reflex-order",
+                                   "filler-order", "instance-order", "option"],
+}
+
+
 def model_class(name, near):
     try:
         return get_fhir_model_class(name)
@@ -77,7 +87,7 @@ def main():
             choice = extra.get("one_of_many") or "-"
             if extra.get("one_of_many_required"):
                 choice += "!"
-            codes = extra.get("enum_values") or []
+            codes = EXPANDED.get((name, field)) or extra.get("enum_values") or []
             line = f"{name} {info.alias or field} {tname} {1 if required else 0} {'*' if many else 1} {choice}"
             if codes and "+" not in codes:
                 line += " " + "|".join(codes)

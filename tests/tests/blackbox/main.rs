@@ -14,6 +14,7 @@ mod lambda;
 mod matrix;
 mod oidc;
 mod omh_schemas;
+mod r5_validation;
 mod replay;
 mod robustness;
 mod routes;
