@@ -596,3 +596,62 @@ async fn an_r4_bundle_is_imported_with_what_it_lost_reported() {
     let (s, _) = app.call(Method::POST, "/fhir-import/R4", None, Some(&json!({"resourceType": "Bundle"}))).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+/// The smallest valid instance of an R5 type: its required elements, each the smallest value of
+/// its datatype (a code from its value set; references to a Patient).
+fn minimal(owner: &str, depth: usize) -> Value {
+    let mut v = json!({});
+    for (name, kind, many, codes) in jhe::fhir::r5::required(owner) {
+        let one = match kind {
+            "boolean" => json!(true),
+            "integer" | "positiveInt" | "unsignedInt" | "decimal" => json!(1),
+            "date" | "dateTime" => json!("2025-01-02"),
+            "instant" => json!("2025-01-02T03:04:05Z"),
+            "uri" | "url" | "canonical" => json!("https://example.org/x"),
+            "Reference" => json!({"reference": "Patient/ehr-1"}),
+            "CodeableReference" => json!({"concept": {"text": "x"}}),
+            k if k.starts_with(|c: char| c.is_ascii_lowercase()) => {
+                json!(codes.and_then(|c| c.first().map(|x| x.to_string())).unwrap_or("x".into()))
+            }
+            k if depth < 4 => {
+                let inner = minimal(k, depth + 1);
+                let any = json!({"extension": [{"url": "https://example.org/x", "valueString": "x"}]});
+                if inner.as_object().is_some_and(|o| o.is_empty()) { any } else { inner }
+            }
+            _ => json!({"id": "x"}),
+        };
+        v[name] = if many { json!([one]) } else { one };
+    }
+    v
+}
+
+#[tokio::test]
+async fn every_stored_type_is_created_read_searched_and_deleted() {
+    let app = spawn_app().await;
+    let mary = app.access("manager_mary@example.com").await;
+    let peter = app.patient_token(&mary, 40001, 2).await;
+    let mut failures = Vec::new();
+    for t in jhe::fhir::stored::TYPES {
+        let mut body = minimal(t, 0);
+        body["resourceType"] = json!(t);
+        body["id"] = json!(format!("up-{t}"));
+        let path = format!("/FHIR/R5/{t}");
+        let (s, created) = send(&app, Method::POST, &path, &peter, Some(body.clone()), Some("90001")).await;
+        if s != StatusCode::CREATED {
+            failures.push(format!("{t} create: {s} {body} -> {created}"));
+            continue;
+        }
+        dump("stored-every-type", &created);
+        let id = created["id"].as_str().unwrap_or("");
+        let (s, read) = app.get(&format!("{path}/{id}"), &peter).await;
+        let found = search(&app, &peter, &format!("{t}?_id={id}&{BELOW}")).await;
+        let (d, _) = send(&app, Method::DELETE, &format!("{path}/{id}"), &peter, None, None).await;
+        let (gone, _) = app.get(&format!("{path}/{id}"), &peter).await;
+        if (s, found.len(), d, gone) != (StatusCode::OK, 1, StatusCode::NO_CONTENT, StatusCode::NOT_FOUND)
+            || read != created
+        {
+            failures.push(format!("{t}: read {s}, found {}, delete {d}, then {gone}", found.len()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

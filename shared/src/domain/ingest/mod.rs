@@ -175,14 +175,15 @@ pub async fn ingest(
 }
 
 /// Whether an uploaded resource is stored as sent rather than ingested as an Open mHealth
-/// observation (upstream's routing): a resource of another stored type, or an Observation with
-/// codes of which none is Open mHealth's. An Observation without codes goes to ingest, whose
-/// checks say what is missing.
+/// observation (upstream's routing): a resource of another stored type, or an Observation whose
+/// code has no Open mHealth coding. An Observation without any code goes to ingest, whose checks
+/// say what is missing.
 pub fn is_stored_as_sent(r: &Value) -> bool {
     match r["resourceType"].as_str() {
-        Some("Observation") => r["code"]["coding"]
-            .as_array()
-            .is_some_and(|codings| !codings.is_empty() && codings.iter().all(|c| c["system"] != fhir::OMH_SYSTEM)),
+        Some("Observation") => {
+            let omh = |c: &Value| c["system"] == fhir::OMH_SYSTEM;
+            r["code"].is_object() && !r["code"]["coding"].as_array().is_some_and(|c| c.iter().any(omh))
+        }
         Some(t) => crate::fhir::stored::is_stored_type(t),
         None => false,
     }

@@ -57,6 +57,27 @@ pub fn element(owner: &str, name: &str) -> Option<(&'static str, bool)> {
     definitions().get(owner)?.iter().find(|(n, _)| *n == name).map(|(_, e)| (e.kind, e.many))
 }
 
+/// What a valid instance of a type must hold: each required element (name, datatype, repeats,
+/// the codes of its required binding), and for each required choice its first option.
+pub fn required(owner: &str) -> Vec<(&'static str, &'static str, bool, Option<Vec<&'static str>>)> {
+    let Some(elements) = definitions().get(owner) else { return vec![] };
+    let mut out = Vec::new();
+    let mut groups = Vec::new();
+    for (name, e) in elements {
+        let needed = match e.choice {
+            Some((g, true)) if !groups.contains(&g) => {
+                groups.push(g);
+                true
+            }
+            _ => e.required,
+        };
+        if needed {
+            out.push((*name, e.kind, e.many, e.codes.clone()));
+        }
+    }
+    out
+}
+
 /// The problems of a resource, each `path: what is wrong`; empty when it is valid.
 pub fn validate(resource: &Value) -> Vec<String> {
     let mut problems = Vec::new();
