@@ -152,14 +152,7 @@ pub fn parse_audit_search(params: &[(String, String)]) -> Result<AuditSearch, St
     let mut q = AuditSearch { count: crate::fhir::DEFAULT_COUNT, ..Default::default() };
     for (k, v) in params {
         match k.as_str() {
-            "patient" => {
-                q.patient = Some(
-                    v.strip_prefix("Patient/")
-                        .unwrap_or(v)
-                        .parse()
-                        .map_err(|_| format!("patient={v:?} is not a Patient id"))?,
-                )
-            }
+            "patient" => q.patient = Some(crate::fhir::search::reference_id(v, "Patient", k)?),
             "agent" => {
                 let raw = v.rsplit('|').next().unwrap_or(v);
                 q.agent =

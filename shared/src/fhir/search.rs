@@ -189,7 +189,8 @@ pub struct OtherQuery {
     pub device_type: Option<String>,
 }
 
-fn reference_id(v: &str, ty: &str, param: &str) -> Result<Id, String> {
+/// The id of a reference parameter's value (`Type/{id}` or `{id}`), or why it is not one.
+pub fn reference_id(v: &str, ty: &str, param: &str) -> Result<Id, String> {
     let raw = v.strip_prefix(&format!("{ty}/")).unwrap_or(v);
     raw.parse().map_err(|_| format!("{param}={v:?} is not a {ty} id"))
 }

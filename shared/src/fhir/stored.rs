@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::search::{TimeRange, parse_date};
+use super::search::{TimeRange, parse_date, reference_id};
 use crate::model::Id;
 
 /// Where every stored resource's `meta.source` points: `{SOURCE_BASE}/{fhir source id}`.
@@ -387,10 +387,6 @@ fn parse_cursor(v: &str) -> Result<(usize, usize), String> {
         ["s1", o, t] => Ok((o.parse().map_err(|_| bad())?, t.parse().map_err(|_| bad())?)),
         _ => Err(bad()),
     }
-}
-
-fn reference_id(v: &str, ty: &str, param: &str) -> Result<Id, String> {
-    v.strip_prefix(&format!("{ty}/")).unwrap_or(v).parse().map_err(|_| format!("{param}={v:?} is not a {ty} id"))
 }
 
 /// Parses the parameters of a search of stored resources of a type (400 for an unknown one).

@@ -81,14 +81,7 @@ pub fn parse_query(params: &[(String, String)]) -> std::result::Result<ConsentQu
     let mut q = ConsentQuery::default();
     for (k, v) in params {
         match k.as_str() {
-            "patient" => {
-                q.patient = Some(
-                    v.strip_prefix("Patient/")
-                        .unwrap_or(v)
-                        .parse()
-                        .map_err(|_| format!("patient={v:?} is not a Patient id"))?,
-                )
-            }
+            "patient" => q.patient = Some(crate::fhir::search::reference_id(v, "Patient", k)?),
             "_id" => q.ids = Some(v.split(',').map(str::to_string).collect()),
             "status" => q.status = Some(v.split(',').map(str::to_string).collect()),
             "_lastUpdated" => q.last_updated = q.last_updated.intersect(crate::fhir::search::parse_date(v)?),
