@@ -391,10 +391,26 @@ pub fn may_read_stored(
     }
 }
 
-/// May write FHIR resources under a patient's FHIR source: the patient themself, or a practitioner
-/// who may manage the patient (as for uploads).
-pub fn may_write_stored(c: &Caller, patient: Id, patient_orgs: &[Id]) -> bool {
-    may_upload_for(c, patient, patient_orgs)
+/// May write (create, change, delete) a patient's FHIR resources of a type stored as sent: the
+/// patient themself; or a practitioner who may manage the patient, and only of a type whose scope
+/// (`type_scope`) the patient consented to in a study of an organization where that practitioner
+/// may manage patients (as for uploads: another organization's consent lets them write nothing).
+pub fn may_write_stored(
+    c: &Caller,
+    patient: Id,
+    patient_orgs: &[Id],
+    enrolled: &[StudyGrant],
+    consents: &BTreeMap<(Id, Id), bool>,
+    type_scope: Option<Id>,
+) -> bool {
+    if c.patient_id() == Some(patient) {
+        return true;
+    }
+    let Some(code) = type_scope else { return false };
+    may_manage_patient(c, patient_orgs)
+        && enrolled
+            .iter()
+            .any(|s| may_manage_patients_and_studies(c, s.org) && consents.get(&(s.study, code)) == Some(&true))
 }
 
 /// May register and manage FHIR sources: only for oneself, as a patient.
@@ -658,5 +674,23 @@ mod tests {
             Err(UploadRefusal::NotConsented),
             "consented to org 5's study, not to one of org 9"
         );
+    }
+
+    #[test]
+    fn stored_resources_are_written_by_the_patient_or_through_a_consented_study_of_ones_own() {
+        let study = |study, org| StudyGrant { study, org, requested: [7].into(), data_sources: BTreeSet::new() };
+        let enrolled = [study(1, 5), study(2, 9)];
+        let consents: BTreeMap<(Id, Id), bool> = [((2, 7), true)].into();
+        let (mgr5, mgr9) = (caller(false, &[(5, Role::Manager)], None), caller(false, &[(9, Role::Manager)], None));
+        let (viewer9, peter) = (caller(false, &[(9, Role::Viewer)], None), caller(false, &[], Some(40001)));
+        let writes = |c: &Caller, scope| may_write_stored(c, 40001, &[5, 9], &enrolled, &consents, scope);
+        let reads = |c: &Caller, scope| may_read_stored(c, 40001, &enrolled, &consents, scope, None);
+        // (caller, scope, writes, reads): the patient any type; org 9 (whose study has the consent) only.
+        let cases = [(&peter, None, true, true), (&mgr9, Some(7), true, true), (&mgr5, Some(7), false, false)];
+        let more = [(&viewer9, Some(7), false, true), (&mgr9, None, false, false), (&mgr9, Some(8), false, false)];
+        for (c, scope, w, r) in cases.into_iter().chain(more) {
+            assert_eq!((writes(c, scope), reads(c, scope)), (w, r), "{:?} {scope:?}", c.roles);
+        }
+        assert!(!writes(&caller(false, &[], Some(40002)), Some(7)), "another patient");
     }
 }

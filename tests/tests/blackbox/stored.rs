@@ -57,6 +57,24 @@ fn condition(upstream_id: &str) -> Value {
     })
 }
 
+/// Study 30001 requests the Condition scope and Peter consents to it.
+async fn peter_shares_conditions(app: &TestApp, mary: &str, peter: &str) {
+    let (_, scopes) = app.get("/api/v1/data_sources/all_scopes", mary).await;
+    let scope =
+        scopes.as_array().and_then(|a| a.iter().find(|c| c["codingCode"] == "Condition")).expect("scope")["id"].clone();
+    let (s, b) = app.post("/api/v1/studies/30001/scope_requests", mary, json!({"scopeCodeId": scope})).await;
+    assert!(s.is_success(), "{b}");
+    let (s, b) = app
+        .post(
+            "/api/v1/patients/40001/consents",
+            peter,
+            json!({"studyScopeConsents": [{"studyId": 30001,
+            "scopeConsents": [{"codingSystem": TYPES, "codingCode": "Condition", "consented": true}]}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+}
+
 fn patient_of(r: &Value) -> Option<i64> {
     r["extension"].as_array()?.iter().find(|e| e["url"].as_str().is_some_and(|u| u.ends_with("/patient-id")))?["valueInteger"].as_i64()
 }
@@ -195,21 +213,7 @@ async fn stored_resources_are_created_upserted_read_updated_and_deleted() {
     let app = spawn_app().await;
     let mary = app.access("manager_mary@example.com").await;
     let peter = app.patient_token(&mary, 40001, 2).await;
-    // Consent to the Condition scope in study 30001, which then requests it.
-    let (_, scopes) = app.get("/api/v1/data_sources/all_scopes", &mary).await;
-    let cond_scope =
-        scopes.as_array().and_then(|a| a.iter().find(|c| c["codingCode"] == "Condition")).expect("scope")["id"].clone();
-    let (s, b) = app.post("/api/v1/studies/30001/scope_requests", &mary, json!({"scopeCodeId": cond_scope})).await;
-    assert!(s.is_success(), "{b}");
-    let (s, b) = app
-        .post(
-            "/api/v1/patients/40001/consents",
-            &peter,
-            json!({"studyScopeConsents": [{"studyId": 30001,
-        "scopeConsents": [{"codingSystem": TYPES, "codingCode": "Condition", "consented": true}]}]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    peter_shares_conditions(&app, &mary, &peter).await;
 
     // Create under the source named by meta.source; the same upstream id again refreshes it.
     let mut body = condition("ehr-cond-1");
@@ -285,6 +289,7 @@ async fn writes_name_a_source_the_caller_may_use_and_a_valid_body() {
         (&peter, Some("abc"), StatusCode::BAD_REQUEST, "is not a FHIR source id"),
         (&pamela, Some("90001"), StatusCode::FORBIDDEN, "may not store"),
         (&mark, Some("90001"), StatusCode::FORBIDDEN, "may not store"),
+        (&mary, Some("90001"), StatusCode::FORBIDDEN, "consented to share Condition"),
     ];
     for (token, source, status, says) in cases {
         let (s, b) = send(&app, Method::POST, "/FHIR/R5/Condition", token, Some(condition("x")), source).await;
@@ -444,6 +449,7 @@ async fn each_kind_of_caller_reaches_stored_resources_as_the_consent_rule_says()
     }
     let peter = app.patient_token(&mary, 40001, 2).await;
     callers.push(peter.clone());
+    peter_shares_conditions(&app, &mary, &peter).await;
     let peters = search(&app, &peter, QR).await;
     let qr_id = peters[0]["id"].as_str().expect("id").to_string();
     let mut failures = Vec::new();

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use super::{MAX_ITEM_BODY, body_of};
 use crate::access;
 use crate::domain::Caller;
+use crate::domain::facts::Facts;
 use crate::domain::ingest::Refusal;
 use crate::error::{Error, Result};
 use crate::fhir::stored::{self as st, SOURCE_BASE};
@@ -26,10 +27,18 @@ pub struct Stored {
 
 type Outcome = std::result::Result<Stored, Refusal>;
 
+/// Whether the caller may write this patient's resources of a type (`access::may_write_stored`).
+async fn may_write(repo: &Repo, c: &Caller, patient: Id, rtype: &str) -> Result<bool> {
+    let Some(pf) = Facts::default().patient(repo, patient).await? else { return Ok(false) };
+    let scope = super::type_scope(repo, rtype).await?;
+    Ok(access::may_write_stored(c, patient, &pf.orgs, &pf.enrolled, &pf.consents, scope))
+}
+
 /// The FHIR source a write names, checked: it exists and the caller may write under it.
 async fn source_of(
     repo: &Repo,
     c: &Caller,
+    rtype: &str,
     header: Option<&str>,
     body: &Value,
     fallback: Option<Id>,
@@ -69,9 +78,11 @@ async fn source_of(
     let Some(source) = repo.fhir_source(id).await? else {
         return Ok(Err(Refusal::invalid("not-found", format!("FHIR source {id} does not exist."))));
     };
-    let orgs = repo.patient_org_ids(source.patient_id).await?;
-    if !access::may_write_stored(c, source.patient_id, &orgs) {
-        return Ok(Err(Refusal::Forbidden(format!("You may not store resources under FHIR source {id}."))));
+    if !may_write(repo, c, source.patient_id, rtype).await? {
+        return Ok(Err(Refusal::Forbidden(format!(
+            "You may not store {rtype} resources under FHIR source {id}: only its patient, or a practitioner who \
+             manages them in a study to which they consented to share {rtype}."
+        ))));
     }
     Ok(Ok(source))
 }
@@ -152,7 +163,7 @@ pub async fn create(
     mut body: Value,
     header: Option<&str>,
 ) -> Result<Outcome> {
-    let source = match source_of(repo, c, header, &body, None).await? {
+    let source = match source_of(repo, c, rtype, header, &body, None).await? {
         Ok(s) => s,
         Err(f) => return Ok(Err(f)),
     };
@@ -200,11 +211,10 @@ pub async fn update(
 ) -> Result<Outcome> {
     let not_found = || Refusal::NotFound(format!("{rtype}/{id} not found."));
     let Some(old) = repo.stored(id).await?.filter(|r| r.resource_type == rtype) else { return Ok(Err(not_found())) };
-    let orgs = repo.patient_org_ids(old.patient_id).await?;
-    if !access::may_write_stored(c, old.patient_id, &orgs) {
+    if !may_write(repo, c, old.patient_id, rtype).await? {
         return Ok(Err(not_found()));
     }
-    let source = match source_of(repo, c, header, &body, Some(old.source_id)).await? {
+    let source = match source_of(repo, c, rtype, header, &body, Some(old.source_id)).await? {
         Ok(s) if s.patient_id == old.patient_id => s,
         Ok(s) => {
             return Ok(Err(Refusal::invalid(
@@ -232,8 +242,7 @@ pub async fn update(
 pub async fn delete(repo: &Repo, c: &Caller, rtype: &str, id: &str) -> Result<Id> {
     let not_found = || Error::NotFound(format!("{rtype}/{id} not found."));
     let r = repo.stored(id).await?.filter(|r| r.resource_type == rtype).ok_or_else(not_found)?;
-    let orgs = repo.patient_org_ids(r.patient_id).await?;
-    if !access::may_write_stored(c, r.patient_id, &orgs) {
+    if !may_write(repo, c, r.patient_id, rtype).await? {
         return Err(not_found());
     }
     repo.delete_stored(&r).await?;
