@@ -171,7 +171,9 @@ pub(super) async fn search(
     let q = parse_query(rtype, params).map_err(|m| FhirError(Error::BadRequest(m)))?;
     note(slot, |n| n.patients.extend(q.patient));
     let found = match target {
-        Target::Stored(source) => stored::search(&s.repo, &*s.blobs, c, rtype, source, &q).await?,
+        Target::Stored(source) => {
+            stored::search(&s.repo, &*s.blobs, c, rtype, source, &q, s.settings.max_page_bytes).await?
+        }
         _ => crate::domain::reads::Found { resources: vec![], total: 0, next: None },
     };
     note_results(s, c, slot, rtype, &found.resources, Some(found.total)).await?;

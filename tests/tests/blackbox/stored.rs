@@ -661,3 +661,43 @@ async fn every_stored_type_is_created_read_searched_and_deleted() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[tokio::test]
+async fn stored_pages_end_before_their_byte_limit_and_resources_have_a_size_limit() {
+    let app = spawn_custom(|s| s.max_page_bytes = 6_000, Default::default(), jhe::http::app).await;
+    let mary = app.access("manager_mary@example.com").await;
+    let peter = app.patient_token(&mary, 40001, 2).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut c = condition(&format!("sized-{i}"));
+        c["note"] = json!([{"text": "n".repeat(1_500)}]);
+        let (s, b) = send(&app, Method::POST, "/FHIR/R5/Condition", &peter, Some(c), Some("90001")).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        ids.push(b["id"].as_str().expect("id").to_string());
+    }
+    let (mut next, mut seen, mut pages) = (Some("/FHIR/R5/Condition?_count=10".to_string()), Vec::new(), 0);
+    while let Some(u) = next.take() {
+        let (s, b) = app.get(&u, &peter).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["total"], 5, "the total on every page");
+        let sizes: Vec<usize> = entries(&b).iter().map(|r| r.to_string().len()).collect();
+        assert!(sizes.len() == 1 || sizes.iter().sum::<usize>() <= 6_000, "a page over its limit: {sizes:?}");
+        assert!(sizes.len() < 5, "the limit ends pages early");
+        seen.extend(entries(&b).iter().map(|r| r["id"].as_str().unwrap_or("").to_string()));
+        next = b["link"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().expect("url").trim_start_matches(&app.base).to_string());
+        pages += 1;
+    }
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids, "each once");
+    assert!(pages >= 3, "{pages} pages");
+    let mut huge = condition("huge");
+    huge["note"] = json!([{"text": "n".repeat(4_100_000)}]);
+    let (s, b) = send(&app, Method::POST, "/FHIR/R5/Condition", &peter, Some(huge), Some("90001")).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{}", b["issue"][0]["diagnostics"]);
+}

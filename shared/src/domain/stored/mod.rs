@@ -26,6 +26,10 @@ pub use write::{Stored, create, delete, store_seeded, update};
 /// most 400 KB on DynamoDB, keys and fields included).
 pub const MAX_ITEM_BODY: usize = 300_000;
 
+/// The largest resource stored (its JSON once stamped): what one page and a Lambda function's
+/// answer (6 MB, escaped into its envelope) can carry, as `JHE_MAX_PAGE_BYTES`' default.
+pub const MAX_RESOURCE_BYTES: usize = 4_000_000;
+
 /// The body of a stored resource (from its blob when it is kept as one).
 pub async fn body_of(blobs: &dyn BlobStore, r: &StoredResource) -> Result<Value> {
     let Some(key) = &r.blob else { return Ok(r.body.clone()) };
@@ -88,7 +92,10 @@ async fn searched_patients(repo: &Repo, c: &Caller, q: &StoredQuery) -> Result<V
 }
 
 /// A search of stored resources of a type (under one FHIR source, or all): every match the caller
-/// may read, newest first unless sorted otherwise; pages by offset.
+/// may read, newest first unless sorted otherwise; pages by offset, each at most `max_bytes` of
+/// resources (one at least). Bodies kept as blobs are fetched only when a parameter or the sort
+/// reads them, or for the page.
+#[allow(clippy::too_many_arguments)]
 pub async fn search(
     repo: &Repo,
     blobs: &dyn BlobStore,
@@ -96,17 +103,19 @@ pub async fn search(
     rtype: &str,
     source: Option<Id>,
     q: &StoredQuery,
+    max_bytes: usize,
 ) -> Result<Found> {
     let patients = searched_patients(repo, c, q).await?;
     let scope = type_scope(repo, rtype).await?;
     let mut facts = Facts::default();
     facts.preload(repo, &patients).await?;
-    let mut hits: Vec<(Option<i64>, String, Value)> = Vec::new();
+    let reads_body = q.sort_by_date || !q.conditions.is_empty();
+    let mut hits: Vec<(Option<i64>, StoredResource)> = Vec::new();
     for p in patients {
         if !readable(repo, &mut facts, c, p, scope, q.study).await? {
             continue;
         }
-        for r in repo.patient_resources(p, Some(rtype)).await? {
+        for mut r in repo.patient_resources(p, Some(rtype)).await? {
             let lu = (r.last_updated.unix_timestamp_nanos() / 1_000_000) as i64;
             if source.is_some_and(|s| s != r.source_id)
                 || q.ids.as_ref().is_some_and(|ids| !ids.contains(&r.id))
@@ -114,10 +123,12 @@ pub async fn search(
             {
                 continue;
             }
-            let body = body_of(blobs, &r).await?;
-            if q.conditions.iter().all(|cond| cond.matches(&body)) {
-                let key = if q.sort_by_date { sort_date(rtype, &body) } else { Some(lu) };
-                hits.push((key, r.id.clone(), body));
+            if reads_body && r.blob.is_some() {
+                r.body = body_of(blobs, &r).await?;
+                r.blob = None;
+            }
+            if q.conditions.iter().all(|cond| cond.matches(&r.body)) {
+                hits.push((if q.sort_by_date { sort_date(rtype, &r.body) } else { Some(lu) }, r));
             }
         }
     }
@@ -130,15 +141,24 @@ pub async fn search(
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => std::cmp::Ordering::Equal,
         };
-        by_key.then_with(|| a.1.cmp(&b.1))
+        by_key.then_with(|| a.1.id.cmp(&b.1.id))
     });
-    let total = q.total.unwrap_or(hits.len());
+    let (found, total) = (hits.len(), q.total.unwrap_or(hits.len()));
     if q.summary_count {
-        return Ok(Found { resources: vec![], total: hits.len(), next: None });
+        return Ok(Found { resources: vec![], total: found, next: None });
     }
-    let end = q.offset + q.count;
-    let next = (hits.len() > end).then(|| page_cursor(end, total));
-    let resources = hits.into_iter().skip(q.offset).take(q.count).map(|(_, _, b)| b).collect();
+    let (mut resources, mut bytes) = (Vec::new(), 0);
+    for (_, r) in hits.into_iter().skip(q.offset).take(q.count) {
+        let body = if r.blob.is_some() { body_of(blobs, &r).await? } else { r.body };
+        let size = serde_json::to_vec(&body).map_or(0, |b| b.len());
+        if !resources.is_empty() && bytes + size > max_bytes {
+            break;
+        }
+        bytes += size;
+        resources.push(body);
+    }
+    let end = q.offset + resources.len();
+    let next = (found > end).then(|| page_cursor(end, total));
     Ok(Found { resources, total, next })
 }
 

@@ -112,6 +112,13 @@ async fn prepare(
         let message = format!("The {rtype} is not valid FHIR R5: {}", problems.join("; "));
         return Ok(Err(Refusal::NotValid { message, problems }));
     }
+    let size = serde_json::to_vec(&body).map_or(0, |b| b.len());
+    if size > super::MAX_RESOURCE_BYTES {
+        return Ok(Err(Refusal::TooLarge(format!(
+            "The {rtype} is {size} bytes; resources of at most {} bytes are stored.",
+            super::MAX_RESOURCE_BYTES
+        ))));
+    }
     Ok(Ok(StoredResource {
         id: id.to_string(),
         resource_type: rtype.to_string(),
