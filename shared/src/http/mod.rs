@@ -66,9 +66,18 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
     no_route(uri.path())
 }
 
-/// The answer for a path no route serves: `{"detail"}`, or an OperationOutcome under `/FHIR/`.
+/// The paths whose answers, errors included, are FHIR (OperationOutcomes): the FHIR API and the
+/// R4 import.
+pub const FHIR_PREFIXES: [&str; 2] = ["/FHIR/", "/fhir-import/"];
+
+/// Whether a path's answers are FHIR (`FHIR_PREFIXES`).
+pub fn is_fhir_path(path: &str) -> bool {
+    FHIR_PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+/// The answer for a path no route serves: `{"detail"}`, or an OperationOutcome on FHIR paths.
 pub fn no_route(path: &str) -> axum::response::Response {
-    if path.starts_with("/FHIR/") {
+    if is_fhir_path(path) {
         return fhir::FhirError(crate::error::Error::NotFound("No such FHIR endpoint.".into())).into_response();
     }
     (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."}))).into_response()
@@ -113,7 +122,7 @@ async fn caught(req: axum::extract::Request, next: axum::middleware::Next) -> ax
     use std::future::Future;
     use std::panic::{AssertUnwindSafe, catch_unwind};
     use std::task::Poll;
-    let fhir = req.uri().path().starts_with("/FHIR/");
+    let fhir = is_fhir_path(req.uri().path());
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let mut run = Box::pin(next.run(req));
     let done = std::future::poll_fn(|cx| match catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx))) {

@@ -531,7 +531,7 @@ fn errors(method: &str, path: &str, o: &Op) -> Vec<u16> {
 }
 
 fn error_schema(path: &str) -> (&'static str, Value) {
-    if path.starts_with("/FHIR/") {
+    if super::is_fhir_path(path) {
         ("application/fhir+json", r("OperationOutcome"))
     } else if path.starts_with("/o/") {
         ("application/json", json!({"anyOf": [r("OAuthError"), r("Error")]}))
@@ -602,8 +602,9 @@ fn operation(group: &str, method: &str, path: &str, o: &Op) -> Value {
         Auth::Bearer => json!([{"bearer": []}]),
     };
     if let Some(body) = &o.body {
-        let ctype = if path.starts_with("/FHIR/") { "application/fhir+json" } else { "application/json" };
-        v["requestBody"] = json!({"required": path.starts_with("/FHIR/"), "content": {ctype: {"schema": body}}});
+        let fhir = super::is_fhir_path(path);
+        let ctype = if fhir { "application/fhir+json" } else { "application/json" };
+        v["requestBody"] = json!({"required": fhir, "content": {ctype: {"schema": body}}});
     }
     if let Some(form) = &o.form {
         v["requestBody"] =

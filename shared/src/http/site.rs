@@ -36,7 +36,7 @@ pub enum SiteSource {
 pub const BOOTSTRAP_CSS: &str = "/vendor/bootstrap@5.3.9/bootstrap.min.css";
 
 /// Paths that belong to the API: an unknown one is the API's JSON 404, not the UI.
-const API_PREFIXES: [&str; 4] = ["/api/", "/FHIR/", "/o/", "/accounts/"];
+const API_PREFIXES: [&str; 5] = ["/api/", "/FHIR/", "/fhir-import/", "/o/", "/accounts/"];
 
 fn content_type(path: &str) -> &'static str {
     match path.rsplit('.').next().unwrap_or("") {
