@@ -45,7 +45,12 @@ fn upstream_pk(source: Id, t: &str, upstream: &str) -> String {
 
 /// The longest upstream id kept as the upsert key (a store key holds at most 1,024 bytes; longer
 /// ones are stored without one).
-pub const MAX_UPSTREAM_ID: usize = crate::model::MAX_IDENTIFIER_PART;
+const MAX_UPSTREAM_ID: usize = crate::model::MAX_IDENTIFIER_PART;
+
+/// The upsert key of a (source, type, upstream id), if the id can be one.
+fn upstream_key(source: Id, t: &str, upstream: Option<&str>) -> Option<String> {
+    upstream.filter(|u| !u.is_empty() && u.len() <= MAX_UPSTREAM_ID).map(|u| upstream_pk(source, t, u))
+}
 
 impl Repo {
     // ---------------------------------------------------------------- FHIR sources
@@ -126,7 +131,8 @@ impl Repo {
 
     /// The id of the resource stored from (source, type, upstream id), if any.
     pub async fn stored_by_upstream(&self, source: Id, t: &str, upstream: &str) -> Result<Option<String>> {
-        let i = self.table.get(&Key::new(upstream_pk(source, t, upstream), A)).await?;
+        let Some(key) = upstream_key(source, t, Some(upstream)) else { return Ok(None) };
+        let i = self.table.get(&Key::new(key, A)).await?;
         Ok(i.and_then(|i| i.data["id"].as_str().map(str::to_string)))
     }
 
@@ -143,12 +149,7 @@ impl Repo {
     /// version of `old` (same id, patient and type).
     pub async fn put_stored(&self, r: &StoredResource, old: Option<&StoredResource>) -> Result<()> {
         let mut tx = Tx::new();
-        let key_of = |x: &StoredResource| {
-            x.upstream_id
-                .as_deref()
-                .filter(|u| !u.is_empty() && u.len() <= MAX_UPSTREAM_ID)
-                .map(|u| upstream_pk(x.source_id, &x.resource_type, u))
-        };
+        let key_of = |x: &StoredResource| upstream_key(x.source_id, &x.resource_type, x.upstream_id.as_deref());
         let changed = "The resource was changed by another request; try again.";
         match old {
             None => {
@@ -177,8 +178,8 @@ impl Repo {
         let mut tx = Tx::new();
         tx.push(del(by_id_pk(&r.id), A), None);
         tx.push(del(resources_pk(r.patient_id), resource_sk(&r.resource_type, &r.id)), None);
-        if let Some(u) = r.upstream_id.as_deref().filter(|u| !u.is_empty() && u.len() <= MAX_UPSTREAM_ID) {
-            tx.push(del(upstream_pk(r.source_id, &r.resource_type, u), A), None);
+        if let Some(k) = upstream_key(r.source_id, &r.resource_type, r.upstream_id.as_deref()) {
+            tx.push(del(k, A), None);
         }
         tx.commit(self).await
     }

@@ -58,7 +58,6 @@ use crate::error::{Error, Result};
 use crate::ports::{Cond, Item, Key, Query, StoreError, Table, Write};
 
 pub use entities::*;
-pub use fhir_store::MAX_UPSTREAM_ID;
 
 /// Where each kind's ids start (upstream's ranges); other kinds start at 1.
 const FIRST_IDS: &[(&str, i64)] = &[

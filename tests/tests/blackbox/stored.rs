@@ -701,3 +701,105 @@ async fn stored_pages_end_before_their_byte_limit_and_resources_have_a_size_limi
     let (s, b) = send(&app, Method::POST, "/FHIR/R5/Condition", &peter, Some(huge), Some("90001")).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{}", b["issue"][0]["diagnostics"]);
 }
+
+/// A blob store that refuses every write (an S3 outage) and reads nothing.
+struct NoBlobs;
+
+#[async_trait::async_trait]
+impl jhe::ports::BlobStore for NoBlobs {
+    async fn put_new(&self, _: &str, _: Vec<u8>) -> Result<(), jhe::ports::BlobError> {
+        Err(jhe::ports::BlobError::Unavailable("down".into()))
+    }
+    async fn get(&self, _: &str) -> Result<Option<Vec<u8>>, jhe::ports::BlobError> {
+        Err(jhe::ports::BlobError::Unavailable("down".into()))
+    }
+    async fn list(&self, _: &str) -> Result<Vec<String>, jhe::ports::BlobError> {
+        Ok(vec![])
+    }
+}
+
+#[tokio::test]
+async fn writes_that_cannot_land_store_nothing_and_say_why() {
+    let app = spawn_with(|s| s.blobs = std::sync::Arc::new(NoBlobs)).await;
+    let mary = app.access("manager_mary@example.com").await;
+    let peter = app.patient_token(&mary, 40001, 2).await;
+    let pamela = app.patient_token(&mary, 40002, 2).await;
+    // A body that goes to the blob store while the store is down: 503, nothing stored.
+    let mut big = condition("big-down");
+    big["note"] = json!([{"text": "n".repeat(400_000)}]);
+    let (s, b) = send(&app, Method::POST, "/FHIR/R5/Condition", &peter, Some(big), Some("90001")).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert_eq!(search(&app, &peter, "Condition").await.len(), 0, "nothing stored");
+    // A small one lands; changing a resource that is not there, or moving it to another patient's
+    // source, is refused.
+    let (s, small) =
+        send(&app, Method::POST, "/FHIR/R5/Condition", &peter, Some(condition("small")), Some("90001")).await;
+    assert_eq!(s, StatusCode::CREATED, "{small}");
+    let missing = "/FHIR/R5/Condition/0b5e6f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
+    let (s, _) = send(&app, Method::PUT, missing, &peter, Some(condition("x")), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let path = format!("/FHIR/R5/Condition/{}", small["id"].as_str().expect("id"));
+    let (s, b) = send(&app, Method::PUT, &path, &peter, Some(condition("x")), Some("90002")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(b["issue"][0]["diagnostics"].as_str().is_some_and(|d| d.contains("belongs to another patient")), "{b}");
+    let (s, _) = send(&app, Method::PUT, &path, &pamela, Some(condition("x")), Some("90002")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "not Pamela's to change");
+    let (_, read) = app.get(&path, &peter).await;
+    assert_eq!(read, small, "unchanged");
+}
+
+/// A table on which the first two lookups of an upsert key wait for each other: two writes of the
+/// same upstream record both find it absent, and then race to store it.
+struct Racing {
+    inner: jhe::adapters::embedded::EmbeddedTable,
+    gate: tokio::sync::Barrier,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl jhe::ports::Table for Racing {
+    async fn get(&self, key: &jhe::ports::Key) -> jhe::ports::StoreResult<Option<jhe::ports::Item>> {
+        let first_two = || self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2;
+        if key.pk.starts_with("FHIRKEY#") && first_two() {
+            self.gate.wait().await;
+        }
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: jhe::ports::Item, cond: jhe::ports::Cond) -> jhe::ports::StoreResult<()> {
+        self.inner.put(item, cond).await
+    }
+    async fn delete(&self, key: &jhe::ports::Key, cond: jhe::ports::Cond) -> jhe::ports::StoreResult<()> {
+        self.inner.delete(key, cond).await
+    }
+    async fn query(&self, q: &jhe::ports::Query) -> jhe::ports::StoreResult<jhe::ports::Page> {
+        self.inner.query(q).await
+    }
+    async fn add(&self, key: &jhe::ports::Key, by: i64) -> jhe::ports::StoreResult<i64> {
+        self.inner.add(key, by).await
+    }
+    async fn transact(&self, writes: Vec<jhe::ports::Write>) -> jhe::ports::StoreResult<()> {
+        self.inner.transact(writes).await
+    }
+}
+
+#[tokio::test]
+async fn two_writes_of_one_upstream_record_that_race_store_it_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = jhe::local::open(dir.path(), settings("http://127.0.0.1:1")).expect("open");
+    server.seed_if_empty().await.expect("seed");
+    let inner = server.table.clone().expect("embedded store");
+    let racing = Racing { inner, gate: tokio::sync::Barrier::new(2), waiting: Default::default() };
+    let repo = jhe::repo::Repo::new(std::sync::Arc::new(racing));
+    let user = repo.user(10007).await.expect("get").expect("Peter");
+    let peter = jhe::domain::Caller { user, roles: Default::default(), client_id: "test".into() };
+    let blobs = server.state.blobs.clone();
+    let write = |note: &'static str| {
+        let mut body = condition("raced-1");
+        body["note"] = json!([{"text": note}]);
+        jhe::domain::stored::create(&repo, &*blobs, &peter, "Condition", body, Some("90001"))
+    };
+    let (a, b) = tokio::join!(write("first"), write("second"));
+    let (a, b) = (a.expect("stored").expect("accepted"), b.expect("stored").expect("accepted"));
+    assert_eq!(a.resource["id"], b.resource["id"], "the second refreshed what the first stored");
+    assert_eq!(repo.patient_resources(40001, Some("Condition")).await.expect("read").len(), 1);
+}

@@ -30,6 +30,22 @@ pub const MAX_ITEM_BODY: usize = 300_000;
 /// answer (6 MB, escaped into its envelope) can carry, as `JHE_MAX_PAGE_BYTES`' default.
 pub const MAX_RESOURCE_BYTES: usize = 4_000_000;
 
+/// The length of a value's JSON, counted as it is written (nothing is kept).
+pub fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    serde_json::to_writer(&mut n, v).map_or(0, |()| n.0)
+}
+
 /// The body of a stored resource (from its blob when it is kept as one).
 pub async fn body_of(blobs: &dyn BlobStore, r: &StoredResource) -> Result<Value> {
     let Some(key) = &r.blob else { return Ok(r.body.clone()) };
@@ -150,7 +166,7 @@ pub async fn search(
     let (mut resources, mut bytes) = (Vec::new(), 0);
     for (_, r) in hits.into_iter().skip(q.offset).take(q.count) {
         let body = if r.blob.is_some() { body_of(blobs, &r).await? } else { r.body };
-        let size = serde_json::to_vec(&body).map_or(0, |b| b.len());
+        let size = json_len(&body);
         if !resources.is_empty() && bytes + size > max_bytes {
             break;
         }

@@ -15,14 +15,13 @@ use crate::error::{Error, Result};
 use crate::fhir::stored::{self as st, SOURCE_BASE};
 use crate::model::{FhirSource, Id, StoredResource};
 use crate::ports::BlobStore;
-use crate::repo::{MAX_UPSTREAM_ID, Repo};
+use crate::repo::Repo;
 
-/// What a write stored: the resource as stored, and whether it replaced an earlier version.
+/// What a write stored: the resource as stored, and whose it is.
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub resource: Value,
     pub patient: Id,
-    pub replaced: bool,
 }
 
 type Outcome = std::result::Result<Stored, Refusal>;
@@ -34,11 +33,9 @@ async fn may_write(repo: &Repo, c: &Caller, patient: Id, rtype: &str) -> Result<
     Ok(access::may_write_stored(c, patient, &pf.orgs, &pf.enrolled, &pf.consents, scope))
 }
 
-/// The FHIR source a write names, checked: it exists and the caller may write under it.
-async fn source_of(
+/// The FHIR source a write names (the header, else `meta.source`, else `fallback`): it exists.
+async fn named_source(
     repo: &Repo,
-    c: &Caller,
-    rtype: &str,
     header: Option<&str>,
     body: &Value,
     fallback: Option<Id>,
@@ -75,16 +72,10 @@ async fn source_of(
             )));
         }
     };
-    let Some(source) = repo.fhir_source(id).await? else {
-        return Ok(Err(Refusal::invalid("not-found", format!("FHIR source {id} does not exist."))));
-    };
-    if !may_write(repo, c, source.patient_id, rtype).await? {
-        return Ok(Err(Refusal::Forbidden(format!(
-            "You may not store {rtype} resources under FHIR source {id}: only its patient, or a practitioner who \
-             manages them in a study to which they consented to share {rtype}."
-        ))));
+    match repo.fhir_source(id).await? {
+        Some(source) => Ok(Ok(source)),
+        None => Ok(Err(Refusal::invalid("not-found", format!("FHIR source {id} does not exist.")))),
     }
-    Ok(Ok(source))
 }
 
 /// Checks the body's type, stamps it for `id` under `source`, validates it; the stored record.
@@ -112,7 +103,7 @@ async fn prepare(
         let message = format!("The {rtype} is not valid FHIR R5: {}", problems.join("; "));
         return Ok(Err(Refusal::NotValid { message, problems }));
     }
-    let size = serde_json::to_vec(&body).map_or(0, |b| b.len());
+    let size = super::json_len(&body);
     if size > super::MAX_RESOURCE_BYTES {
         return Ok(Err(Refusal::TooLarge(format!(
             "The {rtype} is {size} bytes; resources of at most {} bytes are stored.",
@@ -133,10 +124,10 @@ async fn prepare(
 
 /// Moves a body too large for an item into the blob store.
 async fn spill(blobs: &dyn BlobStore, r: &mut StoredResource) -> Result<()> {
-    let bytes = serde_json::to_vec(&r.body).map_err(|e| Error::Internal(e.to_string()))?;
-    if bytes.len() <= MAX_ITEM_BODY {
+    if super::json_len(&r.body) <= MAX_ITEM_BODY {
         return Ok(());
     }
+    let bytes = serde_json::to_vec(&r.body).map_err(|e| Error::Internal(e.to_string()))?;
     let key = format!("fhir-resources/{}/{}-{}.json", r.patient_id, r.id, crate::auth::crypto::random_alnum(8));
     blobs.put_new(&key, bytes).await.map_err(|e| Error::Unavailable(format!("storing the resource failed: {e}")))?;
     r.blob = Some(key);
@@ -170,18 +161,25 @@ pub async fn create(
     mut body: Value,
     header: Option<&str>,
 ) -> Result<Outcome> {
-    let source = match source_of(repo, c, rtype, header, &body, None).await? {
+    let source = match named_source(repo, header, &body, None).await? {
         Ok(s) => s,
         Err(f) => return Ok(Err(f)),
     };
+    if !may_write(repo, c, source.patient_id, rtype).await? {
+        return Ok(Err(Refusal::Forbidden(format!(
+            "You may not store {rtype} resources under FHIR source {}: only its patient, or a practitioner who \
+             manages them in a study to which they consented to share {rtype}.",
+            source.id
+        ))));
+    }
     let upstream = take_upstream_id(&mut body, &source);
     for _ in 0..2 {
         let existing = match &upstream {
-            Some(u) if u.len() <= MAX_UPSTREAM_ID => match repo.stored_by_upstream(source.id, rtype, u).await? {
+            Some(u) => match repo.stored_by_upstream(source.id, rtype, u).await? {
                 Some(id) => repo.stored(&id).await?,
                 None => None,
             },
-            _ => None,
+            None => None,
         };
         let id = existing.as_ref().map_or_else(crate::auth::crypto::uuid4, |e| e.id.clone());
         let mut r = match prepare(repo, rtype, body.clone(), &id, &source, upstream.clone()).await? {
@@ -193,7 +191,7 @@ pub async fn create(
         match repo.put_stored(&r, existing.as_ref()).await {
             Ok(()) => {
                 tracing::info!(resource = %format!("{rtype}/{id}"), patient = r.patient_id, source = source.id, "fhir resource stored");
-                return Ok(Ok(Stored { resource, patient: r.patient_id, replaced: existing.is_some() }));
+                return Ok(Ok(Stored { resource, patient: r.patient_id }));
             }
             // Another request stored the same upstream record first: refresh that one.
             Err(Error::Conflict(_)) if existing.is_none() => continue,
@@ -221,7 +219,7 @@ pub async fn update(
     if !may_write(repo, c, old.patient_id, rtype).await? {
         return Ok(Err(not_found()));
     }
-    let source = match source_of(repo, c, rtype, header, &body, Some(old.source_id)).await? {
+    let source = match named_source(repo, header, &body, Some(old.source_id)).await? {
         Ok(s) if s.patient_id == old.patient_id => s,
         Ok(s) => {
             return Ok(Err(Refusal::invalid(
@@ -242,7 +240,7 @@ pub async fn update(
     let resource = r.body.clone();
     spill(blobs, &mut r).await?;
     repo.put_stored(&r, Some(&old)).await?;
-    Ok(Ok(Stored { resource, patient: r.patient_id, replaced: true }))
+    Ok(Ok(Stored { resource, patient: r.patient_id }))
 }
 
 /// Deletes a stored resource (404 when absent or not the caller's to delete); gives its patient.
