@@ -82,7 +82,7 @@ const MOVES: &[Move] = &[
 ];
 
 /// `reasonCode` / `reasonReference` of R4 are R5's `reason` (CodeableReference) on these types.
-const REASONS: &[&str] = &["Procedure", "MedicationRequest", "Immunization", "ServiceRequest", "CarePlan"];
+const REASONS: &[&str] = &["Procedure", "MedicationRequest", "Immunization", "ServiceRequest"];
 
 /// Encounter.status of R4 in R5's value set.
 fn encounter_status(s: &str) -> Option<&'static str> {

@@ -235,7 +235,7 @@ pub fn sort_date_paths(t: &str) -> &'static [&'static str] {
     params(t).iter().find(|p| p.kind == Date).map_or(&[], |p| p.paths)
 }
 
-/// Every value at a dotted path, through arrays.
+/// Every value at a dotted path, through arrays (each step's arrays are opened).
 pub fn values_at<'a>(v: &'a Value, path: &str) -> Vec<&'a Value> {
     let mut here = vec![v];
     for step in path.split('.') {
@@ -249,7 +249,7 @@ pub fn values_at<'a>(v: &'a Value, path: &str) -> Vec<&'a Value> {
         }
         here = next;
     }
-    here.into_iter().flat_map(|x| if let Value::Array(a) = x { a.iter().collect() } else { vec![x] }).collect()
+    here
 }
 
 /// A parsed parameter condition: one of `alternatives` must hold (comma = OR).

@@ -358,7 +358,7 @@ async fn audit_read(s: &AppState, c: &Caller, id: &str) -> FhirResult {
 }
 
 /// The status of an upload's refusal.
-fn refusal_status(r: &Refusal) -> StatusCode {
+pub(super) fn refusal_status(r: &Refusal) -> StatusCode {
     match r {
         Refusal::Invalid { .. } => StatusCode::BAD_REQUEST,
         Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -371,7 +371,7 @@ fn refusal_status(r: &Refusal) -> StatusCode {
 }
 
 /// A batch entry's `response.status`: `"201 Created"`.
-fn status_line(status: StatusCode) -> String {
+pub(super) fn status_line(status: StatusCode) -> String {
     format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error"))
 }
 

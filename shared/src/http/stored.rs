@@ -13,7 +13,10 @@ use super::AppState;
 use super::audit::{Slot, note};
 use super::error::ApiResult;
 use super::extract::{JsonBody, Query, ReqUrl};
-use super::fhir::{FhirError, FhirResult, caller, fhir_response, note_results, refusal_response, search_links, upload};
+use super::fhir::{
+    FhirError, FhirResult, caller, fhir_response, note_results, refusal_response, refusal_status, search_links,
+    status_line, upload,
+};
 use crate::domain::Caller;
 use crate::domain::ingest::Refusal;
 use crate::domain::stored::{self, Stored, consent, import, sources};
@@ -288,13 +291,15 @@ async fn import(s: AppState, slot: Slot, headers: HeaderMap, rtype: Option<Strin
     let mut entries = Vec::new();
     for r in &resources {
         let i = import::import_one(&s.repo, &*s.blobs, &c, r, rtype.as_deref(), source_header(&headers)).await?;
-        note(&slot, |n| {
-            n.patients.extend(i.patient);
-            n.ids.extend(i.resource.as_ref().and_then(|r| r["id"].as_str()).map(str::to_string));
-        });
-        let status = StatusCode::from_u16(i.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let line = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error"));
-        entries.push(serde_json::json!({"response": {"status": line, "outcome": i.outcome}, "resource": i.resource}));
+        let (status, resource) = match i.stored {
+            Ok(w) => {
+                note_written(&slot, rtype.as_deref().unwrap_or("Bundle"), &w);
+                (StatusCode::CREATED, Some(w.resource))
+            }
+            Err(f) => (refusal_status(&f), None),
+        };
+        let response = serde_json::json!({"status": status_line(status), "outcome": i.outcome});
+        entries.push(serde_json::json!({"response": response, "resource": resource}));
     }
     note(&slot, |n| n.resource_type = Some(rtype.clone().unwrap_or_else(|| "Bundle".into())));
     let bundle = serde_json::json!({"resourceType": "Bundle", "type": "batch-response", "entry": entries});

@@ -595,8 +595,12 @@ async fn an_r4_bundle_is_imported_with_what_it_lost_reported() {
     let (_, wrong) =
         send(&app, Method::POST, "/fhir-import/R4/Procedure", &peter, Some(cond.clone()), Some("90001")).await;
     assert_eq!(wrong["entry"][0]["response"]["status"], "400 Bad Request");
-    let (s, _) = send(&app, Method::POST, "/fhir-import/R4/Condition", &mary, Some(cond.clone()), Some("90002")).await;
+    let (s, theirs) =
+        send(&app, Method::POST, "/fhir-import/R4/Condition", &mary, Some(cond.clone()), Some("90002")).await;
     assert_eq!(s, StatusCode::OK);
+    assert_eq!(theirs["entry"][0]["response"]["status"], "403 Forbidden", "Pamela shares no Conditions: {theirs}");
+    let issue = &theirs["entry"][0]["response"]["outcome"]["issue"][0];
+    assert!(issue["diagnostics"].as_str().is_some_and(|d| d.contains("may not store Condition")), "{issue}");
     let (s, b) = send(&app, Method::POST, "/fhir-import/R4", &peter, Some(cond), Some("90001")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "not a Bundle: {b}");
     let (s, _) = app.call(Method::POST, "/fhir-import/R4", None, Some(&json!({"resourceType": "Bundle"}))).await;

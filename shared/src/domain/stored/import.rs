@@ -4,32 +4,37 @@
 
 use serde_json::{Value, json};
 
-use super::write::create;
+use super::write::{Stored, create};
 use crate::domain::Caller;
+use crate::domain::ingest::Refusal;
 use crate::error::Result;
 use crate::fhir::r4;
-use crate::model::Id;
 use crate::ports::BlobStore;
 use crate::repo::Repo;
 
-/// What became of one imported resource.
+/// What became of one imported resource: stored or refused, and its OperationOutcome (what the
+/// conversion dropped or defaulted, after the refusal's own issues).
 #[derive(Debug, Clone)]
 pub struct Imported {
-    /// 201, or the refusal's status.
-    pub status: u16,
+    pub stored: std::result::Result<Stored, Refusal>,
     pub outcome: Value,
-    pub resource: Option<Value>,
-    pub patient: Option<Id>,
 }
 
-fn issues(t: &str, c: Option<&r4::Converted>) -> Vec<Value> {
-    let Some(c) = c else { return vec![] };
+fn warnings(t: &str, c: &r4::Converted) -> Vec<Value> {
     let notes = c.notes.iter().map(|n| json!({"severity": "warning", "code": "informational", "diagnostics": n}));
     let dropped = c.dropped.iter().map(|p| {
         json!({"severity": "warning", "code": "not-supported", "expression": [p],
                "diagnostics": format!("R4 element {p} has no place in R5 {t} and was dropped.")})
     });
     notes.chain(dropped).collect()
+}
+
+fn refused(f: Refusal, converted: Option<&r4::Converted>, t: &str) -> Imported {
+    let mut outcome = f.outcome();
+    if let (Some(c), Some(issues)) = (converted, outcome["issue"].as_array_mut()) {
+        issues.extend(warnings(t, c));
+    }
+    Imported { stored: Err(f), outcome }
 }
 
 /// Imports one R4 resource (`expected`: the type the path names, if any).
@@ -42,47 +47,22 @@ pub async fn import_one(
     header: Option<&str>,
 ) -> Result<Imported> {
     let t = r4_body["resourceType"].as_str().unwrap_or("").to_string();
-    let refused = |status: u16, msg: String, c: Option<&r4::Converted>| {
-        let mut all = vec![json!({"severity": "error", "code": "processing", "diagnostics": msg})];
-        all.extend(issues(&t, c));
-        Imported {
-            status,
-            outcome: json!({"resourceType": "OperationOutcome", "issue": all}),
-            resource: None,
-            patient: None,
-        }
-    };
     if let Some(e) = expected.filter(|e| *e != t) {
-        return Ok(refused(400, format!("The body must be a {e} resource (resourceType {e})."), None));
+        let f = Refusal::invalid("structure", format!("The body must be a {e} resource (resourceType {e})."));
+        return Ok(refused(f, None, &t));
     }
     let converted = match r4::to_r5(r4_body) {
         Ok(c) => c,
-        Err(m) => return Ok(refused(400, m, None)),
+        Err(m) => return Ok(refused(Refusal::invalid("not-supported", m), None, &t)),
     };
     match create(repo, blobs, c, &t, converted.resource.clone(), header).await? {
         Ok(w) => {
-            let mut all = issues(&t, Some(&converted));
-            if all.is_empty() {
-                all.push(json!({"severity": "information", "code": "informational", "diagnostics": "Converted from R4 to R5 with nothing dropped."}));
+            let mut issues = warnings(&t, &converted);
+            if issues.is_empty() {
+                issues.push(json!({"severity": "information", "code": "informational", "diagnostics": "Converted from R4 to R5 with nothing dropped."}));
             }
-            let outcome = json!({"resourceType": "OperationOutcome", "issue": all});
-            Ok(Imported { status: 201, outcome, resource: Some(w.resource), patient: Some(w.patient) })
+            Ok(Imported { stored: Ok(w), outcome: json!({"resourceType": "OperationOutcome", "issue": issues}) })
         }
-        Err(f) => {
-            let status = match f {
-                crate::domain::ingest::Refusal::Forbidden(_) => 403,
-                crate::domain::ingest::Refusal::NotFound(_) => 404,
-                _ => 400,
-            };
-            let mut imported = refused(status, f.message().to_string(), Some(&converted));
-            if let crate::domain::ingest::Refusal::NotValid { problems, .. } = &f {
-                let extra =
-                    problems.iter().map(|p| json!({"severity": "error", "code": "structure", "diagnostics": p}));
-                if let Some(list) = imported.outcome["issue"].as_array_mut() {
-                    list.splice(1..1, extra);
-                }
-            }
-            Ok(imported)
-        }
+        Err(f) => Ok(refused(f, Some(&converted), &t)),
     }
 }
