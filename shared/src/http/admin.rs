@@ -45,7 +45,7 @@ fn note_consents(slot: &Slot, patient: i64, written: &Value) {
     });
 }
 
-fn id(s: &str) -> Result<i64, ApiError> {
+pub(super) fn id(s: &str) -> Result<i64, ApiError> {
     s.parse().map_err(|_| ApiError(Error::not_found()))
 }
 
@@ -53,7 +53,7 @@ fn created(v: Value) -> Response {
     (StatusCode::CREATED, Json(v)).into_response()
 }
 
-fn no_content() -> Response {
+pub(super) fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -230,8 +230,8 @@ pub fn table() -> Vec<Route> {
         route("fhir-ingest", POST, "/FHIR/R5", As("observation.upload", "C"), |m| on(m, f::batch)),
         // FHIR resources stored as sent (the Observation create above takes those too).
         route("fhir-ingest", POST, "/FHIR/R5/{rtype}", As("fhir.create", "C"), |m| on(m, st::create)),
-        route("fhir-ingest", PUT, "/FHIR/R5/{rtype}/{id}", As("fhir.update", "U"), |m| on(m, st::put)),
-        route("fhir-ingest", PATCH, "/FHIR/R5/{rtype}/{id}", As("fhir.update", "U"), |m| on(m, st::patch)),
+        route("fhir-ingest", PUT, "/FHIR/R5/{rtype}/{id}", As("fhir.update", "U"), |m| on(m, st::change)),
+        route("fhir-ingest", PATCH, "/FHIR/R5/{rtype}/{id}", As("fhir.update", "U"), |m| on(m, st::change)),
         route("fhir-ingest", DELETE, "/FHIR/R5/{rtype}/{id}", As("fhir.delete", "D"), |m| on(m, st::delete)),
         route("fhir-ingest", POST, "/fhir-import/R4", As("fhir.import", "C"), |m| on(m, st::import_bundle)),
         route("fhir-ingest", POST, "/fhir-import/R4/{rtype}", As("fhir.import", "C"), |m| on(m, st::import_resource)),

@@ -5,11 +5,12 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::AppState;
+use super::admin::{id, no_content};
 use super::audit::{Slot, note};
 use super::error::ApiResult;
 use super::extract::{JsonBody, Query, ReqUrl};
@@ -89,17 +90,16 @@ pub(super) async fn create(
     create_stored(&s, &c, &slot, &headers, &url, &rtype, resource).await
 }
 
-/// PUT and PATCH of a stored resource; a JHE record (numeric id) is not changed here: 405.
-#[allow(clippy::too_many_arguments)]
-async fn change(
-    s: AppState,
+/// PUT (replaces) and PATCH (merges top-level elements) of a stored resource; a JHE record
+/// (numeric id) is not changed here: 405.
+pub(super) async fn change(
+    State(s): State<AppState>,
     slot: Slot,
+    method: Method,
     headers: HeaderMap,
-    rtype: String,
-    id: String,
+    Path((rtype, id)): Path<(String, String)>,
     url: ReqUrl,
     body: Body,
-    partial: bool,
 ) -> FhirResult {
     let c = caller(&s, &headers, &slot).await?;
     refuse_records(&rtype, &id)?;
@@ -107,6 +107,7 @@ async fn change(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
+    let partial = method == Method::PATCH;
     let w = stored::update(&s.repo, &*s.blobs, &c, &rtype, &id, resource, source_header(&headers), partial).await?;
     if let Ok(w) = &w {
         note_written(&slot, &rtype, w);
@@ -121,28 +122,6 @@ fn refuse_records(rtype: &str, id: &str) -> Result<(), FhirError> {
     Err(FhirError(Error::MethodNotAllowed(format!(
         "{rtype} resources of JHE's own records cannot be updated or deleted here."
     ))))
-}
-
-pub(super) async fn put(
-    State(s): State<AppState>,
-    slot: Slot,
-    headers: HeaderMap,
-    Path((rtype, id)): Path<(String, String)>,
-    url: ReqUrl,
-    body: Body,
-) -> FhirResult {
-    change(s, slot, headers, rtype, id, url, body, false).await
-}
-
-pub(super) async fn patch(
-    State(s): State<AppState>,
-    slot: Slot,
-    headers: HeaderMap,
-    Path((rtype, id)): Path<(String, String)>,
-    url: ReqUrl,
-    body: Body,
-) -> FhirResult {
-    change(s, slot, headers, rtype, id, url, body, true).await
 }
 
 pub(super) async fn delete(
@@ -327,10 +306,6 @@ pub(super) async fn import_resource(
 
 type JsonAnswer = ApiResult<Json<Value>>;
 
-fn id(s: &str) -> Result<i64, super::error::ApiError> {
-    s.parse().map_err(|_| super::error::ApiError(Error::not_found()))
-}
-
 fn note_source(slot: &Slot, c: &Caller) {
     note(slot, |n| {
         n.resource_type = Some("FhirSource".into());
@@ -384,5 +359,5 @@ pub(super) async fn sources_delete(
 ) -> ApiResult<Response> {
     note_source(&slot, &c);
     sources::delete(&s.repo, &c, id(&p)?).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(no_content())
 }
