@@ -302,6 +302,7 @@ const CONSENT_PARAMS: &[(&str, &str, &str)] = &[
     ("_id", "token", "{patient}-{study}"),
     ("status", "token", "active, inactive or draft"),
     ("_lastUpdated", "date", "Time of the last decision"),
+    ("_count", "number", "Taken and not needed: a patient's consents are one page"),
 ];
 
 fn kind_name(k: stored::Kind) -> &'static str {

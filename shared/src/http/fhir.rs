@@ -292,7 +292,12 @@ pub(super) async fn read(
 /// A read of a resource rendered from JHE's records (numeric ids).
 async fn record_read(s: &AppState, c: &Caller, slot: &Slot, rtype: &str, id: &str) -> FhirResult {
     check_type(rtype)?;
-    let id: i64 = id.parse().map_err(|_| FhirError(Error::NotFound(format!("{rtype}/{id} not found."))))?;
+    let not_found = || FhirError(Error::NotFound(format!("{rtype}/{id} not found.")));
+    // A type only stored as sent has no records: a numeric id names nothing.
+    if !RESOURCE_TYPES.contains(&rtype) {
+        return Err(not_found());
+    }
+    let id: i64 = id.parse().map_err(|_| not_found())?;
     note(slot, |n| {
         n.resource_type = Some(rtype.to_string());
         n.ids.push(id.to_string());

@@ -156,6 +156,9 @@ async fn the_source_parameter_picks_one_store() {
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
     let (s, _) = app.get("/FHIR/R5/Basic", &mary).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "an unsupported type");
+    // A type only stored as sent has no record ids: a numeric one names nothing (not "unsupported").
+    let (s, b) = app.get("/FHIR/R5/Condition/123", &mary).await;
+    assert_eq!((s, b["issue"][0]["diagnostics"].as_str()), (StatusCode::NOT_FOUND, Some("Condition/123 not found.")));
 }
 
 #[tokio::test]
